@@ -1,0 +1,1 @@
+//! Helpers to unit-test a rule natively, without a runtime.

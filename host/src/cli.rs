@@ -1,0 +1,7 @@
+//! The `switchboard` command line.
+use std::process::ExitCode;
+
+/// Entry point of the `switchboard` binary.
+pub fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}

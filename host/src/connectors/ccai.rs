@@ -1,0 +1,1 @@
+//! CCAI Platform (ex-UJET) Apps and Manager API client.

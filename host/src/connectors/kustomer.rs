@@ -1,0 +1,1 @@
+//! Kustomer REST API client (see `../shared/reference/kustomer-api.md`).

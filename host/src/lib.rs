@@ -1,0 +1,13 @@
+//! Switchboard: a sidecar that turns Google CCAI Platform contact-centre events
+//! into Kustomer CRM records, with every decision made by the tenant's
+//! WebAssembly rule module.
+//!
+//! # Layout
+//! - [`runtime`]: the wasmtime engine that loads, validates and runs rule
+//!   modules in a sandbox (one fresh store per call).
+//! - [`connectors`]: the Kustomer and CCAI Platform API clients.
+//! - [`cli`]: the `switchboard` command line.
+
+pub mod cli;
+pub mod connectors;
+pub mod runtime;

@@ -1,0 +1,1 @@
+//! CCAI Platform API emulator and scenario player.

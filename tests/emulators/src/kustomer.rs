@@ -1,0 +1,1 @@
+//! Kustomer API emulator.
