@@ -1,0 +1,8 @@
+//! Rule modules through the real runtime: the default module per SPEC id,
+//! the hostile fixtures, and the example tenant module. One test binary so
+//! wasmtime is linked once.
+
+mod default_rules;
+mod example;
+mod hostile;
+mod support;
