@@ -11,3 +11,4 @@
 pub mod cli;
 pub mod connectors;
 pub mod runtime;
+pub mod store;
