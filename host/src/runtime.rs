@@ -1,1 +1,162 @@
-//! Rule-module runtime.
+//! The rule-module runtime: one wasmtime [`Engine`](wasmtime::Engine) per
+//! process, modules compiled once and cached by content digest, and a fresh
+//! sandboxed store for every call.
+//!
+//! A call runs with:
+//! - an epoch deadline (wall clock, [`RuntimeConfig::deadline`]);
+//! - a summing memory cap ([`RuntimeConfig::memory_limit`]);
+//! - caps on the plan it returns and on what it logs;
+//! - WASI linked with an empty context: no files, environment, network or
+//!   stdio, and clocks and randomness fixed per call, so the same event and
+//!   context always give the same plan (RM5).
+//!
+//! A trap, timeout or oversized output fails only that call (RM3).
+#![deny(missing_docs)]
+
+mod bindings;
+mod engine;
+mod error;
+mod limits;
+mod module;
+mod state;
+
+pub use bindings::latest::{MAX_VERSION, MIN_VERSION};
+pub use bindings::{types, WORLD};
+pub use engine::RuntimeConfig;
+pub use error::{CallError, LoadError};
+pub use module::{LoadedModule, ModuleInfo};
+
+use engine::EngineHandle;
+use state::RuleState;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use wasmtime::component::Linker;
+use wasmtime::Store;
+
+/// Who a call is for; used to tag guest logs and to seed the guest's clock
+/// and randomness.
+#[derive(Debug, Clone)]
+pub struct CallMeta {
+    /// Tenant id.
+    pub tenant: String,
+    /// Source event id (or status-change id).
+    pub event_id: String,
+    /// The time the guest's wall clock shows, as milliseconds since the Unix
+    /// epoch. Zero unless set; rules should read `ctx.now` instead.
+    pub clock_ms: u64,
+}
+
+impl CallMeta {
+    /// Metadata for a call on behalf of `tenant` for event `event_id`.
+    pub fn new(tenant: impl Into<String>, event_id: impl Into<String>) -> Self {
+        Self { tenant: tenant.into(), event_id: event_id.into(), clock_ms: 0 }
+    }
+
+    /// Sets the wall-clock time the guest sees.
+    pub fn with_clock_ms(mut self, clock_ms: u64) -> Self {
+        self.clock_ms = clock_ms;
+        self
+    }
+}
+
+/// The runtime: engine, linker and compiled-module cache. Cheap to share
+/// behind an `Arc`; every method takes `&self`.
+pub struct Runtime {
+    engine: EngineHandle,
+    linker: Linker<RuleState>,
+    config: RuntimeConfig,
+    /// Compiled modules by SHA-256 of their bytes. A `std` mutex: it is held
+    /// only for map lookups and inserts, never across compilation or a call.
+    cache: Mutex<HashMap<String, Arc<LoadedModule>>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator, epoch interruption, no
+    /// component-model concurrency) and the linker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        let engine = EngineHandle::new(&config)?;
+        let linker = state::linker(engine.engine())?;
+        Ok(Self { engine, linker, config, cache: Mutex::new(HashMap::new()) })
+    }
+
+    /// The limits this runtime applies to every call.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Validates and compiles a module, or returns the cached one with the
+    /// same digest. Anything that is not a component exporting a supported
+    /// world is refused with a reason a person can act on.
+    pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedModule>, LoadError> {
+        let digest = module::digest(bytes);
+        if let Some(hit) = self.cache_lock().get(&digest) {
+            return Ok(hit.clone());
+        }
+        let loaded = Arc::new(module::compile(self.engine.engine(), &self.linker, bytes, digest)?);
+        self.cache_lock().insert(loaded.info.digest.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Number of compiled modules held in the cache.
+    pub fn cached_modules(&self) -> usize {
+        self.cache_lock().len()
+    }
+
+    fn cache_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LoadedModule>>> {
+        // A poisoned cache only means a panic elsewhere while holding it; the
+        // map itself is always consistent.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs the module's `on-session-event` in a fresh sandbox.
+    pub fn on_session_event(
+        &self,
+        module: &LoadedModule,
+        meta: &CallMeta,
+        event: &types::SessionEvent,
+        ctx: &types::Context,
+    ) -> Result<types::Plan, CallError> {
+        let mut store = self.store(module, meta);
+        let rule = module.instantiate(&mut store)?;
+        let started = Instant::now();
+        let result = rule.call_on_session_event(&mut store, event, ctx);
+        let outcome = error::classify(result, &store, started)?;
+        let plan = outcome.map_err(|e| CallError::Rule { code: e.code, message: e.message })?;
+        limits::check_plan(&plan, &self.config)?;
+        Ok(plan)
+    }
+
+    /// Runs the module's `on-status-change` in a fresh sandbox.
+    pub fn on_status_change(
+        &self,
+        module: &LoadedModule,
+        meta: &CallMeta,
+        change: &types::StatusChange,
+        ctx: &types::StatusContext,
+    ) -> Result<types::StatusDecision, CallError> {
+        let mut store = self.store(module, meta);
+        let rule = module.instantiate(&mut store)?;
+        let started = Instant::now();
+        let result = rule.call_on_status_change(&mut store, change, ctx);
+        let decision = error::classify(result, &store, started)?;
+        limits::check_decision(&decision, &self.config)?;
+        Ok(decision)
+    }
+
+    fn store(&self, module: &LoadedModule, meta: &CallMeta) -> Store<RuleState> {
+        let state = RuleState::new(&self.config, &module.info.digest, meta);
+        let mut store = Store::new(self.engine.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        // +1: the current tick is already partly spent.
+        store.set_epoch_deadline(self.engine.deadline_ticks(self.config.deadline));
+        store.epoch_deadline_trap();
+        store
+    }
+}

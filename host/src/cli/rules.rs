@@ -1,0 +1,183 @@
+//! `switchboard rules check|test`.
+use crate::runtime::{types, CallError, CallMeta, LoadedModule, Runtime, RuntimeConfig};
+use anyhow::{bail, Context as _};
+use clap::Subcommand;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Rule-module commands.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate a module: print its world, exports, size and compile time, or
+    /// exit non-zero with the reason it would be refused.
+    Check {
+        /// The component (`.wasm`).
+        file: PathBuf,
+    },
+    /// Run recorded cases (event + context in, expected plan out) and print a
+    /// diff for each failure.
+    Test {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// Directory of `*.json` cases.
+        cases: PathBuf,
+        /// Write the actual output into each case as its expectation.
+        #[arg(long)]
+        bless: bool,
+    },
+}
+
+pub(crate) fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        RulesCommand::Check { file } => check(&file),
+        RulesCommand::Test { file, cases, bless } => test(&file, &cases, bless),
+    }
+}
+
+fn load(runtime: &Runtime, file: &Path) -> anyhow::Result<std::sync::Arc<LoadedModule>> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    runtime.load(&bytes).with_context(|| format!("{} is not a usable rule module", file.display()))
+}
+
+fn check(file: &Path) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let module = load(&runtime, file)?;
+    let info = &module.info;
+    println!("{}: ok", file.display());
+    println!("  world         {}", info.world);
+    println!("  exports       {}", info.exports.join(", "));
+    println!("  imports       {}", info.imports.join(", "));
+    println!("  size          {} bytes ({:.1} KiB)", info.size_bytes, info.size_bytes as f64 / 1024.0);
+    println!("  digest        {}", info.digest);
+    println!("  compile time  {:.1} ms", info.compile_time.as_secs_f64() * 1e3);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One recorded case. Exactly one of `session` and `status` is present.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// What the case checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A session event case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionCase>,
+    /// A status change case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusCase>,
+}
+
+/// `on-session-event` input and expected output.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionCase {
+    /// The event.
+    pub event: types::SessionEvent,
+    /// The context the host would have loaded.
+    pub context: types::Context,
+    /// The plan, or the rule error, the module must return.
+    pub expect: Expected<types::Plan>,
+}
+
+/// `on-status-change` input and expected output.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusCase {
+    /// The change.
+    pub change: types::StatusChange,
+    /// The status context.
+    pub context: types::StatusContext,
+    /// The decision the module must return.
+    pub expect: types::StatusDecision,
+}
+
+/// An expected result: a value, or a rule error with this code.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Expected<T> {
+    /// The call returns this value.
+    Ok(T),
+    /// The call fails with a rule error carrying this code.
+    RuleError(String),
+}
+
+fn test(file: &Path, dir: &Path, bless: bool) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let module = load(&runtime, file)?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read cases directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        bail!("no *.json cases in {}", dir.display());
+    }
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for path in &paths {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        match run_case(&runtime, &module, path, &name, bless) {
+            Ok(None) => {
+                passed += 1;
+                println!("PASS {name}");
+            }
+            Ok(Some(diff)) => {
+                failed += 1;
+                println!("FAIL {name}\n{diff}");
+            }
+            Err(error) => {
+                failed += 1;
+                println!("FAIL {name}: {error:#}");
+            }
+        }
+    }
+    println!("\n{passed} passed, {failed} failed ({} cases)", paths.len());
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Runs one case; `Ok(Some(diff))` when the output differs.
+fn run_case(
+    runtime: &Runtime,
+    module: &LoadedModule,
+    path: &Path,
+    name: &str,
+    bless: bool,
+) -> anyhow::Result<Option<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut case: Case = serde_json::from_str(&text).with_context(|| format!("{} is not a valid case", path.display()))?;
+    let meta = CallMeta::new("case", name);
+    let (expected, actual) = match (&mut case.session, &mut case.status) {
+        (Some(session), None) => {
+            let actual = match runtime.on_session_event(module, &meta, &session.event, &session.context) {
+                Ok(plan) => Expected::Ok(plan),
+                Err(CallError::Rule { code, .. }) => Expected::RuleError(code),
+                Err(other) => return Err(other.into()),
+            };
+            let pair = (serde_json::to_string_pretty(&session.expect)?, serde_json::to_string_pretty(&actual)?);
+            session.expect = actual;
+            pair
+        }
+        (None, Some(status)) => {
+            let actual = runtime.on_status_change(module, &meta, &status.change, &status.context)?;
+            let pair = (serde_json::to_string_pretty(&status.expect)?, serde_json::to_string_pretty(&actual)?);
+            status.expect = actual;
+            pair
+        }
+        _ => bail!("{}: a case needs exactly one of `session` or `status`", path.display()),
+    };
+    if expected == actual {
+        return Ok(None);
+    }
+    if bless {
+        std::fs::write(path, serde_json::to_string_pretty(&case)? + "\n")?;
+        return Ok(None);
+    }
+    let diff = similar::TextDiff::from_lines(&expected, &actual)
+        .unified_diff()
+        .context_radius(3)
+        .header("expected", "actual")
+        .to_string();
+    Ok(Some(diff))
+}

@@ -1,0 +1,156 @@
+//! The one process-wide engine and its epoch ticker.
+use super::error::LoadError;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Limits and sizing of the runtime. Every field has a conservative default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Wall-clock budget of one call (epoch interruption).
+    #[serde(with = "millis")]
+    pub deadline: Duration,
+    /// Epoch tick: the deadline's resolution. 1 ms keeps overruns small for
+    /// the cost of one cheap atomic increment per millisecond.
+    #[serde(with = "millis")]
+    pub epoch_tick: Duration,
+    /// Linear memory a call may use, summed over all memories of the component.
+    pub memory_limit: usize,
+    /// Most actions a plan may hold.
+    pub max_plan_actions: usize,
+    /// Most bytes of text a plan or decision may carry (all strings summed).
+    pub max_output_bytes: usize,
+    /// Log lines kept per call; the rest are counted and dropped.
+    pub max_log_lines: usize,
+    /// Longest log line kept; longer lines are truncated.
+    pub max_log_line_bytes: usize,
+    /// Calls that may run at the same time: sizes the pooling allocator.
+    pub max_concurrent_calls: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_millis(50),
+            epoch_tick: Duration::from_millis(1),
+            memory_limit: 16 << 20,
+            max_plan_actions: 256,
+            max_output_bytes: 256 << 10,
+            max_log_lines: 100,
+            max_log_line_bytes: 1024,
+            max_concurrent_calls: 64,
+        }
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// Upper bound of any one linear memory in the pool; per-call caps below it
+/// are enforced by the store's limiter.
+const POOL_MAX_MEMORY: usize = 256 << 20;
+
+/// The engine plus the ticker thread that advances its epoch.
+pub(crate) struct EngineHandle {
+    engine: Engine,
+    tick: Duration,
+}
+
+impl EngineHandle {
+    pub(crate) fn new(config: &RuntimeConfig) -> Result<Self, LoadError> {
+        if config.memory_limit > POOL_MAX_MEMORY {
+            return Err(LoadError::Config(format!(
+                "memory_limit {} exceeds the runtime's ceiling of {} bytes",
+                config.memory_limit, POOL_MAX_MEMORY
+            )));
+        }
+        if config.epoch_tick.is_zero() {
+            return Err(LoadError::Config("epoch_tick must be greater than zero".into()));
+        }
+        let engine = match Engine::new(&Self::config(config, true)) {
+            Ok(engine) => engine,
+            // Pooling reserves virtual memory up front; where the host refuses
+            // (tight ulimit -v), fall back to on-demand allocation.
+            Err(pooling_error) => {
+                tracing::warn!(error = %pooling_error, "pooling allocator unavailable; using on-demand allocation");
+                Engine::new(&Self::config(config, false)).map_err(|e| LoadError::Config(e.to_string()))?
+            }
+        };
+        spawn_ticker(&engine, config.epoch_tick);
+        Ok(Self { engine, tick: config.epoch_tick })
+    }
+
+    fn config(config: &RuntimeConfig, pooling: bool) -> Config {
+        let mut cfg = Config::new();
+        // Rules are plain synchronous calls; component-model concurrency only
+        // adds per-store state and slows every call (wasmtime-notes §1).
+        cfg.concurrency_support(false)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
+        if pooling {
+            let n = config.max_concurrent_calls.max(1);
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_component_instances(n)
+                // Rust components instantiate a handful of core modules (the
+                // program plus import shims); 32 leaves room for other toolchains.
+                .total_core_instances(n * 8)
+                .max_core_instances_per_component(32)
+                .total_memories(n * 2)
+                .max_memories_per_component(4)
+                .total_tables(n * 4)
+                .max_tables_per_component(8)
+                .total_stacks(n)
+                .max_memory_size(POOL_MAX_MEMORY)
+                .max_component_instance_size(1 << 20)
+                // Keep a little memory resident so reused slots are reset with
+                // memset instead of madvise (cheaper for small rule heaps).
+                .linear_memory_keep_resident(1 << 20)
+                .table_keep_resident(64 << 10)
+                .max_unused_warm_slots(n);
+            cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        cfg
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Ticks for a wall-clock budget, plus one for the tick already under way.
+    pub(crate) fn deadline_ticks(&self, budget: std::time::Duration) -> u64 {
+        let tick = self.tick.as_nanos().max(1);
+        let ticks = budget.as_nanos().div_ceil(tick);
+        u64::try_from(ticks).unwrap_or(u64::MAX - 1) + 1
+    }
+}
+
+/// Advances the engine's epoch every `tick`. The thread holds only a weak
+/// reference and exits once the engine is dropped.
+fn spawn_ticker(engine: &Engine, tick: Duration) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("switchboard-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(tick);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        });
+    if let Err(e) = spawned {
+        // Without a ticker deadlines never fire; make that loud.
+        tracing::error!(error = %e, "could not start the epoch ticker; rule deadlines are not enforced");
+    }
+}

@@ -1,0 +1,169 @@
+//! Per-call store state (`T` in `Store<T>`), the deny-all WASI context and
+//! the host side of the world's imports.
+use super::bindings::latest::{self, Rule};
+use super::bindings::types::LogLevel;
+use super::engine::RuntimeConfig;
+use super::error::LoadError;
+use super::limits::MemoryLimiter;
+use super::CallMeta;
+use std::time::Duration;
+use wasi_rand::SeedableRng;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::Engine;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+/// State of one call's store.
+pub(crate) struct RuleState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: MemoryLimiter,
+    pub(crate) deadline_ms: u64,
+    log: LogSink,
+}
+
+impl RuleState {
+    pub(crate) fn new(config: &RuntimeConfig, digest: &str, meta: &CallMeta) -> Self {
+        let seed = fnv1a(&[meta.tenant.as_bytes(), b"\0", meta.event_id.as_bytes()]);
+        // Empty context: stdin closed, stdout/stderr discarded, no env, args,
+        // preopens or sockets. Clocks and randomness are fixed per call so a
+        // replay of the same event gives the same result (RM5).
+        let wasi = WasiCtx::builder()
+            .wall_clock(FixedWallClock(Duration::from_millis(meta.clock_ms)))
+            .monotonic_clock(FixedMonotonicClock)
+            .secure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed))
+            .insecure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed ^ 0x5bd1_e995))
+            .insecure_random_seed(u128::from(seed))
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limits: MemoryLimiter::new(config.memory_limit),
+            deadline_ms: u64::try_from(config.deadline.as_millis()).unwrap_or(u64::MAX),
+            log: LogSink {
+                tenant: meta.tenant.clone(),
+                module: digest.get(..12).unwrap_or(digest).to_string(),
+                event_id: meta.event_id.clone(),
+                kept: 0,
+                dropped: 0,
+                max_lines: config.max_log_lines,
+                max_line_bytes: config.max_log_line_bytes,
+            },
+        }
+    }
+}
+
+impl WasiView for RuleState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Builds the linker every module is instantiated against: WASI 0.2 (deny
+/// all, see [`RuleState::new`]) plus the world's `log` import.
+pub(crate) fn linker(engine: &Engine) -> Result<Linker<RuleState>, LoadError> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| LoadError::Config(e.to_string()))?;
+    Rule::add_to_linker::<RuleState, HasSelf<RuleState>>(&mut linker, |s| s)
+        .map_err(|e| LoadError::Config(e.to_string()))?;
+    Ok(linker)
+}
+
+impl latest::switchboard::rules::types::Host for RuleState {}
+
+impl latest::RuleImports for RuleState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.log.write(level, message);
+    }
+}
+
+/// Forwards guest log lines to `tracing`, tagged with tenant, module digest
+/// and event, keeping at most `max_lines` lines of `max_line_bytes` per call.
+struct LogSink {
+    tenant: String,
+    module: String,
+    event_id: String,
+    kept: usize,
+    dropped: usize,
+    max_lines: usize,
+    max_line_bytes: usize,
+}
+
+impl LogSink {
+    fn write(&mut self, level: LogLevel, mut message: String) {
+        if self.kept >= self.max_lines {
+            self.dropped += 1;
+            return;
+        }
+        self.kept += 1;
+        if message.len() > self.max_line_bytes {
+            let mut cut = self.max_line_bytes;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("…");
+        }
+        let (tenant, module, event_id) = (&self.tenant, &self.module, &self.event_id);
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "switchboard::rule", tenant, module, event_id, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "switchboard::rule", tenant, module, event_id, "{message}"),
+            LogLevel::Info => tracing::info!(target: "switchboard::rule", tenant, module, event_id, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "switchboard::rule", tenant, module, event_id, "{message}"),
+            LogLevel::Error => tracing::error!(target: "switchboard::rule", tenant, module, event_id, "{message}"),
+        }
+    }
+}
+
+impl Drop for LogSink {
+    fn drop(&mut self) {
+        if self.dropped > 0 {
+            tracing::warn!(
+                target: "switchboard::rule",
+                tenant = %self.tenant,
+                module = %self.module,
+                event_id = %self.event_id,
+                dropped = self.dropped,
+                "rule logged more than {} lines; the rest were dropped",
+                self.max_lines
+            );
+        }
+    }
+}
+
+/// A wall clock that always shows the same instant.
+struct FixedWallClock(Duration);
+
+impl HostWallClock for FixedWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+
+    fn now(&self) -> Duration {
+        self.0
+    }
+}
+
+/// A monotonic clock that never advances.
+struct FixedMonotonicClock;
+
+impl HostMonotonicClock for FixedMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// FNV-1a: a stable seed across Rust versions (std's hasher is not).
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in *part {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
