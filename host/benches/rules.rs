@@ -1,1 +1,130 @@
-fn main() {}
+//! Per-event cost of a rule decision, measured side by side in one run:
+//!
+//! - `wasm fresh`: new store + instantiate from the `InstancePre` + one
+//!   `on-session-event` of the default module (what the service does per event);
+//! - `wasm warm`: repeated calls on one instance (the floor of the wasm path);
+//! - `native`: the same default rules called directly through the guest SDK.
+//!
+//! Prints medians and the ratios; absolute numbers vary by machine, ratios
+//! are what to compare. Run: `cargo bench -p switchboard --bench rules`.
+use std::time::{Duration, Instant};
+use switchboard::runtime::types as t;
+use switchboard::runtime::{CallMeta, Runtime, RuntimeConfig};
+use switchboard_guest_sdk as sdk;
+
+const SAMPLES: usize = 31;
+
+#[derive(Default)]
+struct NativeDefaults;
+impl sdk::Rule for NativeDefaults {}
+
+/// A realistic event: a known caller with recent conversations, so the
+/// default rules walk the append (TU1) path and fill standard fields.
+fn inputs() -> (t::SessionEvent, t::Context) {
+    let event = serde_json::json!({
+        "id": "evt-bench-1", "at": "2026-11-24T10:00:00.000Z",
+        "session": {
+            "id": "call-1042", "kind": "IvrCall", "channel": "Voice", "direction": "Inbound",
+            "session_type": "Voice Inbound (IVR)",
+            "end_user": {"phone": "+14155550100", "sdk_identifier": null, "email": null, "name": "Ada Lovelace"},
+            "menu": {"id": 9, "name": "Billing", "path": "3/9"}, "queue_name": "Billing", "language": "en",
+            "agent": null, "started_at": "2026-11-24T10:00:00.000Z", "ended_at": null,
+            "durations": {"call_seconds": null, "hold_seconds": null, "wait_seconds": 12},
+            "parent_session_id": null,
+            "custom_data": [{"key": "plan", "label": "Plan", "value": "gold"}]
+        },
+        "kind": "Created"
+    });
+    let conversation = |id: &str, status: &str, menu: &str| serde_json::json!({
+        "id": id, "status": status, "channel": "Voice", "menu_selection": menu,
+        "created_at": "2026-11-20T09:00:00.000Z", "voicemail": false, "direction": "Inbound", "session_id": null
+    });
+    let ctx = serde_json::json!({
+        "tenant": "acme", "now": "2026-11-24T10:00:00.000Z",
+        "customer": {"id": "5f1e0c0e0c0e0c0e0c0e0c01", "name": "Ada Lovelace", "phones": ["+14155550100"],
+                     "emails": [], "external_id": null, "tags": [], "created_recently": false},
+        "recent_conversations": [
+            conversation("5f1e0c0e0c0e0c0e0c0e0c11", "Done", "Billing"),
+            conversation("5f1e0c0e0c0e0c0e0c0e0c12", "Open", "Billing"),
+            conversation("5f1e0c0e0c0e0c0e0c0e0c13", "Snoozed", "Sales")
+        ],
+        "linked_conversation": null,
+        "settings": {
+            "recording_enabled": true,
+            "fields": [
+                {"field": "SessionId", "name": "ccaiSessionIdStr"},
+                {"field": "FromPhone", "name": "ccaiFromPhoneStr"},
+                {"field": "MenuSelection", "name": "ccaiMenuSelectionStr"},
+                {"field": "QueueName", "name": "ccaiQueueNameStr"}
+            ],
+            "field_mapping": [{"key": "plan", "target": "Conversation", "name": "ccaiPlanStr"}],
+            "options": []
+        }
+    });
+    (
+        serde_json::from_value(event).expect("bench event matches the WIT types"),
+        serde_json::from_value(ctx).expect("bench context matches the WIT types"),
+    )
+}
+
+/// Median of `SAMPLES` batch means, in nanoseconds per iteration.
+fn measure(mut batch: impl FnMut(u32) -> Duration) -> f64 {
+    // Size batches to ~5 ms so timer resolution does not matter.
+    let mut n = 1u32;
+    while batch(n) < Duration::from_millis(5) && n < 1 << 24 {
+        n *= 2;
+    }
+    let mut samples: Vec<f64> =
+        (0..SAMPLES).map(|_| batch(n).as_nanos() as f64 / f64::from(n)).collect();
+    samples.sort_by(f64::total_cmp);
+    samples[SAMPLES / 2]
+}
+
+fn main() {
+    let path = switchboard_rule_artifacts::RULES_DEFAULT;
+    let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let module = rt.load(&switchboard_rule_artifacts::bytes(path)).expect("default module loads");
+    let (event, ctx) = inputs();
+    let meta = CallMeta::new("acme", "evt-bench-1");
+
+    let native_event: sdk::SessionEvent =
+        serde_json::from_value(serde_json::to_value(&event).expect("json")).expect("sdk event");
+    let native_ctx: sdk::Context =
+        serde_json::from_value(serde_json::to_value(&ctx).expect("json")).expect("sdk context");
+
+    // The same rules must decide the same way on both paths.
+    let wasm_plan = rt.on_session_event(&module, &meta, &event, &ctx).expect("wasm call");
+    let native_plan = sdk::Rule::on_session_event(&NativeDefaults, &native_event, &native_ctx).expect("native call");
+    assert_eq!(
+        serde_json::to_value(&wasm_plan).expect("json"),
+        serde_json::to_value(&native_plan).expect("json"),
+        "wasm and native default rules disagree"
+    );
+
+    let fresh = measure(|n| {
+        let started = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(rt.on_session_event(&module, &meta, &event, &ctx).expect("call"));
+        }
+        started.elapsed()
+    });
+    let warm = measure(|n| rt.bench_warm_session_calls(&module, &meta, &event, &ctx, n).expect("warm calls"));
+    let native = measure(|n| {
+        let started = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(
+                sdk::Rule::on_session_event(&NativeDefaults, std::hint::black_box(&native_event), &native_ctx)
+                    .expect("native"),
+            );
+        }
+        started.elapsed()
+    });
+
+    println!("rule decision per event (default module, {} actions, median of {SAMPLES} samples)", wasm_plan.actions.len());
+    println!("  wasm fresh (store + instantiate + call)  {:>9.2} µs", fresh / 1e3);
+    println!("  wasm warm  (call on one instance)        {:>9.2} µs", warm / 1e3);
+    println!("  native     (same rules through the SDK)  {:>9.2} µs", native / 1e3);
+    println!("  ratio fresh / native                     {:>9.1}x", fresh / native);
+    println!("  ratio warm / native                      {:>9.1}x", warm / native);
+    println!("  ratio fresh / warm                       {:>9.1}x", fresh / warm);
+}

@@ -150,6 +150,31 @@ impl Runtime {
         Ok(decision)
     }
 
+    /// Calls `on-session-event` `iterations` times on ONE instance and returns
+    /// the total time of the calls alone. Only for measuring the warm-call
+    /// cost against the fresh-instance-per-event path the service uses; the
+    /// deadline covers the whole loop.
+    #[doc(hidden)]
+    pub fn bench_warm_session_calls(
+        &self,
+        module: &LoadedModule,
+        meta: &CallMeta,
+        event: &types::SessionEvent,
+        ctx: &types::Context,
+        iterations: u32,
+    ) -> Result<std::time::Duration, CallError> {
+        let mut store = self.store(module, meta);
+        store.set_epoch_deadline(u64::MAX / 2);
+        let rule = module.instantiate(&mut store)?;
+        let started = Instant::now();
+        for _ in 0..iterations {
+            let result = rule.call_on_session_event(&mut store, event, ctx);
+            let plan = error::classify(result, &store, started)?;
+            std::hint::black_box(plan.ok());
+        }
+        Ok(started.elapsed())
+    }
+
     fn store(&self, module: &LoadedModule, meta: &CallMeta) -> Store<RuleState> {
         let state = RuleState::new(&self.config, &module.info.digest, meta);
         let mut store = Store::new(self.engine.engine(), state);
