@@ -88,8 +88,10 @@ pub trait Rule {
         defaults::on_status_change(change, ctx)
     }
 
-    /// The open conversation an inbound session should be appended to, if any
-    /// (TU1). `None` creates a new conversation.
+    /// The open conversation a session should be appended to, if any: TU1
+    /// for inbound calls and chats, TU2 for outbound calls, TU5/TU6 for
+    /// call-backs. `None` creates a new conversation (TC1–TC4). Voicemails
+    /// never ask (TC5 always creates).
     fn append_target(&self, event: &SessionEvent, ctx: &Context) -> Option<Conversation> {
         defaults::append_target(event, ctx)
     }
@@ -112,6 +114,18 @@ pub trait Rule {
         ctx: &Context,
     ) -> (Vec<CustomField>, Vec<CustomField>) {
         defaults::map_custom_data(data, ctx)
+    }
+
+    /// The call/chat record added to a conversation the session creates or
+    /// is appended to (SD1 meta: session id, caller id, language, menu).
+    fn call_record(&self, event: &SessionEvent, ctx: &Context) -> Message {
+        defaults::call_record(event, ctx)
+    }
+
+    /// The note with the contact's E.164 phone added to every conversation a
+    /// phone session creates or appends to (PN1); `None` adds no note.
+    fn phone_note(&self, event: &SessionEvent, ctx: &Context) -> Option<String> {
+        defaults::phone_note(event, ctx)
     }
 }
 
