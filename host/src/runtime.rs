@@ -18,6 +18,7 @@ mod engine;
 mod error;
 mod limits;
 mod module;
+pub mod registry;
 mod state;
 
 pub use bindings::latest::{MAX_VERSION, MIN_VERSION};
@@ -25,6 +26,7 @@ pub use bindings::{types, WORLD};
 pub use engine::RuntimeConfig;
 pub use error::{CallError, LoadError};
 pub use module::{LoadedModule, ModuleInfo};
+pub use registry::{DeployError, Deployed, Registry, VersionInfo};
 
 use engine::EngineHandle;
 use state::RuleState;

@@ -5,4 +5,5 @@
 mod default_rules;
 mod example;
 mod hostile;
+mod registry;
 mod support;

@@ -1,0 +1,340 @@
+//! Tenant → live module, swapped atomically (RM4).
+//!
+//! A candidate is validated (it loads: a component of a supported world) and
+//! smoke-tested (one session event and one status change on synthetic input
+//! must not trap) before it replaces the live version. Readers take the live
+//! module with one atomic load; an event in flight keeps the `Arc` it took and
+//! finishes on that version, so every event is decided by exactly one
+//! version. Earlier versions stay available for rollback.
+//!
+//! With a directory configured, every deployed module and the version list
+//! are written there (temp file + rename), and [`Registry::restore`] brings
+//! them back after a restart.
+use super::types as t;
+use super::{CallError, CallMeta, LoadError, LoadedModule, Runtime};
+use arc_swap::ArcSwapOption;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Why a deploy or rollback was refused. The live version is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The module did not load.
+    #[error("module refused: {0}")]
+    Invalid(#[from] LoadError),
+    /// The module loaded but failed its smoke test.
+    #[error("module refused: smoke test failed on {call}: {error}")]
+    SmokeTest {
+        /// Which export failed.
+        call: &'static str,
+        /// How.
+        error: CallError,
+    },
+    /// Nothing to roll back to.
+    #[error("tenant `{tenant}` has no version {version} to roll back to")]
+    NoSuchVersion {
+        /// Tenant id.
+        tenant: String,
+        /// Requested version (0 = the previous one).
+        version: u32,
+    },
+    /// Persisting the module failed.
+    #[error("could not persist module for tenant `{tenant}`: {source}")]
+    Persist {
+        /// Tenant id.
+        tenant: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// One deployed version of a tenant's module.
+pub struct Deployed {
+    /// The compiled module.
+    pub module: Arc<LoadedModule>,
+    /// What is recorded about it.
+    pub info: VersionInfo,
+}
+
+impl std::fmt::Debug for Deployed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployed").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+/// A version's record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VersionInfo {
+    /// Per-tenant sequence number, starting at 1.
+    pub version: u32,
+    /// SHA-256 of the module bytes.
+    pub digest: String,
+    /// Where it came from (a path, `admin-api`, `rollback`…).
+    pub source: String,
+    /// RFC 3339 time it went live first.
+    pub deployed_at: String,
+}
+
+#[derive(Default)]
+struct Slot {
+    live: ArcSwapOption<Deployed>,
+    /// Every version deployed, oldest first. A `std` mutex: deploys are rare
+    /// and never await while holding it; it also serialises deploys of one
+    /// tenant so version numbers stay in order.
+    history: Mutex<Vec<Arc<Deployed>>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    versions: Vec<VersionInfo>,
+    live: u32,
+}
+
+/// The registry of every tenant's modules.
+pub struct Registry {
+    runtime: Arc<Runtime>,
+    dir: Option<PathBuf>,
+    /// Tenant slots; the map changes only when a tenant is first seen.
+    tenants: RwLock<HashMap<String, Arc<Slot>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("dir", &self.dir).field("tenants", &self.tenants()).finish()
+    }
+}
+
+impl Registry {
+    /// A registry over `runtime`, persisting into `dir` when given.
+    pub fn new(runtime: Arc<Runtime>, dir: Option<PathBuf>) -> Self {
+        Self { runtime, dir, tenants: RwLock::new(HashMap::new()) }
+    }
+
+    /// The runtime modules run on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    fn slot(&self, tenant: &str) -> Arc<Slot> {
+        if let Some(slot) = self.tenants.read().unwrap_or_else(|p| p.into_inner()).get(tenant) {
+            return slot.clone();
+        }
+        self.tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(tenant.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// The tenants that have a live module.
+    pub fn tenants(&self) -> Vec<String> {
+        let map = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<String> =
+            map.iter().filter(|(_, s)| s.live.load().is_some()).map(|(k, _)| k.clone()).collect();
+        names.sort();
+        names
+    }
+
+    /// The tenant's live module, if any. Lock-free.
+    pub fn live(&self, tenant: &str) -> Option<Arc<Deployed>> {
+        self.slot(tenant).live.load_full()
+    }
+
+    /// All versions of a tenant, oldest first.
+    pub fn versions(&self, tenant: &str) -> Vec<VersionInfo> {
+        let slot = self.slot(tenant);
+        let history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.iter().map(|d| d.info.clone()).collect()
+    }
+
+    /// Validates, smoke-tests and atomically makes `bytes` the tenant's live
+    /// module. Deploying the live digest again changes nothing.
+    pub fn deploy(&self, tenant: &str, bytes: &[u8], source: &str) -> Result<VersionInfo, DeployError> {
+        let module = self.runtime.load(bytes)?;
+        smoke_test(&self.runtime, &module, tenant)?;
+        let slot = self.slot(tenant);
+        let mut history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(live) = slot.live.load_full() {
+            if live.info.digest == module.info.digest {
+                return Ok(live.info.clone());
+            }
+        }
+        let info = VersionInfo {
+            version: history.last().map_or(1, |d| d.info.version + 1),
+            digest: module.info.digest.clone(),
+            source: source.to_string(),
+            deployed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        let deployed = Arc::new(Deployed { module, info: info.clone() });
+        history.push(deployed.clone());
+        if let Err(source) = self.persist(tenant, &history, info.version, Some(bytes)) {
+            history.pop();
+            return Err(DeployError::Persist { tenant: tenant.into(), source });
+        }
+        slot.live.store(Some(deployed));
+        tracing::info!(tenant, version = info.version, digest = %info.digest, source = %info.source, "rule module live");
+        Ok(info)
+    }
+
+    /// Makes an earlier version live again: `version`, or the one before the
+    /// live one when `None`.
+    pub fn rollback(&self, tenant: &str, version: Option<u32>) -> Result<VersionInfo, DeployError> {
+        let slot = self.slot(tenant);
+        let history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
+        let live = slot.live.load_full().map(|d| d.info.version);
+        let target = match version {
+            Some(v) => history.iter().find(|d| d.info.version == v),
+            None => history.iter().rev().find(|d| Some(d.info.version) < live),
+        }
+        .cloned()
+        .ok_or(DeployError::NoSuchVersion { tenant: tenant.into(), version: version.unwrap_or(0) })?;
+        self.persist(tenant, &history, target.info.version, None)
+            .map_err(|source| DeployError::Persist { tenant: tenant.into(), source })?;
+        slot.live.store(Some(target.clone()));
+        tracing::info!(tenant, version = target.info.version, digest = %target.info.digest, "rule module rolled back");
+        Ok(target.info.clone())
+    }
+
+    fn persist(
+        &self,
+        tenant: &str,
+        history: &[Arc<Deployed>],
+        live: u32,
+        bytes: Option<&[u8]>,
+    ) -> std::io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let dir = dir.join(tenant);
+        std::fs::create_dir_all(&dir)?;
+        if let (Some(bytes), Some(last)) = (bytes, history.last()) {
+            write_atomic(&dir.join(format!("{}.wasm", last.info.digest)), bytes)?;
+        }
+        let manifest = Manifest { versions: history.iter().map(|d| d.info.clone()).collect(), live };
+        let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
+        write_atomic(&dir.join("registry.json"), &json)
+    }
+
+    /// Reloads every tenant persisted in the registry directory. Returns the
+    /// tenants restored; a tenant whose files are damaged is skipped with an
+    /// error in the log.
+    pub fn restore(&self) -> Vec<String> {
+        let Some(dir) = &self.dir else { return vec![] };
+        let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+        let mut restored = Vec::new();
+        for entry in entries.flatten() {
+            let tenant = entry.file_name().to_string_lossy().into_owned();
+            match self.restore_tenant(&tenant, &entry.path()) {
+                Ok(()) => restored.push(tenant),
+                Err(e) => tracing::error!(tenant, error = %e, "could not restore rule modules"),
+            }
+        }
+        restored.sort();
+        restored
+    }
+
+    fn restore_tenant(&self, tenant: &str, dir: &Path) -> anyhow::Result<()> {
+        let manifest: Manifest = serde_json::from_slice(&std::fs::read(dir.join("registry.json"))?)?;
+        let slot = self.slot(tenant);
+        let mut history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.clear();
+        for info in manifest.versions {
+            let bytes = std::fs::read(dir.join(format!("{}.wasm", info.digest)))?;
+            let module = self.runtime.load(&bytes)?;
+            history.push(Arc::new(Deployed { module, info }));
+        }
+        let live = history
+            .iter()
+            .find(|d| d.info.version == manifest.live)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("live version {} is not in the history", manifest.live))?;
+        slot.live.store(Some(live));
+        Ok(())
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
+}
+
+/// One call of each export on synthetic input. A rule error is fine (the
+/// module is allowed to refuse odd input); a trap, timeout or oversized output
+/// is not.
+fn smoke_test(runtime: &Runtime, module: &LoadedModule, tenant: &str) -> Result<(), DeployError> {
+    let meta = CallMeta::new(tenant, "smoke-test");
+    let (event, ctx) = smoke_inputs(tenant);
+    match runtime.on_session_event(module, &meta, &event, &ctx) {
+        Ok(_) | Err(CallError::Rule { .. }) => {}
+        Err(error) => return Err(DeployError::SmokeTest { call: "on-session-event", error }),
+    }
+    let (change, sctx) = smoke_status_inputs();
+    runtime
+        .on_status_change(module, &meta, &change, &sctx)
+        .map(|_| ())
+        .map_err(|error| DeployError::SmokeTest { call: "on-status-change", error })
+}
+
+fn smoke_inputs(tenant: &str) -> (t::SessionEvent, t::Context) {
+    let now = "2026-01-01T00:00:00.000Z".to_string();
+    let event = t::SessionEvent {
+        id: "smoke-test".into(),
+        at: now.clone(),
+        session: t::Session {
+            id: "call-smoke".into(),
+            kind: t::SessionKind::IvrCall,
+            channel: t::Channel::Voice,
+            direction: t::Direction::Inbound,
+            session_type: "Voice Inbound (IVR)".into(),
+            end_user: t::EndUser { phone: Some("+15550000000".into()), sdk_identifier: None, email: None, name: None },
+            menu: Some(t::Menu { id: 1, name: "Main".into(), path: "1".into() }),
+            queue_name: Some("Main".into()),
+            language: Some("en".into()),
+            agent: None,
+            started_at: Some(now.clone()),
+            ended_at: None,
+            durations: t::Durations { call_seconds: None, hold_seconds: None, wait_seconds: None },
+            parent_session_id: None,
+            custom_data: vec![],
+        },
+        kind: t::EventKind::Created,
+    };
+    let ctx = t::Context {
+        tenant: tenant.into(),
+        now,
+        customer: None,
+        recent_conversations: vec![],
+        linked_conversation: None,
+        settings: t::Settings { recording_enabled: true, fields: vec![], field_mapping: vec![], options: vec![] },
+    };
+    (event, ctx)
+}
+
+fn smoke_status_inputs() -> (t::StatusChange, t::StatusContext) {
+    let now = "2026-01-01T00:00:00.000Z".to_string();
+    (
+        t::StatusChange {
+            source: t::System::Kustomer,
+            agent_email: "smoke@example.invalid".into(),
+            status: "Available".into(),
+            instance_id: None,
+            at: now.clone(),
+            login: false,
+        },
+        t::StatusContext {
+            kustomer_to_ccai: vec![t::StatusMap { from: "Available".into(), to: "Available".into() }],
+            ccai_to_kustomer: vec![],
+            two_way: false,
+            priority: t::PriorityMode::LastChangeWins,
+            ccai_status: Some("Unavailable".into()),
+            ccai_activity: t::AgentActivity::Idle,
+            kustomer_status: None,
+            active_instances: 1,
+            pending: None,
+            last_applied: None,
+            now,
+        },
+    )
+}
