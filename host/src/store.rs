@@ -18,10 +18,12 @@
 
 mod error;
 mod inbox;
+mod links;
 mod schema;
 
 pub use error::StoreError;
 pub use inbox::{ChatMessage, InboxRow, InboxStatus, NewInboxEvent};
+pub use links::{ConversationMeta, Outcome, OutcomeState, SessionLink};
 
 use rusqlite::Connection;
 use std::path::Path;

@@ -42,6 +42,43 @@ const MIGRATIONS: &[&str] = &[
         content    TEXT    NOT NULL,
         PRIMARY KEY (tenant, chat_id, message_id)
     );",
+    // 2: session -> conversation links, what the host knows of the
+    // conversations it created, and each event's recorded decision/outcome.
+    "CREATE TABLE session_links (
+        tenant          TEXT NOT NULL,
+        session_id      TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        customer_id     TEXT NOT NULL,
+        linked_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        PRIMARY KEY (tenant, session_id)
+    );
+    CREATE TABLE conversation_meta (
+        tenant          TEXT    NOT NULL,
+        conversation_id TEXT    NOT NULL,
+        session_id      TEXT,
+        channel         TEXT,
+        menu_selection  TEXT,
+        voicemail       INTEGER NOT NULL DEFAULT 0,
+        direction       TEXT,
+        PRIMARY KEY (tenant, conversation_id)
+    );
+    CREATE TABLE outcomes (
+        tenant         TEXT    NOT NULL,
+        event_id       TEXT    NOT NULL,
+        module_digest  TEXT,
+        module_version INTEGER,
+        plan           TEXT,
+        state          TEXT    NOT NULL CHECK (state IN ('decided', 'applied', 'failed')),
+        detail         TEXT,
+        decided_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        updated_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        PRIMARY KEY (tenant, event_id)
+    );
+    CREATE TABLE field_provisioning (
+        tenant         TEXT NOT NULL PRIMARY KEY,
+        provisioned_at TEXT NOT NULL,
+        fields         TEXT NOT NULL
+    );",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits
