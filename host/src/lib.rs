@@ -9,6 +9,8 @@
 //! - [`cli`]: the `switchboard` command line.
 
 pub mod cli;
+pub mod config;
 pub mod connectors;
+pub mod fields;
 pub mod runtime;
 pub mod store;

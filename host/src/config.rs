@@ -1,0 +1,407 @@
+//! `switchboard.toml`: the file format (serde, unknown keys rejected) and the
+//! validated configuration the service runs with (OP1).
+//!
+//! Secrets are never written in the file: every credential is a reference,
+//! `{ env = "NAME" }` or `{ file = "/run/secrets/name" }`, resolved at start.
+use crate::connectors::{ccai, kustomer};
+use crate::fields::StandardFields;
+use crate::runtime::{types as t, RuntimeConfig};
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration problem, naming the key or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+// ------------------------------------------------------------------ file
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    server: ServerFile,
+    #[serde(default)]
+    runtime: RuntimeConfig,
+    #[serde(default, rename = "tenant")]
+    tenants: Vec<TenantFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ServerFile {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    admin_token: Option<SecretRef>,
+    modules_dir: Option<PathBuf>,
+    max_body_bytes: usize,
+    workers: usize,
+}
+
+impl Default for ServerFile {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("switchboard-data"),
+            admin_token: None,
+            modules_dir: None,
+            max_body_bytes: 1 << 20,
+            workers: 16,
+        }
+    }
+}
+
+/// A secret by reference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    env: Option<String>,
+    file: Option<PathBuf>,
+}
+
+impl SecretRef {
+    /// A reference to an environment variable.
+    pub fn env(name: &str) -> Self {
+        Self { env: Some(name.into()), file: None }
+    }
+
+    fn resolve(&self, key: &str, base: &Path) -> Result<SecretString, ConfigError> {
+        match (&self.env, &self.file) {
+            (Some(var), None) => std::env::var(var)
+                .map(SecretString::from)
+                .map_err(|_| invalid(key, format!("environment variable {var} is not set"))),
+            (None, Some(file)) => {
+                let path = base.join(file);
+                std::fs::read_to_string(&path)
+                    .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_string()))
+                    .map_err(|e| invalid(key, format!("cannot read secret file {}: {e}", path.display())))
+            }
+            _ => Err(invalid(key, "a secret is `{ env = \"NAME\" }` or `{ file = \"path\" }`, exactly one")),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantFile {
+    id: String,
+    module: Option<PathBuf>,
+    #[serde(default)]
+    failure_policy: FailurePolicy,
+    #[serde(default = "yes")]
+    recording: bool,
+    #[serde(default = "ten")]
+    recent_customer_minutes: u64,
+    #[serde(default = "ccai_prefix")]
+    field_prefix: String,
+    #[serde(default)]
+    field_mapping: BTreeMap<String, String>,
+    #[serde(default)]
+    options: BTreeMap<String, String>,
+    kustomer: KustomerFile,
+    ccai: CcaiFile,
+}
+
+fn yes() -> bool {
+    true
+}
+fn ten() -> u64 {
+    10
+}
+fn ccai_prefix() -> String {
+    "ccai".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KustomerFile {
+    base_url: String,
+    api_key: SecretRef,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CcaiFile {
+    base_url: String,
+    /// Style 1: `subdomain` + API token.
+    subdomain: Option<String>,
+    api_token: Option<SecretRef>,
+    /// Style 2: company key + secret.
+    company_key: Option<String>,
+    company_secret: Option<SecretRef>,
+    events_username: String,
+    events_password: SecretRef,
+    webhook_primary_secret: SecretRef,
+    webhook_secondary_secret: Option<SecretRef>,
+    /// Manager API reconciliation interval; unset = no polling.
+    poll_interval_seconds: Option<u64>,
+}
+
+// ---------------------------------------------------------------- domain
+
+/// What to do when a tenant's module fails on an event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailurePolicy {
+    /// Keep the event as failed, with the reason, for an operator to retry.
+    #[default]
+    Hold,
+    /// Decide the event with the built-in default rules instead.
+    DefaultRules,
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub runtime: RuntimeConfig,
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// Process-wide settings.
+#[derive(Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Bearer token of the admin API; without it the admin API is off.
+    pub admin_token: Option<SecretString>,
+    pub modules_dir: Option<PathBuf>,
+    pub max_body_bytes: usize,
+    /// Customers processed concurrently.
+    pub workers: usize,
+}
+
+/// One tenant.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    pub id: String,
+    /// Module deployed at start when the registry has none for the tenant.
+    pub module: Option<PathBuf>,
+    pub failure_policy: FailurePolicy,
+    pub recording: bool,
+    /// A customer created this recently counts as new (CU1).
+    pub recent_customer: Duration,
+    pub fields: StandardFields,
+    pub field_mapping: Vec<t::FieldMapping>,
+    pub options: Vec<(String, String)>,
+    pub kustomer: kustomer::KustomerConfig,
+    pub ccai: ccai::CcaiConfig,
+    pub poll_interval: Option<Duration>,
+}
+
+impl Config {
+    /// Reads and validates a config file; relative paths are taken from the
+    /// file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.into(), message },
+            other => other,
+        })
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let file: FileConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: PathBuf::from("config"), message: e.to_string() })?;
+        let server = ServerConfig {
+            listen: file.server.listen,
+            data_dir: base.join(&file.server.data_dir),
+            admin_token: file
+                .server
+                .admin_token
+                .as_ref()
+                .map(|r| r.resolve("server.admin_token", base))
+                .transpose()?,
+            modules_dir: file.server.modules_dir.as_ref().map(|d| base.join(d)),
+            max_body_bytes: file.server.max_body_bytes,
+            workers: file.server.workers.max(1),
+        };
+        let mut tenants = Vec::new();
+        for (i, tenant) in file.tenants.into_iter().enumerate() {
+            let t = tenant_config(tenant, i, base)?;
+            if tenants.iter().any(|o: &TenantConfig| o.id == t.id) {
+                return Err(invalid(format!("tenant[{i}].id"), format!("tenant `{}` is defined twice", t.id)));
+            }
+            tenants.push(t);
+        }
+        Ok(Self { server, runtime: file.runtime, tenants })
+    }
+
+    /// The tenant with this id.
+    pub fn tenant(&self, id: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+}
+
+fn tenant_config(f: TenantFile, i: usize, base: &Path) -> Result<TenantConfig, ConfigError> {
+    let key = |k: &str| format!("tenant[{i}].{k}");
+    if f.id.is_empty() || !f.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(invalid(key("id"), "use letters, digits, `-` and `_` only"));
+    }
+    if !f.field_prefix.chars().all(|c| c.is_ascii_alphanumeric()) || f.field_prefix.is_empty() {
+        return Err(invalid(key("field_prefix"), "use letters and digits only (e.g. `ccai`)"));
+    }
+    let mut field_mapping = Vec::new();
+    for (sdk_key, target) in &f.field_mapping {
+        let (target_kind, name) = target
+            .split_once(':')
+            .ok_or_else(|| invalid(key(&format!("field_mapping.{sdk_key}")), "write `customer:<attr>` or `conversation:<attr>`"))?;
+        let target = match target_kind {
+            "customer" => t::FieldTarget::Customer,
+            "conversation" => t::FieldTarget::Conversation,
+            other => {
+                return Err(invalid(
+                    key(&format!("field_mapping.{sdk_key}")),
+                    format!("unknown target `{other}`; use `customer` or `conversation`"),
+                ))
+            }
+        };
+        if !crate::fields::has_type_suffix(name) {
+            return Err(invalid(
+                key(&format!("field_mapping.{sdk_key}")),
+                format!("Kustomer attribute `{name}` needs a type suffix (Str, Num, Txt, At, Bool, Url)"),
+            ));
+        }
+        field_mapping.push(t::FieldMapping { key: sdk_key.clone(), target, name: name.to_string() });
+    }
+
+    let mut kustomer = kustomer::KustomerConfig::new(
+        &f.kustomer.base_url,
+        kustomer::ApiKey::new(secret_string(f.kustomer.api_key.resolve(&key("kustomer.api_key"), base)?)),
+    )
+    .map_err(|e| invalid(key("kustomer.base_url"), e.to_string()))?;
+    kustomer.request_timeout = Duration::from_secs(30);
+
+    let c = &f.ccai;
+    let credentials = match (&c.subdomain, &c.api_token, &c.company_key, &c.company_secret) {
+        (Some(subdomain), Some(token), None, None) => ccai::ApiCredentials::ApiToken {
+            subdomain: subdomain.clone(),
+            token: token.resolve(&key("ccai.api_token"), base)?,
+        },
+        (None, None, Some(company_key), Some(secret)) => ccai::ApiCredentials::CompanyKey {
+            key: company_key.clone(),
+            secret: secret.resolve(&key("ccai.company_secret"), base)?,
+        },
+        _ => {
+            return Err(invalid(
+                key("ccai"),
+                "give either `subdomain` + `api_token` or `company_key` + `company_secret`",
+            ))
+        }
+    };
+    let base_url = url::Url::parse(&c.base_url).map_err(|e| invalid(key("ccai.base_url"), e.to_string()))?;
+    let ccai = ccai::CcaiConfig::new(
+        base_url,
+        credentials,
+        ccai::InboundBasic {
+            username: c.events_username.clone(),
+            password: c.events_password.resolve(&key("ccai.events_password"), base)?,
+        },
+        ccai::WebhookSecrets {
+            primary: c.webhook_primary_secret.resolve(&key("ccai.webhook_primary_secret"), base)?,
+            secondary: c
+                .webhook_secondary_secret
+                .as_ref()
+                .map(|s| s.resolve(&key("ccai.webhook_secondary_secret"), base))
+                .transpose()?,
+        },
+    );
+    Ok(TenantConfig {
+        id: f.id,
+        module: f.module.map(|m| base.join(m)),
+        failure_policy: f.failure_policy,
+        recording: f.recording,
+        recent_customer: Duration::from_secs(f.recent_customer_minutes * 60),
+        fields: StandardFields::with_prefix(&f.field_prefix),
+        field_mapping,
+        options: f.options.into_iter().collect(),
+        kustomer,
+        ccai,
+        poll_interval: c.poll_interval_seconds.map(Duration::from_secs),
+    })
+}
+
+fn secret_string(s: SecretString) -> String {
+    use secrecy::ExposeSecret;
+    s.expose_secret().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../switchboard.example.toml");
+
+    fn with_env<R>(f: impl FnOnce() -> R) -> R {
+        // SAFETY of the test: variables are unique to these tests.
+        for (k, v) in [
+            ("ACME_KUSTOMER_API_KEY", "k-secret-value"),
+            ("ACME_CCAI_API_TOKEN", "c-secret-value"),
+            ("ACME_CCAI_EVENTS_PASSWORD", "e-secret-value"),
+            ("ACME_CCAI_WEBHOOK_SECRET", "w-secret-value"),
+            ("SWITCHBOARD_ADMIN_TOKEN", "a-secret-value"),
+        ] {
+            #[allow(unsafe_code, reason = "test-only environment setup before any thread reads it")]
+            unsafe {
+                std::env::set_var(k, v)
+            };
+        }
+        f()
+    }
+
+    #[test]
+    fn op1_example_config_parses() {
+        let config = with_env(|| Config::parse(SAMPLE, Path::new("."))).expect("example parses");
+        let acme = config.tenant("acme").expect("acme tenant");
+        assert_eq!(acme.fields.name(t::StandardField::CallDuration), "ccaiCallDurationNum");
+        assert_eq!(acme.field_mapping.len(), 1);
+        assert_eq!(config.server.listen.port(), 8080);
+    }
+
+    #[test]
+    fn op1_unknown_key_is_rejected_by_name() {
+        let text = SAMPLE.replace("recording = true", "recording = true\nrecordings_bucket = \"x\"");
+        let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("unknown key");
+        assert!(err.to_string().contains("unknown field `recordings_bucket`"), "{err}");
+    }
+
+    #[test]
+    fn op1_missing_secret_names_the_variable() {
+        let text = SAMPLE.replace("ACME_KUSTOMER_API_KEY", "NO_SUCH_VARIABLE_FOR_SWITCHBOARD");
+        let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("missing env");
+        assert!(err.to_string().contains("NO_SUCH_VARIABLE_FOR_SWITCHBOARD"), "{err}");
+        assert!(err.to_string().contains("tenant[0].kustomer.api_key"), "{err}");
+    }
+
+    #[test]
+    fn op1_debug_output_redacts_secrets() {
+        let config = with_env(|| Config::parse(SAMPLE, Path::new("."))).expect("example parses");
+        let printed = format!("{config:?}");
+        for secret in ["k-secret-value", "c-secret-value", "e-secret-value", "w-secret-value", "a-secret-value"] {
+            assert!(!printed.contains(secret), "Debug leaks {secret}");
+        }
+    }
+
+    #[test]
+    fn op1_field_mapping_needs_a_type_suffix() {
+        let text = SAMPLE.replace("conversation:ccaiLoyaltyTierStr", "conversation:ccaiLoyaltyTier");
+        let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("suffix");
+        assert!(err.to_string().contains("type suffix"), "{err}");
+    }
+}
