@@ -84,15 +84,31 @@ impl RateHeaders {
 /// What the client knows of the org budget.
 #[derive(Debug, Default)]
 struct OrgBudget {
+    /// The budget per window, once a response has named it.
     limit: Option<u32>,
-    /// Requests left in the current window; `None` = unknown (no response
-    /// seen yet): let requests through.
-    remaining: Option<u32>,
+    /// Requests this client sent in the current window, in flight included.
+    /// The server's `remaining` cannot see requests still in flight, so
+    /// `limit - used` is what keeps a concurrent burst under the budget.
+    used: u32,
+    /// The lowest `remaining` the server reported for this window, minus the
+    /// requests sent since (catches other clients sharing the org budget).
+    reported: Option<u32>,
     /// The current window's reset, as the server named it (epoch seconds).
     window: Option<i64>,
     /// Responses naming a window at or before this one are stale.
     floor: i64,
     reset_at: Option<DateTime<Utc>>,
+}
+
+impl OrgBudget {
+    /// Requests that may still go out in this window; `None` = unknown.
+    fn available(&self) -> Option<u32> {
+        let by_limit = self.limit.map(|l| l.saturating_sub(self.used));
+        match (by_limit, self.reported) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -138,20 +154,20 @@ impl Limiter {
                 let mut b = guard(&self.org);
                 let now = self.clock.now();
                 if b.reset_at.is_some_and(|r| now >= r) {
-                    // The window ended: a full budget, until a response says
-                    // otherwise.
+                    // The window ended: a full budget again.
                     b.floor = b.window.unwrap_or(b.floor);
                     b.window = None;
                     b.reset_at = None;
-                    b.remaining = b.limit;
+                    b.reported = None;
+                    b.used = 0;
                 }
-                match b.remaining {
-                    None => return,
-                    Some(n) if n > 0 => {
-                        b.remaining = Some(n - 1);
+                match b.available() {
+                    Some(0) => b.reset_at.unwrap_or(now + UNKNOWN_RESET_POLL),
+                    _ => {
+                        b.used += 1;
+                        b.reported = b.reported.map(|r| r.saturating_sub(1));
                         return;
                     }
-                    Some(_) => b.reset_at.unwrap_or(now + UNKNOWN_RESET_POLL),
                 }
             };
             tracing::debug!(until = %wait_until, "kustomer org budget spent; waiting for reset");
@@ -163,25 +179,17 @@ impl Limiter {
     pub(crate) fn observe(&self, h: &RateHeaders) {
         let now = self.clock.now();
         let mut b = guard(&self.org);
-        if h.reset <= b.floor {
+        if h.reset <= b.floor || b.window.is_some_and(|w| h.reset < w) {
             return;
         }
         if h.limit.is_some() {
             b.limit = h.limit;
         }
-        match b.window {
-            Some(w) if h.reset < w => {}
-            Some(w) if h.reset == w => {
-                b.remaining = Some(b.remaining.map_or(h.remaining, |r| r.min(h.remaining)));
-            }
-            _ => {
-                b.window = Some(h.reset);
-                b.reset_at = Some(h.reset_at(now));
-                // Requests sent since the window began are already taken off
-                // the local count; the server may not have seen them yet.
-                b.remaining = Some(b.remaining.map_or(h.remaining, |r| r.min(h.remaining)));
-            }
+        if b.window != Some(h.reset) {
+            b.window = Some(h.reset);
+            b.reset_at = Some(h.reset_at(now));
         }
+        b.reported = Some(b.reported.map_or(h.remaining, |r| r.min(h.remaining)));
     }
 
     /// After a 429: nothing left until `until`.
@@ -191,10 +199,14 @@ impl Limiter {
             if h.limit.is_some() {
                 b.limit = h.limit;
             }
-            b.window = Some(h.reset.max(b.window.unwrap_or(h.reset)));
+            if h.reset > b.floor {
+                b.window = Some(b.window.map_or(h.reset, |w| w.max(h.reset)));
+            }
         }
-        b.remaining = Some(0);
-        b.reset_at = Some(b.reset_at.map_or(until, |r| r.max(until)));
+        b.reported = Some(0);
+        // The latest word of the server wins, even if it names an earlier
+        // reset than the window we knew of.
+        b.reset_at = Some(until);
     }
 
     /// Takes one create from `customer`'s per-minute allowance (a sliding
@@ -206,7 +218,7 @@ impl Limiter {
                 let now = self.clock.now();
                 let horizon = now - WINDOW - CUSTOMER_WINDOW_SLACK;
                 c.calls += 1;
-                if c.calls % 1024 == 0 {
+                if c.calls.is_multiple_of(1024) {
                     c.recent
                         .retain(|_, q| q.back().is_some_and(|t| *t > horizon));
                 }
