@@ -23,6 +23,19 @@
 //!
 //! register_rule!(MyRules);
 //! ```
+//!
+//! - [`Rule`]: the trait a module implements; every method defaults to the
+//!   product's default rules, so a module overrides only what it changes.
+//! - [`defaults`]: the default rules (SPEC §2–6) as plain functions, with the
+//!   plan each event kind produces documented per SPEC id.
+//! - [`testing`]: builders and plan assertions to unit-test a rule natively
+//!   with `cargo test`, no runtime needed.
+//! - [`register_rule!`]: exports a `Rule` type as the module's rules.
+//!
+//! Build with `cargo build --release --target wasm32-wasip2` and validate with
+//! `switchboard rules check <module>.wasm`. This SDK builds modules for
+//! `switchboard:rules@`[`WIT_VERSION`]; see the README for the host/SDK
+//! compatibility table.
 #![deny(missing_docs)]
 
 /// Raw bindings generated from the WIT contract. Tenants normally use the
