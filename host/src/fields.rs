@@ -44,6 +44,11 @@ impl StandardFields {
         Self { prefix: prefix.to_string() }
     }
 
+    /// The prefix of every name.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The Kustomer attribute name of a field.
     pub fn name(&self, field: StandardField) -> String {
         let (_, base, suffix, _, _) = FIELDS.iter().find(|f| f.0 == field).copied().unwrap_or(FIELDS[0]);

@@ -11,6 +11,8 @@
 pub mod cli;
 pub mod config;
 pub mod connectors;
+pub mod intake;
 pub mod fields;
+pub mod pipeline;
 pub mod runtime;
 pub mod store;

@@ -1,0 +1,270 @@
+//! Carrying a plan out against Kustomer, idempotently: every write carries an
+//! id derived from (tenant, event, action index), so executing the same plan
+//! again finds the earlier writes instead of duplicating them (OP2).
+use super::context::Loaded;
+use super::{PipelineError, Tenant};
+use crate::connectors::kustomer::derive_id;
+use crate::connectors::kustomer::model::{
+    CustomerPatch, EmailEntry, NewConversation, NewCustomer, NewMessage, NewNote, PhoneEntry,
+};
+use crate::runtime::types as t;
+use crate::store::{ConversationMeta, SessionLink, Store};
+use serde_json::{Map, Value};
+
+/// Largest file the executor downloads for an attachment.
+const MAX_FILE_BYTES: usize = 25 << 20;
+
+pub(crate) struct Env<'a> {
+    pub store: &'a Store,
+    pub tenant: &'a Tenant,
+    pub http: &'a reqwest::Client,
+}
+
+fn action_name(action: &t::Action) -> &'static str {
+    match action {
+        t::Action::CreateCustomer(_) => "create_customer",
+        t::Action::UpdateCustomer(_) => "update_customer",
+        t::Action::CreateConversation(_) => "create_conversation",
+        t::Action::AppendTo(_) => "append_to",
+        t::Action::AddMessage(_) => "add_message",
+        t::Action::AddNote(_) => "add_note",
+        t::Action::AttachFile(_) => "attach_file",
+        t::Action::SetFields(_) => "set_fields",
+        t::Action::Assign(_) => "assign",
+        t::Action::SetStatus(_) => "set_status",
+        t::Action::Skip(_) => "skip",
+    }
+}
+
+pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded, plan: &t::Plan) -> Result<(), PipelineError> {
+    let tenant = &env.tenant.config.id;
+    let client = &env.tenant.kustomer;
+    let mut customer = loaded.customer_id.clone();
+    let mut conversation = loaded.linked.clone();
+
+    for (index, action) in plan.actions.iter().enumerate() {
+        let id_for = |what: &str| derive_id(&format!("{tenant}/{}/{index}/{what}", event.id));
+        let need_customer = |c: &Option<String>| {
+            c.clone().ok_or_else(|| PipelineError::BadPlan(format!("action {index} ({}) needs a customer; none is known or created", action_name(action))))
+        };
+        let need_conversation = |c: &Option<String>| {
+            c.clone().ok_or_else(|| {
+                PipelineError::BadPlan(format!(
+                    "action {index} ({}) needs a conversation; the session has none and the plan creates none",
+                    action_name(action)
+                ))
+            })
+        };
+        match action {
+            t::Action::CreateCustomer(new) => {
+                let created = client
+                    .create_customer(&NewCustomer {
+                        name: new.name.clone(),
+                        external_id: new.external_id.clone(),
+                        emails: new.email.iter().map(|e| EmailEntry { email: e.clone(), kind: Some("other".into()), verified: None }).collect(),
+                        phones: new.phone.iter().map(|p| PhoneEntry { phone: p.clone(), kind: Some("mobile".into()), verified: None }).collect(),
+                        locale: None,
+                        custom: custom(&new.fields),
+                    })
+                    .await?;
+                customer = Some(created.id);
+            }
+            t::Action::UpdateCustomer(update) => {
+                let id = need_customer(&customer)?;
+                let mut fields = custom(&update.fields).unwrap_or_default();
+                if let Some(agent) = &update.assign_to {
+                    // Kustomer customers have no assignee attribute; the
+                    // assignment (CU1) is kept in a custom attribute.
+                    fields.insert(format!("{}AssignedAgentStr", env.tenant.config.fields.prefix()), Value::String(agent.clone()));
+                }
+                if !fields.is_empty() {
+                    client.update_customer(&id, &CustomerPatch { custom: Some(fields), ..Default::default() }).await?;
+                }
+            }
+            t::Action::CreateConversation(new) => {
+                let customer_id = need_customer(&customer)?;
+                let id = id_for("conversation");
+                let mut assigned = Vec::new();
+                if let Some(agent) = &new.assign_to {
+                    match env.tenant.user_id(agent).await? {
+                        Some(user) => assigned.push(user),
+                        None => tracing::warn!(tenant, agent = %agent, "no Kustomer user with this email; conversation left unassigned"),
+                    }
+                }
+                let mut tags = new.tags.clone();
+                if new.voicemail && !tags.iter().any(|t| t == "voicemail") {
+                    tags.push("voicemail".into());
+                }
+                client
+                    .create_conversation(&NewConversation {
+                        id: Some(id.clone()),
+                        external_id: None,
+                        customer: customer_id.clone(),
+                        name: Some(new.name.clone()),
+                        status: Some(status(new.status).into()),
+                        direction: Some(direction(new.direction).into()),
+                        priority: new.priority,
+                        assigned_users: assigned,
+                        tags,
+                        custom: custom(&new.fields),
+                        queue: None,
+                        default_lang: event.session.language.clone(),
+                    })
+                    .await?;
+                env.store.put_conversation_meta(
+                    tenant,
+                    &id,
+                    &ConversationMeta {
+                        session_id: Some(event.session.id.clone()),
+                        channel: Some(channel(new.channel).into()),
+                        menu_selection: new.menu_selection.clone(),
+                        voicemail: new.voicemail,
+                        direction: Some(direction(new.direction).into()),
+                    },
+                )?;
+                env.store.link_session(
+                    tenant,
+                    &SessionLink { session_id: event.session.id.clone(), conversation_id: id.clone(), customer_id },
+                )?;
+                conversation = Some(id);
+            }
+            t::Action::AppendTo(id) => {
+                let customer_id = need_customer(&customer)?;
+                env.store.link_session(
+                    tenant,
+                    &SessionLink { session_id: event.session.id.clone(), conversation_id: id.clone(), customer_id },
+                )?;
+                conversation = Some(id.clone());
+            }
+            t::Action::AddMessage(message) => {
+                let conv = need_conversation(&conversation)?;
+                let meta: Map<String, Value> =
+                    message.meta.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+                client
+                    .create_message(
+                        customer.as_deref().unwrap_or_default(),
+                        &conv,
+                        &NewMessage {
+                            id: Some(id_for("message")),
+                            channel: channel(message.channel).into(),
+                            app: "ccai-platform".into(),
+                            direction: direction(message.direction).into(),
+                            preview: Some(message.preview.clone()),
+                            meta: Some(Value::Object(meta)),
+                            sent_at: chrono::DateTime::parse_from_rfc3339(&event.at).ok().map(|d| d.with_timezone(&chrono::Utc)),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+            }
+            t::Action::AddNote(body) => {
+                let conv = need_conversation(&conversation)?;
+                client
+                    .create_note(&conv, &NewNote { id: Some(id_for("note")), body: body.clone(), ..Default::default() })
+                    .await?;
+            }
+            t::Action::AttachFile(attachment) => {
+                let conv = need_conversation(&conversation)?;
+                let data = fetch(env.http, &attachment.file.source).await?;
+                let body = attachment.note.clone().unwrap_or_else(|| format!("Attached {}", attachment.file.name));
+                client
+                    .create_note_with_attachment(
+                        &conv,
+                        NewNote { id: Some(id_for("note")), body, ..Default::default() },
+                        &attachment.file.name,
+                        &attachment.file.content_type,
+                        data,
+                    )
+                    .await?;
+            }
+            t::Action::SetFields(fields) => {
+                let conv = need_conversation(&conversation)?;
+                if let Some(map) = custom(fields) {
+                    client.set_conversation_custom(&conv, map).await?;
+                }
+            }
+            t::Action::Assign(agent) => {
+                let conv = need_conversation(&conversation)?;
+                match env.tenant.user_id(agent).await? {
+                    Some(user) => {
+                        client.assign_conversation(&conv, vec![user]).await?;
+                    }
+                    None => tracing::warn!(tenant, agent = %agent, "no Kustomer user with this email; assignment skipped"),
+                }
+            }
+            t::Action::SetStatus(s) => {
+                let conv = need_conversation(&conversation)?;
+                client.set_conversation_status(&conv, status(*s)).await?;
+            }
+            t::Action::Skip(reason) => {
+                tracing::debug!(tenant, event_id = %event.id, reason = %reason, "rule skipped");
+            }
+        }
+        metrics::counter!("switchboard_crm_actions_total", "tenant" => tenant.clone(), "action" => action_name(action)).increment(1);
+    }
+    Ok(())
+}
+
+fn custom(fields: &[t::CustomField]) -> Option<Map<String, Value>> {
+    if fields.is_empty() {
+        return None;
+    }
+    Some(
+        fields
+            .iter()
+            .map(|f| {
+                let value = match &f.value {
+                    t::FieldValue::Text(s) | t::FieldValue::Time(s) => Value::String(s.clone()),
+                    t::FieldValue::Number(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+                    t::FieldValue::Flag(b) => Value::Bool(*b),
+                    t::FieldValue::Clear => Value::Null,
+                };
+                (f.name.clone(), value)
+            })
+            .collect(),
+    )
+}
+
+fn status(s: t::ConversationStatus) -> &'static str {
+    match s {
+        t::ConversationStatus::Open => "open",
+        t::ConversationStatus::Snoozed => "snoozed",
+        t::ConversationStatus::Done => "done",
+    }
+}
+
+fn direction(d: t::Direction) -> &'static str {
+    match d {
+        t::Direction::Inbound => "in",
+        t::Direction::Outbound => "out",
+    }
+}
+
+fn channel(c: t::Channel) -> &'static str {
+    match c {
+        t::Channel::Voice => "voice",
+        t::Channel::Chat => "chat",
+        t::Channel::Sms => "sms",
+    }
+}
+
+async fn fetch(http: &reqwest::Client, source: &t::FileSource) -> Result<bytes::Bytes, PipelineError> {
+    let url = match source {
+        t::FileSource::Inline(text) => return Ok(bytes::Bytes::from(text.clone().into_bytes())),
+        t::FileSource::Url(url) => url,
+    };
+    let fail = |reason: String, transient: bool| PipelineError::Fetch { url: url.clone(), reason, transient };
+    let response = http.get(url).send().await.map_err(|e| fail(e.to_string(), true))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(fail(format!("HTTP {status}"), status.is_server_error() || status.as_u16() == 429));
+    }
+    if response.content_length().is_some_and(|n| n > MAX_FILE_BYTES as u64) {
+        return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes"), false));
+    }
+    let body = response.bytes().await.map_err(|e| fail(e.to_string(), true))?;
+    if body.len() > MAX_FILE_BYTES {
+        return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes"), false));
+    }
+    Ok(body)
+}
