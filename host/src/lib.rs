@@ -13,6 +13,7 @@ pub mod config;
 pub mod connectors;
 pub mod intake;
 pub mod fields;
+pub mod http;
 pub mod pipeline;
 pub mod runtime;
 pub mod store;

@@ -229,6 +229,27 @@ impl Store {
         decode(rows)
     }
 
+    /// The most recent stored event of a session (by event time), if any.
+    pub fn latest_session_event(
+        &self,
+        tenant: &str,
+        session_id: &str,
+    ) -> Result<Option<InboxRow>, StoreError> {
+        let row = self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM inbox WHERE tenant = ?1 AND session_id = ?2
+                     ORDER BY at_ms DESC, seq DESC LIMIT 1"
+                ),
+                (tenant, session_id),
+                row_to_inbox,
+            )
+            .optional()
+            .map_err(|e| StoreError::query("latest session event", e))?;
+        Ok(decode(row.into_iter().collect())?.pop())
+    }
+
     /// One event by its id.
     pub fn event(&self, tenant: &str, event_id: &str) -> Result<Option<InboxRow>, StoreError> {
         let row = self

@@ -88,20 +88,34 @@ impl Store {
     }
 
     /// The conversation a session is linked to.
-    pub fn session_link(&self, tenant: &str, session_id: &str) -> Result<Option<SessionLink>, StoreError> {
+    pub fn session_link(
+        &self,
+        tenant: &str,
+        session_id: &str,
+    ) -> Result<Option<SessionLink>, StoreError> {
         self.conn()
             .query_row(
                 "SELECT session_id, conversation_id, customer_id FROM session_links
                  WHERE tenant = ?1 AND session_id = ?2",
                 (tenant, session_id),
-                |r| Ok(SessionLink { session_id: r.get(0)?, conversation_id: r.get(1)?, customer_id: r.get(2)? }),
+                |r| {
+                    Ok(SessionLink {
+                        session_id: r.get(0)?,
+                        conversation_id: r.get(1)?,
+                        customer_id: r.get(2)?,
+                    })
+                },
             )
             .optional()
             .map_err(|e| StoreError::query("get session link", e))
     }
 
     /// Every session linked to `conversation_id` (screen pop, inspection).
-    pub fn sessions_of_conversation(&self, tenant: &str, conversation_id: &str) -> Result<Vec<String>, StoreError> {
+    pub fn sessions_of_conversation(
+        &self,
+        tenant: &str,
+        conversation_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
@@ -214,7 +228,10 @@ impl Store {
     /// the decision itself failed, not its application).
     pub fn clear_outcome(&self, tenant: &str, event_id: &str) -> Result<(), StoreError> {
         self.conn()
-            .execute("DELETE FROM outcomes WHERE tenant = ?1 AND event_id = ?2", (tenant, event_id))
+            .execute(
+                "DELETE FROM outcomes WHERE tenant = ?1 AND event_id = ?2",
+                (tenant, event_id),
+            )
             .map(drop)
             .map_err(|e| StoreError::query("clear outcome", e))
     }
@@ -224,7 +241,9 @@ impl Store {
         let conn = self.conn();
         let row = conn
             .query_row(
-                &format!("SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE tenant = ?1 AND event_id = ?2"),
+                &format!(
+                    "SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE tenant = ?1 AND event_id = ?2"
+                ),
                 (tenant, event_id),
                 row_to_outcome,
             )
@@ -250,7 +269,11 @@ impl Store {
 
     /// Puts failed events of `tenant` (one event, or all) back in the queue.
     /// Returns how many were requeued.
-    pub fn requeue_failed(&self, tenant: &str, event_id: Option<&str>) -> Result<usize, StoreError> {
+    pub fn requeue_failed(
+        &self,
+        tenant: &str,
+        event_id: Option<&str>,
+    ) -> Result<usize, StoreError> {
         self.conn()
             .execute(
                 "UPDATE inbox SET status = 'pending', reason = NULL
@@ -261,7 +284,10 @@ impl Store {
     }
 
     /// When the tenant's custom fields were provisioned, and their names.
-    pub fn field_provisioning(&self, tenant: &str) -> Result<Option<(String, serde_json::Value)>, StoreError> {
+    pub fn field_provisioning(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<(String, serde_json::Value)>, StoreError> {
         let row: Option<(String, String)> = self
             .conn()
             .query_row(
@@ -271,7 +297,12 @@ impl Store {
             )
             .optional()
             .map_err(|e| StoreError::query("get field provisioning", e))?;
-        Ok(row.map(|(at, fields)| (at, serde_json::from_str(&fields).unwrap_or(serde_json::Value::Null))))
+        Ok(row.map(|(at, fields)| {
+            (
+                at,
+                serde_json::from_str(&fields).unwrap_or(serde_json::Value::Null),
+            )
+        }))
     }
 
     /// Records provisioning; the first time is kept (fields are never

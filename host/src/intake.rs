@@ -1,0 +1,202 @@
+//! Event intake from CCAI Platform: three sources, one set of events.
+//!
+//! Every accepted update is normalised into the WIT
+//! [`SessionEvent`](crate::runtime::types::SessionEvent) and written to the
+//! store's inbox (durable, deduplicated by `(tenant, event id)`) **before**
+//! the HTTP handler answers 2xx (OP2). Bad input gets a 4xx and stores
+//! nothing (OP5): unknown tenant 404, wrong or missing credentials 401,
+//! oversized body 413, malformed JSON 400; for chat webhooks also missing
+//! signature headers 400, stale timestamp 401 (window
+//! [`IntakeConfig::webhook_window`], default 5 minutes) and a replayed
+//! timestamp+signature 409.
+//!
+//! # Sources
+//! - **External Session Events** — `POST /v1/tenants/{tenant}/ccai/session-events`,
+//!   HTTP Basic with the tenant's configured user and password (compared in
+//!   constant time), body `{count, events[]}`. Updates are sorted by
+//!   `timestamp`, repeats of an `event_id` dropped, and each becomes at most
+//!   one event. The `item` shape is this sidecar's assumption (the platform
+//!   does not publish it); it is defined once, in [`item`], and the
+//!   emulator's scenario player sends exactly that.
+//! - **Chat webhooks** — `POST /v1/tenants/{tenant}/ccai/chat-webhooks`,
+//!   `X-Signature: primary=<b64> secondary=<b64>` =
+//!   Base64(HMAC-SHA256(secret, X-Signature-Timestamp + raw body)); any of the
+//!   four signature×secret pairs matches. Messages are kept to build the
+//!   transcript when the chat ends.
+//! - **Manager API reconciliation** — [`Poller`] reads `calls` and `chats`
+//!   updated since its stored cursor and emits what only the final record
+//!   carries.
+//!
+//! # Event ids
+//! Facts that happen once per session get an id derived from the session
+//! (`call-1001:ended`, `call-1001:recording-ready`, `chat-77:created`,
+//! `call-1001:connected:21`, `call-1001:transfer:71`,
+//! `call-1016:smart-action:sa-1`…), so the same fact reported by two sources
+//! is stored once; other updates keep the platform's `event_id`.
+//!
+//! # Which source produces which SPEC event
+//! | SPEC | event kind | session events (`event_type`) | chat webhook | Manager API poller |
+//! |---|---|---|---|---|
+//! | TC1 | `created` (ivr-call, mobile-call, mobile-chat) | `session_created` | `chat_created` | — |
+//! | TC2, AA1 | `connected(agent)` | `agent_connected` | `participant_joined` (agent) | — |
+//! | CU1 | `assigned(agent)` | `agent_assigned` | — | — |
+//! | TC3, TU2 | `created` (outbound-call) | `session_created` | — | — |
+//! | TC4 | `abandoned` | `session_ended` + `fail_reason` `eu_abandoned` | `chat_dismissed` | status `failed` + abandoned `fail_reason`; chat `canceled`/`no_response` |
+//! | TC5 | `voicemail-left` | `voicemail_left` | — | status `voicemail*` / `voicemail` object |
+//! | TU1 | `created` (rules match menu + channel) | `session_created`, `session_queued` | `chat_created` | — |
+//! | TU3 | `recording-ready` | `recording_ready` | — | `recording_url` on a finished call |
+//! | TU4 | `transferred` | `session_transferred` | — | `transfers[]` with status `transferred` |
+//! | TU5 | `hangup-and-callback` | `hangup_and_callback` | — | — |
+//! | TU6 | `short-call-callback` | `short_call_callback` | — | — |
+//! | TU7 | `smart-action-completed` | `smart_action_completed` | — | `smart_actions[]` completed |
+//! | TU8 | `smart-action-failed` | `smart_action_failed` | — | `smart_actions[]` failed |
+//! | TU9 | `custom-data` (and `session.custom-data` on every event) | `custom_data` | — | — |
+//! | TU10 | `rated` | `rated` | — | `rating` (+ `rating_comment`) |
+//! | TU11 | `voicemail-updated(read/closed/called-back)` | `voicemail_updated` | — | `voicemail.status` |
+//! | CC1, PN1, SD1 | any (session carries E.164 phone, language, menu) | every update (`dn`, `lang`, `selected_menu`) | — | merged with earlier events |
+//! | CC2 | `created` with `end-user.sdk-identifier` | `session_created` | `chat_created` | — |
+//! | CT1 | `transcript-ready` | `transcript_ready` (`transcript_url`) | `chat_ended` (inline transcript of kept messages) | — |
+//! | (all) | `ended` with durations | `session_ended` | `chat_ended` | finished call/chat record |
+//!
+//! `disposition_submitted` updates and unknown types are accepted and
+//! ignored: the WIT contract has no event for them.
+
+pub mod item;
+pub mod normalize;
+pub mod poller;
+
+mod http;
+
+pub use item::{ChatWebhook, SessionEventBatch, SessionEventEnvelope, SessionItem};
+pub use poller::{Cursor, PollError, PollReport, Poller};
+
+use crate::connectors::ccai::{CcaiConfig, InboundBasic, WebhookSecrets};
+use crate::store::Store;
+use axum::routing::post;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the intake needs to know about one tenant.
+#[derive(Debug, Clone)]
+pub struct TenantIntake {
+    pub session_events: InboundBasic,
+    pub webhooks: WebhookSecrets,
+}
+
+impl From<&CcaiConfig> for TenantIntake {
+    fn from(config: &CcaiConfig) -> Self {
+        Self {
+            session_events: config.session_events.clone(),
+            webhooks: config.webhooks.clone(),
+        }
+    }
+}
+
+/// Intake limits.
+#[derive(Debug, Clone)]
+pub struct IntakeConfig {
+    /// Largest accepted body; larger gets 413.
+    pub max_body_bytes: usize,
+    /// How far a chat webhook's signature timestamp may be from now.
+    pub webhook_window: Duration,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            webhook_window: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Signatures seen within the window, to refuse replays. In memory: a
+/// restart forgets them, but a replay after a restart still only re-offers
+/// events the inbox already deduplicates.
+#[derive(Debug, Default)]
+pub(crate) struct ReplayCache {
+    /// `std` mutex: held for one map update, never across an await.
+    seen: Mutex<HashMap<(String, String, String), DateTime<Utc>>>,
+}
+
+impl ReplayCache {
+    /// `true` the first time `(tenant, timestamp, signature)` is seen within
+    /// `window`; forgets entries older than the window.
+    pub(crate) fn first_sight(
+        &self,
+        tenant: &str,
+        timestamp: &str,
+        signature: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, at| now - *at <= window * 2);
+        seen.insert((tenant.into(), timestamp.into(), signature.into()), now)
+            .is_none()
+    }
+}
+
+/// Shared state of the intake routes. Cheap to clone.
+#[derive(Clone)]
+pub struct IntakeState {
+    pub(crate) store: Store,
+    pub(crate) tenants: Arc<HashMap<String, TenantIntake>>,
+    pub(crate) config: Arc<IntakeConfig>,
+    pub(crate) replays: Arc<ReplayCache>,
+    /// The time used for webhook staleness; replaceable in tests.
+    pub(crate) clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+impl std::fmt::Debug for IntakeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntakeState")
+            .field("tenants", &self.tenants.keys().collect::<Vec<_>>())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntakeState {
+    pub fn new(store: Store, tenants: HashMap<String, TenantIntake>, config: IntakeConfig) -> Self {
+        Self {
+            store,
+            tenants: Arc::new(tenants),
+            config: Arc::new(config),
+            replays: Arc::new(ReplayCache::default()),
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// Uses `clock` instead of the system time for webhook staleness.
+    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// The intake routes:
+/// `POST /v1/tenants/{tenant}/ccai/session-events` and
+/// `POST /v1/tenants/{tenant}/ccai/chat-webhooks`.
+pub fn router(state: IntakeState) -> Router {
+    Router::new()
+        .route(
+            "/v1/tenants/{tenant}/ccai/session-events",
+            post(http::session_events),
+        )
+        .route(
+            "/v1/tenants/{tenant}/ccai/chat-webhooks",
+            post(http::chat_webhooks),
+        )
+        // The handlers enforce `max_body_bytes` themselves, after checking
+        // the tenant and credentials, so axum's default limit is lifted.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}

@@ -1,0 +1,334 @@
+//! The two HTTP intakes: External Session Events and chat webhooks.
+
+use super::item::{ChatWebhook, SessionEventBatch};
+use super::normalize::{self, Normalised};
+use super::{IntakeState, TenantIntake};
+use crate::runtime::types::Session;
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use sha2::Sha256;
+use std::collections::HashSet;
+
+/// A 4xx/5xx answer with a JSON reason.
+pub(crate) fn reject(status: StatusCode, reason: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": reason.into() }))).into_response()
+}
+
+/// A refusal before the body is handled; small, unlike a `Response`.
+pub(crate) struct Rejection(StatusCode, String);
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        reject(self.0, self.1)
+    }
+}
+
+/// Byte-wise comparison whose time does not depend on where the inputs differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+fn tenant<'a>(state: &'a IntakeState, name: &str) -> Result<&'a TenantIntake, Rejection> {
+    state
+        .tenants
+        .get(name)
+        .ok_or_else(|| Rejection(StatusCode::NOT_FOUND, format!("unknown tenant {name:?}")))
+}
+
+async fn read_body(state: &IntakeState, body: Body) -> Result<bytes::Bytes, Response> {
+    to_bytes(body, state.config.max_body_bytes)
+        .await
+        .map_err(|_| {
+            reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {} bytes", state.config.max_body_bytes),
+            )
+        })
+}
+
+fn basic_ok(headers: &HeaderMap, tenant: &TenantIntake) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let expected = format!(
+        "{}:{}",
+        tenant.session_events.username,
+        tenant.session_events.password.expose_secret()
+    );
+    constant_time_eq(&decoded, expected.as_bytes())
+}
+
+fn store_error(error: crate::store::StoreError) -> Response {
+    tracing::error!(%error, "intake could not store events");
+    reject(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "events could not be stored; retry",
+    )
+}
+
+/// `POST /v1/tenants/{tenant}/ccai/session-events`.
+pub(crate) async fn session_events(
+    State(state): State<IntakeState>,
+    Path(tenant_name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let tenant = match tenant(&state, &tenant_name) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
+    if !basic_ok(&headers, tenant) {
+        let mut r = reject(
+            StatusCode::UNAUTHORIZED,
+            "wrong or missing Basic credentials",
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"switchboard\""),
+        );
+        return r;
+    }
+    let bytes = match read_body(&state, body).await {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    let batch: SessionEventBatch = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                format!("malformed session events: {e}"),
+            )
+        }
+    };
+    // Order by the platform's timestamp, then drop repeats of an event id
+    // within the batch; repeats across batches are dropped by the inbox.
+    let mut envelopes = batch.events;
+    envelopes.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
+    let mut seen = HashSet::new();
+    envelopes.retain(|e| seen.insert(e.event_id.clone()));
+    let received = envelopes.len();
+    let normalised: Vec<Normalised> = envelopes
+        .iter()
+        .filter_map(normalize::from_envelope)
+        .collect();
+    let ignored = received - normalised.len();
+    let rows: Vec<_> = normalised
+        .into_iter()
+        .map(|n| n.into_inbox(&tenant_name, "session-events"))
+        .collect();
+    let total = rows.len();
+    match state.store.insert_events(&rows) {
+        Ok(new) => Json(json!({ "accepted": new, "duplicates": total - new, "ignored": ignored }))
+            .into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// The signatures in `primary=<b64> secondary=<b64>` (or only `primary=`).
+fn signatures(header: &str) -> Vec<&str> {
+    header
+        .split_whitespace()
+        .filter_map(|part| {
+            part.strip_prefix("primary=")
+                .or_else(|| part.strip_prefix("secondary="))
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn sign(secret: &str, timestamp: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).ok()?;
+    mac.update(timestamp.as_bytes());
+    mac.update(body);
+    Some(mac.finalize().into_bytes().to_vec())
+}
+
+/// `X-Signature-Timestamp` as a time: epoch seconds, epoch milliseconds or
+/// ISO-8601.
+fn signature_time(raw: &str) -> Option<DateTime<Utc>> {
+    let raw = raw.trim();
+    if let Ok(n) = raw.parse::<i64>() {
+        let ms = if n > 100_000_000_000 {
+            n
+        } else {
+            n.checked_mul(1000)?
+        };
+        return DateTime::<Utc>::from_timestamp_millis(ms);
+    }
+    normalize::parse_time(raw)
+}
+
+/// `POST /v1/tenants/{tenant}/ccai/chat-webhooks`.
+pub(crate) async fn chat_webhooks(
+    State(state): State<IntakeState>,
+    Path(tenant_name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let tenant = match tenant(&state, &tenant_name) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
+    let header_str = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (Some(signature), Some(timestamp)) = (
+        header_str("x-signature"),
+        header_str("x-signature-timestamp"),
+    ) else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "X-Signature and X-Signature-Timestamp are required",
+        );
+    };
+    let bytes = match read_body(&state, body).await {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    let now = (state.clock)();
+    let Some(signed_at) = signature_time(&timestamp) else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "X-Signature-Timestamp is not a time",
+        );
+    };
+    let window = chrono::Duration::from_std(state.config.webhook_window)
+        .unwrap_or(chrono::Duration::minutes(5));
+    if (now - signed_at).abs() > window {
+        return reject(StatusCode::UNAUTHORIZED, "stale X-Signature-Timestamp");
+    }
+    let mut secrets = vec![tenant.webhooks.primary.expose_secret().to_string()];
+    if let Some(secondary) = &tenant.webhooks.secondary {
+        secrets.push(secondary.expose_secret().to_string());
+    }
+    let expected: Vec<Vec<u8>> = secrets
+        .iter()
+        .filter_map(|s| sign(s, &timestamp, &bytes))
+        .collect();
+    let given: Vec<Vec<u8>> = signatures(&signature)
+        .into_iter()
+        .filter_map(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .collect();
+    // Every pair is compared, so the time does not tell which one matched.
+    let matched = given
+        .iter()
+        .flat_map(|g| expected.iter().map(move |e| constant_time_eq(g, e)))
+        .fold(false, |acc, ok| acc | ok);
+    if !matched {
+        return reject(StatusCode::UNAUTHORIZED, "signature does not match");
+    }
+    if !state
+        .replays
+        .first_sight(&tenant_name, &timestamp, &signature, now, window)
+    {
+        return reject(
+            StatusCode::CONFLICT,
+            "replayed webhook (same timestamp and signature)",
+        );
+    }
+    let hook: ChatWebhook = match serde_json::from_slice(&bytes) {
+        Ok(h) => h,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                format!("malformed chat webhook: {e}"),
+            )
+        }
+    };
+    let at = normalize::webhook_time(&hook, now);
+    let session_id = normalize::session_id(super::item::ItemChannel::Chat, hook.chat_id);
+    let prior: Option<Session> = match state.store.latest_session_event(&tenant_name, &session_id) {
+        Ok(row) => row
+            .and_then(|r| {
+                serde_json::from_value::<crate::runtime::types::SessionEvent>(r.body).ok()
+            })
+            .map(|e| e.session),
+        Err(e) => return store_error(e),
+    };
+    let session = normalize::session_from_webhook(&hook, prior);
+    let outcome = normalize::from_webhook(&hook, session.clone(), at);
+    if let Some(message) = &outcome.message {
+        if let Err(e) = state
+            .store
+            .add_chat_message(&tenant_name, &session_id, message)
+        {
+            return store_error(e);
+        }
+    }
+    let mut events = outcome.events;
+    if outcome.wants_transcript {
+        match state.store.chat_messages(&tenant_name, &session_id) {
+            Ok(messages) if !messages.is_empty() => {
+                events.push(normalize::transcript(&session, &messages, at))
+            }
+            Ok(_) => {}
+            Err(e) => return store_error(e),
+        }
+    }
+    let rows: Vec<_> = events
+        .into_iter()
+        .map(|n| n.into_inbox(&tenant_name, "chat-webhook"))
+        .collect();
+    let total = rows.len();
+    match state.store.insert_events(&rows) {
+        Ok(new) => Json(json!({ "accepted": new, "duplicates": total - new })).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_header_yields_one_or_two_signatures() {
+        assert_eq!(signatures("primary=abc= secondary=def="), ["abc=", "def="]);
+        assert_eq!(signatures("primary=abc="), ["abc="]);
+        assert!(signatures("garbage").is_empty());
+    }
+
+    #[test]
+    fn constant_time_eq_compares_content_and_length() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn signature_timestamps_parse_in_three_forms() {
+        let s = signature_time("1768467600").expect("seconds");
+        assert_eq!(signature_time("1768467600000"), Some(s));
+        assert_eq!(signature_time("2026-01-15T09:00:00Z"), Some(s));
+        assert_eq!(signature_time("yesterday"), None);
+    }
+}

@@ -1,0 +1,335 @@
+//! Manager API reconciliation: polls `calls` and `chats` updated since a
+//! persisted cursor and turns what only the final record carries into
+//! events.
+//!
+//! The cursor is `{updated_at, ids}`: the newest `updated_at` stored and
+//! the record ids already handled at exactly that time. The query's
+//! `updated_at[from]` is inclusive, so a record updated in the same
+//! millisecond as the cursor is fetched again and skipped by id, and a
+//! record updated later is never missed. Events and the cursor are written
+//! in one transaction per page, so a crash between them cannot lose or
+//! repeat a record; the inbox's event-id dedupe is a second guard.
+
+use super::normalize::{self, Normalised};
+use crate::connectors::ccai::{CcaiClient, CcaiError, Page};
+use crate::runtime::types::{Session, SessionEvent};
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Why a poll failed. The cursor is left where the last stored page put it.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("manager api poll of {source_name} failed: {error}")]
+    Api {
+        source_name: &'static str,
+        error: CcaiError,
+    },
+    #[error("manager api poll could not use the store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A poller's position in one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub updated_at: String,
+    #[serde(default)]
+    pub ids: Vec<u64>,
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Records read and handled (not skipped by the cursor).
+    pub records: usize,
+    /// New events stored.
+    pub events: usize,
+    /// Pages fetched.
+    pub pages: usize,
+}
+
+impl std::ops::AddAssign for PollReport {
+    fn add_assign(&mut self, other: Self) {
+        self.records += other.records;
+        self.events += other.events;
+        self.pages += other.pages;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Calls,
+    Chats,
+}
+
+impl Source {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Calls => "manager-calls",
+            Self::Chats => "manager-chats",
+        }
+    }
+}
+
+/// One tenant's Manager API poller.
+#[derive(Debug, Clone)]
+pub struct Poller {
+    tenant: String,
+    client: CcaiClient,
+    store: Store,
+    /// Where to start when no cursor is stored yet.
+    start_from: DateTime<Utc>,
+    /// Page size (max 100).
+    per: u32,
+}
+
+/// A record of either list, reduced to what the poller needs.
+trait Record {
+    fn id(&self) -> u64;
+    fn updated_at(&self) -> Option<&str>;
+    fn events(&self, prior: Option<Session>) -> Vec<Normalised>;
+    fn session_id(&self) -> String;
+}
+
+impl Record for crate::connectors::ccai::Call {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn updated_at(&self) -> Option<&str> {
+        self.updated_at.as_deref()
+    }
+    fn events(&self, prior: Option<Session>) -> Vec<Normalised> {
+        normalize::from_final_call(self, prior)
+    }
+    fn session_id(&self) -> String {
+        format!("call-{}", self.id)
+    }
+}
+
+impl Record for crate::connectors::ccai::Chat {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn updated_at(&self) -> Option<&str> {
+        self.updated_at.as_deref()
+    }
+    fn events(&self, prior: Option<Session>) -> Vec<Normalised> {
+        normalize::from_final_chat(self, prior)
+    }
+    fn session_id(&self) -> String {
+        format!("chat-{}", self.id)
+    }
+}
+
+impl Poller {
+    pub fn new(
+        tenant: impl Into<String>,
+        client: CcaiClient,
+        store: Store,
+        start_from: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            tenant: tenant.into(),
+            client,
+            store,
+            start_from,
+            per: 100,
+        }
+    }
+
+    /// Page size, clamped to the API's 1..=100.
+    pub fn with_page_size(mut self, per: u32) -> Self {
+        self.per = per.clamp(1, 100);
+        self
+    }
+
+    /// The stored cursor of `source` (`manager-calls` / `manager-chats`).
+    pub fn cursor(&self, source: &str) -> Result<Option<Cursor>, StoreError> {
+        Ok(self
+            .store
+            .cursor(&self.tenant, source)?
+            .and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// Polls calls, then chats, once.
+    pub async fn poll_once(&self) -> Result<PollReport, PollError> {
+        let mut report = self.poll(Source::Calls).await?;
+        report += self.poll(Source::Chats).await?;
+        Ok(report)
+    }
+
+    /// Polls every `interval` until `shutdown` turns true. Errors are logged
+    /// and retried at the next tick (the client already retried transient ones).
+    pub async fn run(self, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    match self.poll_once().await {
+                        Ok(report) => tracing::debug!(tenant = %self.tenant, ?report, "manager api poll"),
+                        Err(error) => tracing::warn!(tenant = %self.tenant, %error, "manager api poll failed"),
+                    }
+                }
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fetch(
+        &self,
+        source: Source,
+        from: DateTime<Utc>,
+        page: u32,
+        next: Option<&str>,
+    ) -> Result<Page<Box<dyn RecordBox>>, CcaiError> {
+        Ok(match (source, next) {
+            (Source::Calls, Some(link)) => boxed(
+                self.client
+                    .next_page::<crate::connectors::ccai::Call>("calls", link)
+                    .await?,
+            ),
+            (Source::Calls, None) => boxed(
+                self.client
+                    .calls_updated_since(Some(from), page, self.per)
+                    .await?,
+            ),
+            (Source::Chats, Some(link)) => boxed(
+                self.client
+                    .next_page::<crate::connectors::ccai::Chat>("chats", link)
+                    .await?,
+            ),
+            (Source::Chats, None) => boxed(
+                self.client
+                    .chats_updated_since(Some(from), page, self.per)
+                    .await?,
+            ),
+        })
+    }
+
+    fn prior_session(&self, session_id: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .store
+            .latest_session_event(&self.tenant, session_id)?
+            .and_then(|row| serde_json::from_value::<SessionEvent>(row.body).ok())
+            .map(|e| e.session))
+    }
+
+    async fn poll(&self, source: Source) -> Result<PollReport, PollError> {
+        let name = source.name();
+        let api = |error| PollError::Api {
+            source_name: name,
+            error,
+        };
+        let start = self.cursor(name)?;
+        let mut cursor = start.clone().unwrap_or_else(|| Cursor {
+            updated_at: normalize::iso(self.start_from),
+            ids: Vec::new(),
+        });
+        let from = normalize::parse_time(&cursor.updated_at).unwrap_or(self.start_from);
+        let mut report = PollReport::default();
+        let mut page_number = 1;
+        let mut next: Option<String> = None;
+        let mut seen_total = 0usize;
+        loop {
+            let page = self
+                .fetch(source, from, page_number, next.as_deref())
+                .await
+                .map_err(api)?;
+            report.pages += 1;
+            seen_total += page.items.len();
+            let mut rows = Vec::new();
+            for record in &page.items {
+                let Some(updated) = record.updated_at().and_then(normalize::parse_time) else {
+                    tracing::warn!(tenant = %self.tenant, id = record.id(), "{name} record without updated_at skipped");
+                    continue;
+                };
+                let cursor_at =
+                    normalize::parse_time(&cursor.updated_at).unwrap_or(self.start_from);
+                if updated < cursor_at
+                    || (updated == cursor_at && cursor.ids.contains(&record.id()))
+                {
+                    continue;
+                }
+                let prior = self.prior_session(&record.session_id())?;
+                rows.extend(
+                    record
+                        .events(prior)
+                        .into_iter()
+                        .map(|n| n.into_inbox(&self.tenant, "manager-api")),
+                );
+                report.records += 1;
+                if updated > cursor_at {
+                    cursor = Cursor {
+                        updated_at: normalize::iso(updated),
+                        ids: vec![record.id()],
+                    };
+                } else {
+                    cursor.ids.push(record.id());
+                }
+            }
+            let value = serde_json::to_string(&cursor).unwrap_or_default();
+            report.events += self
+                .store
+                .insert_events_and_cursor(&rows, Some((&self.tenant, name, &value)))?;
+            if page.items.is_empty() {
+                break;
+            }
+            let more_by_total =
+                page.total.is_some_and(|t| (seen_total as u64) < t) && !page.items.is_empty();
+            match page.next {
+                Some(link) => next = Some(link),
+                None if more_by_total => {
+                    next = None;
+                    page_number += 1;
+                }
+                None => break,
+            }
+            if next.is_some() {
+                page_number += 1;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Object-safe view of a record so both lists share one loop.
+trait RecordBox: Send + Sync {
+    fn id(&self) -> u64;
+    fn updated_at(&self) -> Option<&str>;
+    fn events(&self, prior: Option<Session>) -> Vec<Normalised>;
+    fn session_id(&self) -> String;
+}
+
+impl<T: Record + Send + Sync> RecordBox for T {
+    fn id(&self) -> u64 {
+        Record::id(self)
+    }
+    fn updated_at(&self) -> Option<&str> {
+        Record::updated_at(self)
+    }
+    fn events(&self, prior: Option<Session>) -> Vec<Normalised> {
+        Record::events(self, prior)
+    }
+    fn session_id(&self) -> String {
+        Record::session_id(self)
+    }
+}
+
+fn boxed<T: Record + Send + Sync + 'static>(page: Page<T>) -> Page<Box<dyn RecordBox>> {
+    Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|r| Box::new(r) as Box<dyn RecordBox>)
+            .collect(),
+        total: page.total,
+        per_page: page.per_page,
+        next: page.next,
+    }
+}
