@@ -145,25 +145,25 @@ pub fn on_session_event<R: Rule + ?Sized>(
             empty_reason = format!("session {} queued: nothing to record", session.id);
         }
         EventKind::Assigned(agent) => match (&ctx.customer, &agent.email) {
-            (Some(customer), Some(email)) if customer.created_recently => {
-                actions.push(Action::UpdateCustomer(CustomerUpdate {
-                    assign_to: Some(email.clone()),
-                    fields: vec![],
-                }));
-            }
-            (Some(customer), Some(_)) if !customer.created_recently => {
-                empty_reason = format!(
-                    "customer {} was not created recently: assignment unchanged (CU1)",
-                    customer.id
-                );
-            }
             (None, _) => {
                 empty_reason = format!(
                     "session {}: customer not known yet, assignment unchanged (CU1)",
                     session.id
                 );
             }
-            _ => {
+            (Some(customer), _) if !customer.created_recently => {
+                empty_reason = format!(
+                    "customer {} was not created recently: assignment unchanged (CU1)",
+                    customer.id
+                );
+            }
+            (Some(_), Some(email)) => {
+                actions.push(Action::UpdateCustomer(CustomerUpdate {
+                    assign_to: Some(email.clone()),
+                    fields: vec![],
+                }));
+            }
+            (Some(_), None) => {
                 empty_reason = format!(
                     "agent {} has no email: assignment unchanged (CU1)",
                     agent.id
