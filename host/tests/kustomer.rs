@@ -1497,6 +1497,40 @@ async fn emulator_follows_the_reference_checklist() {
     let remaining = headers["x-ratelimit-remaining"].to_str().expect("ascii");
     assert!(remaining.parse::<u32>().is_ok(), "{remaining}");
 
+    // Message updates bump rev and raise kustomer.message.update.
+    let conv_id = derive_id("dup");
+    let msg = env
+        .client
+        .create_message(
+            id,
+            &conv_id,
+            &voice_message(&derive_id("checklist/m"), "in"),
+        )
+        .await
+        .expect("message");
+    let (status, _, updated) = raw(
+        &env,
+        reqwest::Method::PATCH,
+        &format!("/v1/messages/{}", msg.id),
+        Some(json!({"meta": {"recordingUrl": "https://example.com/r.mp3"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["data"]["attributes"]["rev"], json!(2));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !env
+        .emu
+        .webhook_deliveries()
+        .iter()
+        .any(|d| d.event == "kustomer.message.update")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no kustomer.message.update event"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // Control surface over HTTP.
     let resp = http
         .post(format!("{base}/__control/faults"))

@@ -56,7 +56,10 @@ pub(crate) fn routes() -> Router<App> {
             get(conversation_notes).post(note_create),
         )
         .route("/v1/messages", post(message_create))
-        .route("/v1/messages/{key}", get(message_get))
+        .route(
+            "/v1/messages/{key}",
+            get(message_get).patch(message_update).put(message_update),
+        )
         .route("/v1/notes/{key}", get(note_get))
         .route("/v1/attachments", post(attachment_create))
         .route("/v1/attachments/{id}", get(attachment_get))
@@ -377,6 +380,13 @@ async fn message_get(State(app): State<App>, Path(key): Path<String>) -> ApiResu
             .ok_or_else(|| ApiError::not_found("message"))
     })
     .and_then(ok)
+}
+
+async fn message_update(State(app): State<App>, Path(key): Path<String>, body: Bytes) -> ApiResult {
+    let body = json_body(&body)?;
+    let id = read(&app, |i| o::find_message(&i.db, &key).map(|m| m.id.clone()))
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    ok(app.write(|i| o::update_message(i, &id, body))?)
 }
 
 async fn note_get(State(app): State<App>, Path(key): Path<String>) -> ApiResult {

@@ -1184,6 +1184,69 @@ fn apply_message_to_conversation(inner: &mut Inner, m: &Message, now: DateTime<U
     );
 }
 
+/// Fields a message update may change.
+const MESSAGE_UPDATE_FIELDS: &[&str] = &[
+    "preview",
+    "subject",
+    "meta",
+    "status",
+    "error",
+    "errorAt",
+    "externalId",
+    "sentiment",
+    "lang",
+];
+
+pub fn update_message(
+    inner: &mut Inner,
+    id: &str,
+    body: Map<String, Value>,
+) -> Result<Value, ApiError> {
+    let now = inner.now();
+    let Some(before) = inner
+        .db
+        .messages
+        .iter()
+        .find(|m| m.id == id)
+        .map(|m| m.attrs.clone())
+    else {
+        return Err(ApiError::not_found("message"));
+    };
+    if let Some(status) = str_field(&body, "status")? {
+        if !matches!(status, "sent" | "received" | "error") {
+            return Err(ApiError::invalid(
+                "/status",
+                format!("status {status} is not sent|received|error"),
+            ));
+        }
+    }
+    let mut attrs = before.clone();
+    for key in MESSAGE_UPDATE_FIELDS {
+        if let Some(v) = body.get(*key) {
+            attrs.insert((*key).to_string(), v.clone());
+        }
+    }
+    let custom_changed = body.contains_key("custom");
+    if let Some(custom) = body.get("custom") {
+        validate_custom(&inner.db, "message", custom)?;
+        merge_custom(&mut attrs, custom);
+    }
+    bump(&mut attrs, now);
+    let changes = diff(&before, &attrs);
+    if let Some(m) = inner.db.messages.iter_mut().find(|m| m.id == id) {
+        m.attrs = attrs;
+    }
+    let rendered = render_message_by_id(inner, id);
+    raise(
+        inner,
+        "kustomer.message.update",
+        rendered.clone(),
+        Some(changes),
+        custom_changed,
+    );
+    Ok(rendered)
+}
+
 pub fn render_message_by_id(inner: &Inner, id: &str) -> Value {
     match inner.db.messages.iter().find(|m| m.id == id) {
         Some(m) => render_message(&inner.settings, m),

@@ -43,7 +43,11 @@ pub fn is_id(s: &str) -> bool {
 
 /// How the emulator tells time.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", tag = "mode")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "mode"
+)]
 pub enum ClockMode {
     /// System time plus an offset (milliseconds).
     System { offset_ms: i64 },
