@@ -362,3 +362,6 @@ pub async fn run_scenario_cli(args: ScenarioArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

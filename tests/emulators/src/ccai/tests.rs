@@ -1,0 +1,97 @@
+use super::scenarios::{scenarios, Step};
+use super::state::{paginate, Credentials, State};
+use serde_json::json;
+use std::collections::HashSet;
+
+#[test]
+fn every_spec_rule_of_sections_2_to_4_has_a_scenario() {
+    let covered: HashSet<&str> = scenarios()
+        .iter()
+        .flat_map(|s| s.spec_ids.iter().copied())
+        .collect();
+    for id in [
+        "TC1", "TC2", "TC3", "TC4", "TC5", "TU1", "TU2", "TU3", "TU4", "TU5", "TU6", "TU7", "TU8",
+        "TU9", "TU10", "TU11", "CC1", "CC2", "CU1", "PN1", "CT1", "SD1", "AA1",
+    ] {
+        assert!(covered.contains(id), "no scenario for {id}");
+    }
+    let names: HashSet<&str> = scenarios().iter().map(|s| s.name).collect();
+    assert_eq!(names.len(), scenarios().len(), "scenario names are unique");
+}
+
+#[test]
+fn scenario_event_ids_are_stable_and_unique_across_scenarios() {
+    let ids = |list: Vec<super::Scenario>| -> Vec<String> {
+        list.iter()
+            .flat_map(|s| s.session_events())
+            .map(|e| e["event_id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let first = ids(scenarios());
+    assert_eq!(first, ids(scenarios()), "same ids on every run");
+    let tc1 = scenarios()
+        .into_iter()
+        .find(|s| s.name == "tc1_inbound_ivr_call")
+        .expect("tc1");
+    let repeated = tc1.session_events().len()
+        - tc1
+            .session_events()
+            .iter()
+            .map(|e| e["event_id"].to_string())
+            .collect::<HashSet<_>>()
+            .len();
+    assert_eq!(repeated, 1, "tc1 delivers one update twice");
+    let unique: HashSet<&String> = first.iter().collect();
+    assert_eq!(unique.len() + repeated, first.len());
+}
+
+#[test]
+fn every_scenario_has_final_records_for_the_manager_api() {
+    for s in scenarios() {
+        assert!(
+            s.steps
+                .iter()
+                .any(|st| matches!(st, Step::FinalCall(_) | Step::FinalChat(_))),
+            "{} has no final record",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn refused_status_changes_keep_the_current_status() {
+    let mut state = State::new(Credentials::default(), None);
+    let results = state
+        .change_statuses(&json!({ "status": "Available", "agent_ids": [11, 12] }))
+        .expect("200");
+    assert_eq!(results[0]["current_status"], "Available");
+    assert_eq!(
+        results[1]["message"],
+        "Agent can't be changed from system status 'In-call'"
+    );
+    assert_eq!(results[1]["current_status"], "In-call");
+    assert_eq!(
+        state.activity_logs.len(),
+        1,
+        "only the applied change is logged"
+    );
+}
+
+#[test]
+fn pages_are_clamped_and_filtered_inclusively() {
+    let records: Vec<_> = (1..=250)
+        .map(|i| json!({ "id": i, "updated_at": format!("2026-01-01T00:{:02}:00.000Z", i % 60) }))
+        .collect();
+    let query = vec![("per".to_string(), "500".to_string())];
+    let page = paginate(records.clone(), &query, "updated_at");
+    assert_eq!((page.per, page.items.len(), page.total), (100, 100, 250));
+    let query = vec![(
+        "updated_at[from]".to_string(),
+        "2026-01-01T00:59:00.000Z".to_string(),
+    )];
+    assert_eq!(
+        paginate(records, &query, "updated_at").total,
+        4,
+        "inclusive lower bound"
+    );
+}
