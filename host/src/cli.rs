@@ -1,7 +1,9 @@
 //! The `switchboard` command line.
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod ops;
 pub mod rules;
 
 /// Switchboard: CCAI Platform → Kustomer, decided by WebAssembly rule modules.
@@ -14,9 +16,58 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the sidecar.
+    Serve {
+        /// The configuration file.
+        #[arg(long, short, default_value = "switchboard.toml")]
+        config: PathBuf,
+    },
     /// Validate, test and compare rule modules.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Kustomer custom fields.
+    #[command(subcommand)]
+    Fields(FieldsCommand),
+    /// Inspect and retry processed events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum FieldsCommand {
+    /// Create the standard custom fields in Kustomer (idempotent; never
+    /// removes fields it did not create).
+    Provision {
+        #[arg(long, short, default_value = "switchboard.toml")]
+        config: PathBuf,
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// List a tenant's events with their status and failure reason.
+    List {
+        #[arg(long, short, default_value = "switchboard.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// Only failed events.
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Requeue failed events (all of the tenant's, or one).
+    Retry {
+        #[arg(long, short, default_value = "switchboard.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// Only this event id.
+        #[arg(long)]
+        event: Option<String>,
+    },
 }
 
 /// Entry point of the `switchboard` binary.
@@ -24,7 +75,13 @@ pub fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve { config } => ops::serve(&config),
         Command::Rules(cmd) => rules::run(cmd),
+        Command::Fields(FieldsCommand::Provision { config, tenant }) => ops::provision(&config, &tenant),
+        Command::Events(EventsCommand::List { config, tenant, failed }) => ops::list_events(&config, &tenant, failed),
+        Command::Events(EventsCommand::Retry { config, tenant, event }) => {
+            ops::retry_events(&config, &tenant, event.as_deref())
+        }
     };
     match result {
         Ok(code) => code,

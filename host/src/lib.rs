@@ -8,6 +8,7 @@
 //! - [`connectors`]: the Kustomer and CCAI Platform API clients.
 //! - [`cli`]: the `switchboard` command line.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod connectors;

@@ -141,6 +141,13 @@ impl Pipeline {
         self.tenants.get(id)
     }
 
+    /// Configured tenant ids, sorted.
+    pub fn tenant_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.tenants.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     /// Tells the pipeline new events are in the inbox.
     pub fn wake(&self) {
         self.wake.notify_one();

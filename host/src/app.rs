@@ -1,0 +1,184 @@
+//! The running service: builds every part from a [`Config`] and runs it until
+//! shut down (`switchboard serve`, the demo and the end-to-end tests).
+use crate::config::Config;
+use crate::connectors::ccai::CcaiClient;
+use crate::http::{self, AppState};
+use crate::intake::{self, IntakeConfig, IntakeState, Poller, TenantIntake};
+use crate::pipeline::{Pipeline, Tenant};
+use crate::runtime::{Registry, Runtime};
+use crate::store::Store;
+use anyhow::Context as _;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// The process-wide Prometheus recorder (a global: installed once even when
+/// several services run in one process, as in tests).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::debug!("a metrics recorder was already installed");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// A running service.
+pub struct App {
+    addr: SocketAddr,
+    pipeline: Arc<Pipeline>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    /// Keeps the module directory watcher alive.
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl App {
+    /// Opens the store, restores or deploys every tenant's module, starts the
+    /// pipeline, the pollers, the module watcher and the HTTP server.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.server.data_dir)
+            .with_context(|| format!("cannot create data_dir {}", config.server.data_dir.display()))?;
+        let store = Store::open(config.server.data_dir.join("switchboard.db"))?;
+        let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
+        let registry = Arc::new(Registry::new(runtime, Some(config.server.data_dir.join("modules"))));
+        let restored = registry.restore();
+        if !restored.is_empty() {
+            tracing::info!(?restored, "rule modules restored");
+        }
+        for tenant in &config.tenants {
+            if registry.live(&tenant.id).is_some() {
+                continue;
+            }
+            if let Some(path) = &tenant.module {
+                deploy_file(&registry, &tenant.id, path)?;
+            }
+        }
+
+        let tenants = config
+            .tenants
+            .iter()
+            .map(|t| Tenant::new(t.clone()).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pipeline = Arc::new(Pipeline::new(store.clone(), registry.clone(), tenants, config.server.workers));
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(pipeline.clone().run(shutdown_rx.clone()));
+
+        for tenant in &config.tenants {
+            if let Some(interval) = tenant.poll_interval {
+                let client = CcaiClient::new(tenant.ccai.clone())?;
+                let poller = Poller::new(tenant.id.clone(), client, store.clone(), chrono::Utc::now());
+                tasks.spawn(poller.run(interval, shutdown_rx.clone()));
+            }
+        }
+
+        let watcher = match &config.server.modules_dir {
+            Some(dir) => Some(watch_modules(dir, registry.clone(), config.tenants.iter().map(|t| t.id.clone()).collect())?),
+            None => None,
+        };
+
+        let intake_state = IntakeState::new(
+            store,
+            config.tenants.iter().map(|t| (t.id.clone(), TenantIntake::from(&t.ccai))).collect(),
+            IntakeConfig { max_body_bytes: config.server.max_body_bytes, ..IntakeConfig::default() },
+        );
+        let state = AppState {
+            pipeline: pipeline.clone(),
+            admin_token: config.server.admin_token.map(Arc::new),
+            metrics: prometheus(),
+        };
+        let router = http::router(state).merge(intake::router(intake_state)).layer(
+            tower_http::trace::TraceLayer::new_for_http(),
+        );
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        let mut stop = shutdown_rx.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        });
+        tracing::info!(%addr, tenants = config.tenants.len(), "switchboard listening");
+        Ok(Self { addr, pipeline, shutdown, tasks, _watcher: watcher })
+    }
+
+    /// The address the HTTP server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The pipeline (store, registry, tenants).
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
+    }
+
+    /// Stops accepting requests, lets in-flight work finish and waits for
+    /// every task.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+fn deploy_file(registry: &Registry, tenant: &str, path: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("tenant `{tenant}`: cannot read module {}", path.display()))?;
+    registry
+        .deploy(tenant, &bytes, &path.display().to_string())
+        .with_context(|| format!("tenant `{tenant}`: module {}", path.display()))?;
+    Ok(())
+}
+
+/// Watches `dir` for `<tenant>.wasm`: a new or rewritten file is deployed
+/// (validated first; a refused file leaves the live version in place).
+fn watch_modules(dir: &Path, registry: Arc<Registry>, tenants: Vec<String>) -> anyhow::Result<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create modules_dir {}", dir.display()))?;
+    // Modules already in the directory go live at start.
+    for tenant in &tenants {
+        let path = dir.join(format!("{tenant}.wasm"));
+        if path.exists() {
+            if let Err(e) = deploy_file(&registry, tenant, &path) {
+                tracing::warn!(tenant, error = %e, "module in watched directory refused");
+            }
+        }
+    }
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if !matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_)) {
+            return;
+        }
+        for path in event.paths {
+            let Some(tenant) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+            if path.extension().is_none_or(|e| e != "wasm") || !tenants.iter().any(|t| t == tenant) {
+                continue;
+            }
+            // A writer may still be mid-file; a partial module fails
+            // validation and the next write event retries.
+            match std::fs::read(&path).map_err(anyhow::Error::from).and_then(|bytes| {
+                registry.deploy(tenant, &bytes, &path.display().to_string()).map_err(anyhow::Error::from)
+            }) {
+                Ok(info) => tracing::info!(tenant, version = info.version, "module from watched directory is live"),
+                Err(e) => tracing::warn!(tenant, error = %e, path = %path.display(), "module from watched directory refused"),
+            }
+        }
+    })?;
+    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}

@@ -1,0 +1,149 @@
+//! The admin API (bearer token from `server.admin_token`; off without one).
+//!
+//! - `GET  /admin/tenants/{t}/modules`: versions and the live one
+//! - `POST /admin/tenants/{t}/modules`: upload a module (body = `.wasm`);
+//!   validated and smoke-tested before it goes live; 422 with the reason if not
+//! - `POST /admin/tenants/{t}/modules/rollback[?version=N]`
+//! - `GET  /admin/tenants/{t}/events[?status=failed]`: inbox rows with outcomes
+//! - `POST /admin/tenants/{t}/events/retry[?event_id=ID]`: requeue failed events
+use super::{bearer_matches, error, AppState};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Modules are small (tens to hundreds of KiB for Rust); a few MiB covers
+/// other toolchains.
+const MAX_MODULE_BYTES: usize = 32 << 20;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/tenants/{tenant}/modules", get(list_modules).post(upload_module))
+        .route("/admin/tenants/{tenant}/modules/rollback", post(rollback))
+        .route("/admin/tenants/{tenant}/events", get(list_events))
+        .route("/admin/tenants/{tenant}/events/retry", post(retry_events))
+        .layer(DefaultBodyLimit::max(MAX_MODULE_BYTES))
+}
+
+fn authorise(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result<(), Response> {
+    let Some(token) = &state.admin_token else {
+        return Err(error(StatusCode::NOT_FOUND, "the admin API is off: set server.admin_token"));
+    };
+    if !bearer_matches(headers, token) {
+        return Err(error(StatusCode::UNAUTHORIZED, "missing or wrong admin token"));
+    }
+    if state.pipeline.tenant(tenant).is_none() {
+        return Err(error(StatusCode::NOT_FOUND, format!("unknown tenant `{tenant}`")));
+    }
+    Ok(())
+}
+
+async fn list_modules(State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorise(&state, &headers, &tenant) {
+        return r;
+    }
+    let registry = state.pipeline.registry();
+    let live = registry.live(&tenant).map(|d| d.info.version);
+    Json(json!({ "tenant": tenant, "live": live, "versions": registry.versions(&tenant) })).into_response()
+}
+
+async fn upload_module(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorise(&state, &headers, &tenant) {
+        return r;
+    }
+    let registry = state.pipeline.registry().clone();
+    // Compiling takes tens of milliseconds: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || registry.deploy(&tenant, &body, "admin-api")).await;
+    match result {
+        Ok(Ok(info)) => (StatusCode::CREATED, Json(json!(info))).into_response(),
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct RollbackQuery {
+    version: Option<u32>,
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<RollbackQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorise(&state, &headers, &tenant) {
+        return r;
+    }
+    match state.pipeline.registry().rollback(&tenant, q.version) {
+        Ok(info) => Json(json!(info)).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    status: Option<String>,
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorise(&state, &headers, &tenant) {
+        return r;
+    }
+    let store = state.pipeline.store();
+    let rows = match store.events(&tenant) {
+        Ok(rows) => rows,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let events: Vec<_> = rows
+        .into_iter()
+        .filter(|r| q.status.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(&format!("{:?}", r.status))))
+        .map(|r| {
+            let outcome = store.outcome(&tenant, &r.event_id).ok().flatten();
+            json!({
+                "event_id": r.event_id, "session_id": r.session_id, "at": r.at, "source": r.source,
+                "status": r.status, "reason": r.reason, "attempts": r.attempts,
+                "module_version": outcome.as_ref().and_then(|o| o.module_version),
+                "module_digest": outcome.as_ref().and_then(|o| o.module_digest.clone()),
+            })
+        })
+        .collect();
+    Json(json!({ "tenant": tenant, "events": events })).into_response()
+}
+
+#[derive(Deserialize)]
+struct RetryQuery {
+    event_id: Option<String>,
+}
+
+async fn retry_events(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<RetryQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorise(&state, &headers, &tenant) {
+        return r;
+    }
+    match state.pipeline.store().requeue_failed(&tenant, q.event_id.as_deref()) {
+        Ok(n) => {
+            state.pipeline.wake();
+            Json(json!({ "requeued": n })).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
