@@ -77,7 +77,8 @@ impl App {
         for tenant in &config.tenants {
             if let Some(interval) = tenant.poll_interval {
                 let client = CcaiClient::new(tenant.ccai.clone())?;
-                let poller = Poller::new(tenant.id.clone(), client, store.clone(), chrono::Utc::now());
+                let start = tenant.poll_start.unwrap_or_else(chrono::Utc::now);
+                let poller = Poller::new(tenant.id.clone(), client, store.clone(), start);
                 tasks.spawn(poller.run(interval, shutdown_rx.clone()));
             }
         }

@@ -16,6 +16,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a contact-centre day through the sidecar against both emulators
+    /// on loopback, and print what happened in Kustomer.
+    #[cfg(feature = "demo")]
+    Demo(crate::demo::run::DemoArgs),
     /// Run the sidecar.
     Serve {
         /// The configuration file.
@@ -75,6 +79,8 @@ pub fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let result = match cli.command {
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => ops::runtime().and_then(|rt| rt.block_on(crate::demo::run::run(args))).map(|()| ExitCode::SUCCESS),
         Command::Serve { config } => ops::serve(&config),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Fields(FieldsCommand::Provision { config, tenant }) => ops::provision(&config, &tenant),
@@ -96,7 +102,10 @@ pub fn main() -> ExitCode {
 /// switches to one JSON object per line.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The demo prints its own progress; keep the log to warnings unless asked.
+    let quiet = std::env::args().nth(1).is_some_and(|a| a == "demo");
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" }));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let json = std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     // A second init (tests calling main twice) is harmless; ignore it.

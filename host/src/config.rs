@@ -149,6 +149,8 @@ struct CcaiFile {
     webhook_secondary_secret: Option<SecretRef>,
     /// Manager API reconciliation interval; unset = no polling.
     poll_interval_seconds: Option<u64>,
+    /// Where a poller with no saved cursor starts (RFC 3339); default: now.
+    poll_start: Option<String>,
 }
 
 // ---------------------------------------------------------------- domain
@@ -201,6 +203,8 @@ pub struct TenantConfig {
     pub kustomer: kustomer::KustomerConfig,
     pub ccai: ccai::CcaiConfig,
     pub poll_interval: Option<Duration>,
+    /// Where a poller with no saved cursor starts; `None` = start time.
+    pub poll_start: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Config {
@@ -334,6 +338,15 @@ fn tenant_config(f: TenantFile, i: usize, base: &Path) -> Result<TenantConfig, C
         kustomer,
         ccai,
         poll_interval: c.poll_interval_seconds.map(Duration::from_secs),
+        poll_start: c
+            .poll_start
+            .as_deref()
+            .map(|s| {
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .map(|d| d.with_timezone(&chrono::Utc))
+                    .map_err(|e| invalid(key("ccai.poll_start"), format!("not an RFC 3339 time: {e}")))
+            })
+            .transpose()?,
     })
 }
 

@@ -12,6 +12,8 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod connectors;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod intake;
 pub mod fields;
 pub mod http;

@@ -29,22 +29,22 @@ pub(super) fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_MODULE_BYTES))
 }
 
-fn authorise(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result<(), Response> {
+fn authorise(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result<(), Box<Response>> {
     let Some(token) = &state.admin_token else {
-        return Err(error(StatusCode::NOT_FOUND, "the admin API is off: set server.admin_token"));
+        return Err(Box::new(error(StatusCode::NOT_FOUND, "the admin API is off: set server.admin_token")));
     };
     if !bearer_matches(headers, token) {
-        return Err(error(StatusCode::UNAUTHORIZED, "missing or wrong admin token"));
+        return Err(Box::new(error(StatusCode::UNAUTHORIZED, "missing or wrong admin token")));
     }
     if state.pipeline.tenant(tenant).is_none() {
-        return Err(error(StatusCode::NOT_FOUND, format!("unknown tenant `{tenant}`")));
+        return Err(Box::new(error(StatusCode::NOT_FOUND, format!("unknown tenant `{tenant}`"))));
     }
     Ok(())
 }
 
 async fn list_modules(State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
     if let Err(r) = authorise(&state, &headers, &tenant) {
-        return r;
+        return *r;
     }
     let registry = state.pipeline.registry();
     let live = registry.live(&tenant).map(|d| d.info.version);
@@ -58,7 +58,7 @@ async fn upload_module(
     body: Bytes,
 ) -> Response {
     if let Err(r) = authorise(&state, &headers, &tenant) {
-        return r;
+        return *r;
     }
     let registry = state.pipeline.registry().clone();
     // Compiling takes tens of milliseconds: keep it off the async workers.
@@ -82,7 +82,7 @@ async fn rollback(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = authorise(&state, &headers, &tenant) {
-        return r;
+        return *r;
     }
     match state.pipeline.registry().rollback(&tenant, q.version) {
         Ok(info) => Json(json!(info)).into_response(),
@@ -102,7 +102,7 @@ async fn list_events(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = authorise(&state, &headers, &tenant) {
-        return r;
+        return *r;
     }
     let store = state.pipeline.store();
     let rows = match store.events(&tenant) {
@@ -137,7 +137,7 @@ async fn retry_events(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = authorise(&state, &headers, &tenant) {
-        return r;
+        return *r;
     }
     match state.pipeline.store().requeue_failed(&tenant, q.event_id.as_deref()) {
         Ok(n) => {

@@ -101,7 +101,7 @@ impl LogSink {
                 cut -= 1;
             }
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         let (tenant, module, event_id) = (&self.tenant, &self.module, &self.event_id);
         match level {
