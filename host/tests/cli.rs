@@ -96,3 +96,11 @@ fn rules_test_names_a_malformed_case() {
     assert_ne!(code, 0);
     assert!(stdout.contains("FAIL broken") && stdout.contains("is not a valid case"), "{stdout}");
 }
+
+#[test]
+fn default_module_passes_its_recorded_cases() {
+    let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/default/cases");
+    let (code, stdout, stderr) = switchboard(&["rules", "test", artifacts::RULES_DEFAULT, cases]);
+    assert_eq!(code, 0, "recorded cases of the default module:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}
