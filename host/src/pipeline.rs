@@ -323,13 +323,16 @@ impl Pipeline {
                 return Err(error.into());
             }
         };
-        let json = serde_json::to_value(&plan).map_err(|e| PipelineError::Undecodable(e.to_string()))?;
+        let undecodable = |e: serde_json::Error| PipelineError::Undecodable(e.to_string());
+        let json = serde_json::to_value(&plan).map_err(undecodable)?;
+        let context = serde_json::to_value(ctx).map_err(undecodable)?;
         self.store.record_decision(
             id,
             &event.id,
             by.map(|d| d.info.digest.as_str()),
             by.map(|d| d.info.version),
             &json,
+            &context,
         )?;
         Ok(plan)
     }

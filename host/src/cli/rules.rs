@@ -26,12 +26,32 @@ pub enum RulesCommand {
         #[arg(long)]
         bless: bool,
     },
+    /// Re-decide a tenant's recorded events with a candidate module and
+    /// compare its plans with the recorded ones (before it goes live, RM5).
+    /// Exits non-zero when any plan differs.
+    Replay {
+        /// The candidate component (`.wasm`).
+        file: PathBuf,
+        /// The service's data directory (`server.data_dir`).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Replay at most this many of the most recent decisions.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Diffs printed at most.
+        #[arg(long, default_value_t = 5)]
+        show: usize,
+    },
 }
 
 pub(crate) fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RulesCommand::Check { file } => check(&file),
         RulesCommand::Test { file, cases, bless } => test(&file, &cases, bless),
+        RulesCommand::Replay { file, data_dir, tenant, limit, show } => replay(&file, &data_dir, &tenant, limit, show),
     }
 }
 
@@ -180,4 +200,54 @@ fn run_case(
         .header("expected", "actual")
         .to_string();
     Ok(Some(diff))
+}
+
+fn replay(file: &Path, data_dir: &Path, tenant: &str, limit: usize, show: usize) -> anyhow::Result<ExitCode> {
+    let db = data_dir.join("switchboard.db");
+    if !db.exists() {
+        bail!("no store at {}", db.display());
+    }
+    let store = crate::store::Store::open(db)?;
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let module = load(&runtime, file)?;
+    let outcomes = store.outcomes(tenant)?;
+    let recorded: Vec<_> = outcomes.iter().filter(|o| o.plan.is_some() && o.context.is_some()).collect();
+    let start = recorded.len().saturating_sub(limit);
+    let (mut same, mut different, mut errors, mut shown) = (0usize, 0usize, 0usize, 0usize);
+    for outcome in &recorded[start..] {
+        let Some(row) = store.event(tenant, &outcome.event_id)? else { continue };
+        let event: types::SessionEvent = serde_json::from_value(row.body.clone())?;
+        let ctx: types::Context = serde_json::from_value(outcome.context.clone().unwrap_or_default())?;
+        let meta = CallMeta::new(tenant, &event.id).with_clock_ms(crate::pipeline::clock_ms(&event.at));
+        let recorded_plan = serde_json::to_string_pretty(outcome.plan.as_ref().unwrap_or(&serde_json::Value::Null))?;
+        let candidate = match runtime.on_session_event(&module, &meta, &event, &ctx) {
+            // Through `Value` so both sides have the same (sorted) key order.
+            Ok(plan) => serde_json::to_string_pretty(&serde_json::to_value(&plan)?)?,
+            Err(e) => {
+                errors += 1;
+                println!("ERROR {}: {e}", event.id);
+                continue;
+            }
+        };
+        if candidate == recorded_plan {
+            same += 1;
+            continue;
+        }
+        different += 1;
+        if shown < show {
+            shown += 1;
+            let by = outcome.module_version.map_or("native defaults".to_string(), |v| format!("v{v}"));
+            println!("DIFF {} (recorded by {by})", event.id);
+            print!(
+                "{}",
+                similar::TextDiff::from_lines(&recorded_plan, &candidate)
+                    .unified_diff()
+                    .context_radius(2)
+                    .header("recorded", "candidate")
+            );
+        }
+    }
+    let total = same + different + errors;
+    println!("\n{total} recorded decisions replayed: {same} same, {different} different, {errors} errors");
+    Ok(if different == 0 && errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

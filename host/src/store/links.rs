@@ -66,6 +66,8 @@ pub struct Outcome {
     pub module_version: Option<u32>,
     /// The plan as JSON.
     pub plan: Option<serde_json::Value>,
+    /// The context the plan was decided with, as JSON.
+    pub context: Option<serde_json::Value>,
     pub state: OutcomeState,
     pub detail: Option<String>,
     pub decided_at: String,
@@ -191,13 +193,21 @@ impl Store {
         module_digest: Option<&str>,
         module_version: Option<u32>,
         plan: &serde_json::Value,
+        context: &serde_json::Value,
     ) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "INSERT INTO outcomes (tenant, event_id, module_digest, module_version, plan, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'decided')
+                "INSERT INTO outcomes (tenant, event_id, module_digest, module_version, plan, state, context)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'decided', ?6)
                  ON CONFLICT (tenant, event_id) DO NOTHING",
-                rusqlite::params![tenant, event_id, module_digest, module_version, plan.to_string()],
+                rusqlite::params![
+                    tenant,
+                    event_id,
+                    module_digest,
+                    module_version,
+                    plan.to_string(),
+                    context.to_string()
+                ],
             )
             .map(drop)
             .map_err(|e| StoreError::query("record decision", e))
@@ -325,7 +335,7 @@ impl Store {
 }
 
 const OUTCOME_COLUMNS: &str =
-    "tenant, event_id, module_digest, module_version, plan, state, detail, decided_at, updated_at";
+    "tenant, event_id, module_digest, module_version, plan, state, detail, decided_at, updated_at, context";
 
 fn row_to_outcome(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outcome> {
     let plan: Option<String> = r.get(4)?;
@@ -340,5 +350,8 @@ fn row_to_outcome(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outcome> {
         detail: r.get(6)?,
         decided_at: r.get(7)?,
         updated_at: r.get(8)?,
+        context: r
+            .get::<_, Option<String>>(9)?
+            .and_then(|c| serde_json::from_str(&c).ok()),
     })
 }

@@ -79,6 +79,9 @@ const MIGRATIONS: &[&str] = &[
         provisioned_at TEXT NOT NULL,
         fields         TEXT NOT NULL
     );",
+    // 3: the context each decision was made with, so decisions can be
+    // replayed against a candidate module (RM5).
+    "ALTER TABLE outcomes ADD COLUMN context TEXT;",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits

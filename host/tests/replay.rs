@@ -1,0 +1,44 @@
+//! `switchboard rules replay`: a candidate module re-decides recorded events
+//! and its plans are compared with the recorded ones (RM5).
+use std::process::Command;
+use std::time::Duration;
+use switchboard::demo::{Stack, StackOptions};
+use switchboard_emulators::ccai::scenario_named;
+use switchboard_rule_artifacts as artifacts;
+
+fn replay(module: &str, data_dir: &std::path::Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["rules", "replay", module, "--tenant", "acme", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run switchboard");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rm5_replay_compares_a_candidate_with_recorded_decisions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = StackOptions::new(artifacts::RULES_DEFAULT);
+    options.data_dir = Some(dir.path().to_path_buf());
+    let stack = Stack::start(options).await.expect("stack");
+    for name in ["tc1_inbound_ivr_call", "tu1_repeat_call_same_menu", "tc5_voicemail"] {
+        let scenario = scenario_named(name).unwrap_or_else(|| panic!("scenario {name}"));
+        stack.play(&scenario).await.expect("play");
+    }
+    tokio::time::timeout(Duration::from_secs(60), stack.wait_idle(Duration::from_secs(60)))
+        .await
+        .expect("waiting for the pipeline")
+        .expect("idle");
+    stack.shutdown().await;
+
+    // The live module replays to the same plans.
+    let (code, stdout) = replay(artifacts::RULES_DEFAULT, dir.path());
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains(" different, 0 errors") && stdout.contains(" 0 different"), "{stdout}");
+
+    // A module that decides differently is caught, with a diff.
+    let (code, stdout) = replay(artifacts::FIXTURE_ECHO, dir.path());
+    assert_ne!(code, 0, "{stdout}");
+    assert!(stdout.contains("DIFF ") && stdout.contains("+++ candidate"), "{stdout}");
+}
