@@ -22,6 +22,11 @@
 //! | `POST /__control/agents/{id}/status` | `{status_id}`: set any status, system ones included |
 //! | `POST /__control/calls`, `/__control/chats` | upsert a Manager API record |
 //!
+//! Files (no auth, like the platform's signed storage links): `GET
+//! /media/{path}` serves deterministic bytes ([`media_file`]) with a content
+//! type from the extension — the recordings, voicemails and Smart Action
+//! photos the scenarios name.
+//!
 //! The scenario player ([`play`], [`scenarios`]) delivers contact-centre
 //! sessions to a sidecar while [`CcaiEmulator::publish`] serves the same
 //! sessions' final records.
@@ -32,7 +37,9 @@ mod server;
 mod state;
 
 pub use player::{play, sign_webhook, signature_header, Delivery, PlayTarget};
-pub use scenarios::{scenario_named, scenarios, stable_uuid, Scenario, Step, Stream};
+pub use scenarios::{
+    media_file, scenario_named, scenarios, stable_uuid, Scenario, Step, Stream, MEDIA_BASE,
+};
 pub use state::{
     default_statuses, Agent, Credentials, Fault, RecordedRequest, UserStatus,
     LOCKED_SYSTEM_STATUSES,
@@ -206,21 +213,34 @@ impl CcaiEmulator {
         self.shared.lock().chats.values().cloned().collect()
     }
 
-    /// Serves the scenario's final records from the Manager API.
+    /// The URL this emulator serves a scenario file at.
+    pub fn media_url(&self, path: &str) -> String {
+        format!("{}/media/{}", self.base_url(), path.trim_start_matches('/'))
+    }
+
+    /// The scenario with its file URLs pointing at this emulator.
+    pub fn localize(&self, scenario: &Scenario) -> Scenario {
+        scenario.with_media_base(&self.base_url())
+    }
+
+    /// Serves the scenario's final records from the Manager API (file URLs
+    /// pointing at this emulator).
     pub fn publish(&self, scenario: &Scenario) {
-        let (calls, chats) = scenario.final_records();
+        let (calls, chats) = self.localize(scenario).final_records();
         calls.into_iter().for_each(|c| self.upsert_call(c));
         chats.into_iter().for_each(|c| self.upsert_chat(c));
     }
 
-    /// Publishes the final records and delivers the scenario to `target`.
+    /// Publishes the final records and delivers the scenario to `target`,
+    /// its file URLs pointing at this emulator.
     pub async fn play(
         &self,
         scenario: &Scenario,
         target: &PlayTarget,
     ) -> anyhow::Result<Vec<Delivery>> {
-        self.publish(scenario);
-        play(scenario, target).await
+        let scenario = self.localize(scenario);
+        self.publish(&scenario);
+        play(&scenario, target).await
     }
 }
 
@@ -279,7 +299,8 @@ pub struct ScenarioArgs {
     #[arg(long, env = "SWITCHBOARD_CCAI_WEBHOOK_SECONDARY")]
     pub secondary_secret: Option<String>,
     /// A running CCAI emulator to publish the final records to
-    /// (`POST /__control/calls|chats`).
+    /// (`POST /__control/calls|chats`); the scenarios' file URLs then point
+    /// at its `/media/…`.
     #[arg(long)]
     pub emulator: Option<String>,
 }
@@ -335,6 +356,11 @@ pub async fn run_scenario_cli(args: ScenarioArgs) -> anyhow::Result<()> {
     };
     let client = reqwest::Client::new();
     for scenario in &chosen {
+        let scenario = match &args.emulator {
+            Some(emulator) => scenario.with_media_base(emulator),
+            None => scenario.clone(),
+        };
+        let scenario = &scenario;
         if let Some(emulator) = &args.emulator {
             let (calls, chats) = scenario.final_records();
             for (kind, record) in calls

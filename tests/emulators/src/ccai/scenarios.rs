@@ -13,6 +13,11 @@
 //! the whole session as known so far, enriched step by step as in the
 //! platform's documented sequence (start, routing, assigned, active, end,
 //! final with dispositions).
+//!
+//! Files the platform would host (call recordings, voicemails, Smart Action
+//! media) are named under [`MEDIA_BASE`], a placeholder that
+//! [`Scenario::with_media_base`] rewrites to a running emulator, which serves
+//! them at `GET /media/{path}` (see [`media_file`]).
 
 use super::state::iso;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -74,6 +79,21 @@ impl Scenario {
             .collect()
     }
 
+    /// The same scenario with its file URLs pointing at the emulator at
+    /// `base` (e.g. `http://127.0.0.1:41107`) instead of [`MEDIA_BASE`].
+    /// Event ids do not change.
+    pub fn with_media_base(&self, base: &str) -> Scenario {
+        let mut out = self.clone();
+        for step in &mut out.steps {
+            match step {
+                Step::SessionEvents { batch, .. } => rewrite_media(batch, base),
+                Step::ChatWebhook { body } => rewrite_media(body, base),
+                Step::FinalCall(record) | Step::FinalChat(record) => rewrite_media(record, base),
+            }
+        }
+        out
+    }
+
     /// The final call and chat records.
     pub fn final_records(&self) -> (Vec<Value>, Vec<Value>) {
         let mut calls = Vec::new();
@@ -86,6 +106,60 @@ impl Scenario {
             }
         }
         (calls, chats)
+    }
+}
+
+/// Placeholder origin of the files scenarios reference; rewritten to the
+/// emulator's base URL before a scenario is delivered or published.
+pub const MEDIA_BASE: &str = "http://ccai-emulator.invalid";
+
+/// `<MEDIA_BASE>/media/<path>`.
+fn media_url(path: &str) -> String {
+    format!("{MEDIA_BASE}/media/{path}")
+}
+
+/// The content type and deterministic bytes the emulator serves for
+/// `GET /media/<path>`: the same path always yields the same file, so tests
+/// can compare an attachment with what was served.
+pub fn media_file(path: &str) -> (&'static str, Vec<u8>) {
+    let extension = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let (content_type, head, tail): (&'static str, &[u8], &[u8]) = match extension.as_str() {
+        "mp3" => ("audio/mpeg", b"ID3\x04\x00\x00\x00\x00\x00\x00", b""),
+        "wav" => ("audio/wav", b"RIFF", b""),
+        "jpg" | "jpeg" => ("image/jpeg", b"\xff\xd8\xff\xe0", b"\xff\xd9"),
+        "png" => ("image/png", b"\x89PNG\r\n\x1a\n", b""),
+        "txt" => ("text/plain; charset=utf-8", b"", b""),
+        _ => ("application/octet-stream", b"", b""),
+    };
+    let mut body = head.to_vec();
+    if content_type.starts_with("text/") {
+        body.extend_from_slice(format!("CCAI Platform emulator file {path}\n").as_bytes());
+    } else {
+        // A few KiB derived from the path: distinct per file, same every run.
+        let mut block = Sha256::digest(path.as_bytes()).to_vec();
+        for _ in 0..64 {
+            body.extend_from_slice(&block);
+            block = Sha256::digest(&block).to_vec();
+        }
+    }
+    body.extend_from_slice(tail);
+    (content_type, body)
+}
+
+/// Rewrites every string starting with [`MEDIA_BASE`] to start with `base`.
+fn rewrite_media(value: &mut Value, base: &str) {
+    match value {
+        Value::String(s) => {
+            if let Some(rest) = s.strip_prefix(MEDIA_BASE) {
+                *s = format!("{}{rest}", base.trim_end_matches('/'));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_media(v, base)),
+        Value::Object(map) => map.values_mut().for_each(|v| rewrite_media(v, base)),
+        _ => {}
     }
 }
 
@@ -548,7 +622,7 @@ fn scenario(
     }
 }
 
-/// Every scenario, one (at least) per SPEC id of §2–4.
+/// Every scenario, one (at least) per SPEC id of §2–4, then `demo_vip_caller`.
 pub fn scenarios() -> Vec<Scenario> {
     let mut all = Vec::new();
 
@@ -649,7 +723,7 @@ pub fn scenarios() -> Vec<Scenario> {
         s.emit("session_created", 0);
         s.routed(9, "Lock Star", 5);
         s.emit("session_queued", 5);
-        s.set("voicemail", json!({ "url": format!("https://recordings.example.invalid/voicemail-{id}.mp3"), "duration": 34, "status": "voicemail_received" }));
+        s.set("voicemail", json!({ "url": media_url(&format!("recordings/voicemail-{id}.mp3")), "duration": 34, "status": "voicemail_received" }));
         s.ended(75, 75, 0, 30);
         s.emit("voicemail_left", 75);
         s
@@ -701,7 +775,7 @@ pub fn scenarios() -> Vec<Scenario> {
     s.answered(9, "Lock Star", &ada(), 180);
     s.set(
         "recording_url",
-        json!("https://recordings.example.invalid/call-1010.mp3"),
+        json!(media_url("recordings/call-1010.mp3")),
     );
     s.emit("recording_ready", 215);
     all.push(scenario(
@@ -811,8 +885,8 @@ pub fn scenarios() -> Vec<Scenario> {
         "id": "sa-1", "type": "photo", "name": "Photo request", "status": "completed",
         "results": { "photos": "2", "verified": "true" },
         "files": [
-            { "name": "photo-1.jpg", "url": "https://media.example.invalid/1016/photo-1.jpg", "content_type": "image/jpeg" },
-            { "name": "photo-2.jpg", "url": "https://media.example.invalid/1016/photo-2.jpg", "content_type": "image/jpeg" }
+            { "name": "photo-1.jpg", "url": media_url("smart-actions/1016/photo-1.jpg"), "content_type": "image/jpeg" },
+            { "name": "photo-2.jpg", "url": media_url("smart-actions/1016/photo-2.jpg"), "content_type": "image/jpeg" }
         ],
         "error": null
     }]));
@@ -951,6 +1025,35 @@ pub fn scenarios() -> Vec<Scenario> {
         &["TU9"],
         "Mobile chat carrying SDK custom data",
         mobile_chat(2004, 25, "app-user-2004", true),
+    ));
+
+    // Not a SPEC rule: the demo's customised tenant. A caller whose SDK
+    // custom data says `vip=true` calls the same menu while the first call's
+    // conversation is still open; the VIP example module opens a new
+    // priority-5 conversation tagged `vip` instead of appending (TU1). Kept
+    // last, so the demo plays it after the VIP module went live.
+    let mut first = ivr_call(1025, 26, "+1 415-555-0125");
+    first.answered(9, "Lock Star", &ada(), 60);
+    let mut vip = ivr_call(1026, 27, "+1 415-555-0125");
+    vip.set(
+        "custom_data",
+        json!({
+            "vip": { "value": true, "type": "boolean", "label": "VIP" },
+            "loyalty_tier": { "value": "gold", "type": "string", "label": "Loyalty tier" }
+        }),
+    );
+    vip.answered(9, "Lock Star", &grace(), 45);
+    all.push(scenario(
+        "demo_vip_caller",
+        &[],
+        "A VIP caller (SDK custom data vip=true, loyalty tier gold) calls the menu of an open conversation",
+        [
+            first.steps(),
+            vec![first.final_step()],
+            vip.steps(),
+            vec![vip.final_step()],
+        ]
+        .concat(),
     ));
 
     all

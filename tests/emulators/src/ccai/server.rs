@@ -181,8 +181,20 @@ pub fn router(shared: AppState) -> Router {
         )
         .route("/__control/agents/{id}/status", post(control_agent_status))
         .route("/__control/calls", post(control_upsert_call))
-        .route("/__control/chats", post(control_upsert_chat));
+        .route("/__control/chats", post(control_upsert_chat))
+        .route("/media/{*path}", get(media));
     Router::new().merge(control).merge(api).with_state(shared)
+}
+
+/// A scenario file (recording, voicemail, Smart Action media): the same
+/// deterministic bytes for the same path, at the emulator's latency.
+async fn media(AxState(shared): AxState<AppState>, Path(path): Path<String>) -> Response {
+    let latency = shared.lock().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let (content_type, body) = super::scenarios::media_file(&path);
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 fn json_body(bytes: &[u8]) -> Option<Value> {

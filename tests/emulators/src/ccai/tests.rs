@@ -1,4 +1,4 @@
-use super::scenarios::{scenarios, Step};
+use super::scenarios::{media_file, scenarios, Step, MEDIA_BASE};
 use super::state::{paginate, Credentials, State};
 use serde_json::json;
 use std::collections::HashSet;
@@ -93,5 +93,62 @@ fn pages_are_clamped_and_filtered_inclusively() {
         paginate(records, &query, "updated_at").total,
         4,
         "inclusive lower bound"
+    );
+}
+
+#[test]
+fn scenario_files_point_at_the_placeholder_until_localised() {
+    let all = scenarios();
+    let text = |s: &super::Scenario| format!("{:?}", s.steps);
+    assert!(
+        all.iter().all(|s| !text(s).contains("example.invalid")),
+        "no scenario names an unresolvable file host"
+    );
+    let tu3 = all
+        .iter()
+        .find(|s| s.name == "tu3_call_recording")
+        .expect("tu3");
+    assert!(text(tu3).contains(&format!("{MEDIA_BASE}/media/recordings/call-1010.mp3")));
+    let local = tu3.with_media_base("http://127.0.0.1:9/");
+    assert!(text(&local).contains("http://127.0.0.1:9/media/recordings/call-1010.mp3"));
+    assert!(!text(&local).contains(MEDIA_BASE));
+    let ids = |s: &super::Scenario| {
+        s.session_events()
+            .iter()
+            .map(|e| e["event_id"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(tu3),
+        ids(&local),
+        "event ids do not depend on the file host"
+    );
+}
+
+#[test]
+fn media_files_are_deterministic_and_typed() {
+    let (kind, first) = media_file("recordings/call-1010.mp3");
+    assert_eq!(kind, "audio/mpeg");
+    assert!(first.starts_with(b"ID3"));
+    assert_eq!(media_file("recordings/call-1010.mp3").1, first);
+    assert_ne!(media_file("recordings/call-1011.mp3").1, first);
+    let (kind, photo) = media_file("smart-actions/1016/photo-1.jpg");
+    assert_eq!(kind, "image/jpeg");
+    assert!(photo.starts_with(&[0xff, 0xd8]) && photo.ends_with(&[0xff, 0xd9]));
+}
+
+#[test]
+fn the_vip_demo_scenario_comes_last_and_carries_vip_custom_data() {
+    let all = scenarios();
+    let last = all.last().expect("scenarios");
+    assert_eq!(last.name, "demo_vip_caller");
+    assert!(last.spec_ids.is_empty(), "not a SPEC rule");
+    let events = last.session_events();
+    let vip = events.last().expect("events");
+    assert_eq!(vip["item"]["custom_data"]["vip"]["value"], json!(true));
+    assert_eq!(vip["item"]["custom_data"]["loyalty_tier"]["value"], "gold");
+    assert_eq!(
+        events[0]["item"]["dn"], vip["item"]["dn"],
+        "same caller twice"
     );
 }
