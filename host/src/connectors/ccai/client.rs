@@ -142,6 +142,7 @@ impl CcaiClient {
                 builder = builder.json(body);
             }
             let result = builder.send().await;
+            crate::connectors::record_request("ccai", request.op, result.as_ref().ok().map(|r| r.status().as_u16()));
             let last = attempt >= attempts;
             match result {
                 Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
@@ -154,6 +155,7 @@ impl CcaiClient {
                     let wait = self
                         .retry_after(&response)
                         .unwrap_or_else(|| self.backoff(attempt));
+                    crate::connectors::record_retry("ccai", request.op, "rate_limited");
                     tracing::debug!(op = request.op, attempt, ?wait, "ccai throttled; retrying");
                     tokio::time::sleep(wait).await;
                 }
@@ -161,6 +163,7 @@ impl CcaiClient {
                     if response.status().is_server_error() && request.idempotent && !last =>
                 {
                     let wait = self.backoff(attempt);
+                    crate::connectors::record_retry("ccai", request.op, "transient");
                     tracing::debug!(op = request.op, attempt, status = %response.status(), ?wait, "ccai server error; retrying");
                     tokio::time::sleep(wait).await;
                 }
@@ -174,6 +177,7 @@ impl CcaiClient {
                         });
                     }
                     let wait = self.backoff(attempt);
+                    crate::connectors::record_retry("ccai", request.op, "transient");
                     tracing::debug!(op = request.op, attempt, error = %source, ?wait, "ccai request failed; retrying");
                     tokio::time::sleep(wait).await;
                 }

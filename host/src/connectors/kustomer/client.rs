@@ -233,7 +233,9 @@ impl KustomerClient {
             if let Some(b) = &body {
                 req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
             }
-            let failure = match req.send().await {
+            let sent = req.send().await;
+            crate::connectors::record_request("kustomer", op, sent.as_ref().ok().map(|r| r.status().as_u16()));
+            let failure = match sent {
                 Err(source) if source.is_builder() => {
                     return Err(KustomerError::Transport { op, source })
                 }
@@ -273,6 +275,7 @@ impl KustomerClient {
                             if org_spent || retry_after.is_none() {
                                 limiter.exhausted_until(rate.as_ref(), until);
                             }
+                            crate::connectors::record_retry("kustomer", op, "rate_limited");
                             tracing::warn!(op, until = %until, "kustomer rate limited; waiting for the reset");
                             clock.sleep_until(until).await;
                             // Waiting out a 429 is pacing, not a failed attempt.
@@ -292,6 +295,7 @@ impl KustomerClient {
                 });
             }
             let delay = backoff(retry, attempt);
+            crate::connectors::record_retry("kustomer", op, "transient");
             tracing::warn!(op, attempt, error = %failure, "kustomer call failed; retrying");
             clock.sleep_until(clock.now() + delay).await;
         }
