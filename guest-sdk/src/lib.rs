@@ -44,7 +44,7 @@
 #[allow(missing_docs, reason = "generated code")]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.1.0",
+        path: "wit/since_v0.1.0",
         world: "rule",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
         pub_export_macro: true,
