@@ -8,7 +8,9 @@
 //! - **cursors**: per-tenant, per-source positions of pollers (the Manager API
 //!   reconciliation), so a restart neither misses nor repeats a record;
 //! - **chat messages** seen through chat webhooks, from which the chat
-//!   transcript (CT1) is rebuilt when the chat ends.
+//!   transcript (CT1) is rebuilt when the chat ends;
+//! - **status sync agents**: per agent, the deferred and last applied
+//!   status, the latest decision and error (SPEC §6).
 //!
 //! [`Store`] is a cheap-to-clone handle around one connection behind a `std`
 //! mutex: SQLite serialises writers anyway, every statement is short and none
@@ -20,10 +22,12 @@ mod error;
 mod inbox;
 mod links;
 mod schema;
+mod status_sync;
 
 pub use error::StoreError;
 pub use inbox::{ChatMessage, InboxRow, InboxStatus, NewInboxEvent};
 pub use links::{ConversationMeta, Outcome, OutcomeState, SessionLink};
+pub use status_sync::StatusAgentRow;
 
 use rusqlite::Connection;
 use std::path::Path;

@@ -82,6 +82,19 @@ const MIGRATIONS: &[&str] = &[
     // 3: the context each decision was made with, so decisions can be
     // replayed against a candidate module (RM5).
     "ALTER TABLE outcomes ADD COLUMN context TEXT;",
+    // 4: agent status sync (SPEC §6): per agent, the deferred status, the
+    // last status the sync applied (echo suppression), the latest decision
+    // and the latest error. Status records and decisions are JSON.
+    "CREATE TABLE status_sync_agents (
+        tenant        TEXT NOT NULL,
+        agent_email   TEXT NOT NULL,
+        pending       TEXT,
+        last_applied  TEXT,
+        last_decision TEXT,
+        last_error    TEXT,
+        updated_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        PRIMARY KEY (tenant, agent_email)
+    );",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits
