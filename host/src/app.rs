@@ -1,11 +1,13 @@
 //! The running service: builds every part from a [`Config`] and runs it until
 //! shut down (`switchboard serve`, the demo and the end-to-end tests).
+use crate::click_to_call::{self, ClickToCall};
 use crate::config::Config;
 use crate::connectors::ccai::CcaiClient;
 use crate::http::{self, AppState};
 use crate::intake::{self, IntakeConfig, IntakeState, Poller, TenantIntake};
 use crate::pipeline::{Pipeline, Tenant};
 use crate::runtime::{Registry, Runtime};
+use crate::status_sync::{self, StatusSync};
 use crate::store::Store;
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -88,6 +90,13 @@ impl App {
             None => None,
         };
 
+        // Agent status sync (SPEC §6) and click-to-call (SPEC §7), for the
+        // tenants that configure them.
+        let admin_token = config.server.admin_token.map(Arc::new);
+        let status_sync = Arc::new(StatusSync::new(&config.tenants, store.clone(), registry.clone(), admin_token.clone())?);
+        status_sync.spawn(&mut tasks, shutdown_rx.clone());
+        let click_to_call = Arc::new(ClickToCall::new(&config.tenants, admin_token.clone())?);
+
         let intake_state = IntakeState::new(
             store,
             config.tenants.iter().map(|t| (t.id.clone(), TenantIntake::from(&t.ccai))).collect(),
@@ -95,12 +104,14 @@ impl App {
         );
         let state = AppState {
             pipeline: pipeline.clone(),
-            admin_token: config.server.admin_token.map(Arc::new),
+            admin_token,
             metrics: prometheus(),
         };
-        let router = http::router(state).merge(intake::router(intake_state)).layer(
-            tower_http::trace::TraceLayer::new_for_http(),
-        );
+        let router = http::router(state)
+            .merge(intake::router(intake_state))
+            .merge(status_sync::router(status_sync))
+            .merge(click_to_call::router(click_to_call))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;

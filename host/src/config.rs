@@ -24,7 +24,7 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.into(), message: message.into() }
 }
 
@@ -79,7 +79,7 @@ impl SecretRef {
         Self { env: Some(name.into()), file: None }
     }
 
-    fn resolve(&self, key: &str, base: &Path) -> Result<SecretString, ConfigError> {
+    pub(crate) fn resolve(&self, key: &str, base: &Path) -> Result<SecretString, ConfigError> {
         match (&self.env, &self.file) {
             (Some(var), None) => std::env::var(var)
                 .map(SecretString::from)
@@ -114,6 +114,10 @@ struct TenantFile {
     options: BTreeMap<String, String>,
     kustomer: KustomerFile,
     ccai: CcaiFile,
+    /// Agent status sync (SPEC §6); absent = off.
+    status_sync: Option<crate::status_sync::StatusSyncFile>,
+    /// Click-to-call (SPEC §7); absent = off.
+    click_to_call: Option<crate::click_to_call::ClickToCallFile>,
 }
 
 fn yes() -> bool {
@@ -205,6 +209,10 @@ pub struct TenantConfig {
     pub poll_interval: Option<Duration>,
     /// Where a poller with no saved cursor starts; `None` = start time.
     pub poll_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Agent status sync (SPEC §6); `None` = off.
+    pub status_sync: Option<crate::status_sync::StatusSyncConfig>,
+    /// Click-to-call (SPEC §7); `None` = off.
+    pub click_to_call: Option<crate::click_to_call::ClickToCallConfig>,
 }
 
 impl Config {
@@ -347,6 +355,14 @@ fn tenant_config(f: TenantFile, i: usize, base: &Path) -> Result<TenantConfig, C
                     .map_err(|e| invalid(key("ccai.poll_start"), format!("not an RFC 3339 time: {e}")))
             })
             .transpose()?,
+        status_sync: f
+            .status_sync
+            .map(|s| s.validate(&key("status_sync"), base))
+            .transpose()?,
+        click_to_call: f
+            .click_to_call
+            .map(|c| c.validate(&key("click_to_call"), base))
+            .transpose()?,
     })
 }
 
@@ -369,6 +385,7 @@ mod tests {
             ("ACME_CCAI_EVENTS_PASSWORD", "e-secret-value"),
             ("ACME_CCAI_WEBHOOK_SECRET", "w-secret-value"),
             ("SWITCHBOARD_ADMIN_TOKEN", "a-secret-value"),
+            ("ACME_AGENT_API_TOKEN", "s-secret-value"),
         ] {
             #[allow(unsafe_code, reason = "test-only environment setup before any thread reads it")]
             unsafe {
@@ -406,7 +423,7 @@ mod tests {
     fn op1_debug_output_redacts_secrets() {
         let config = with_env(|| Config::parse(SAMPLE, Path::new("."))).expect("example parses");
         let printed = format!("{config:?}");
-        for secret in ["k-secret-value", "c-secret-value", "e-secret-value", "w-secret-value", "a-secret-value"] {
+        for secret in ["k-secret-value", "c-secret-value", "e-secret-value", "w-secret-value", "a-secret-value", "s-secret-value"] {
             assert!(!printed.contains(secret), "Debug leaks {secret}");
         }
     }

@@ -31,6 +31,10 @@ pub struct StackOptions {
     pub workers: usize,
     /// A watched module directory.
     pub modules_dir: Option<PathBuf>,
+    /// Agent status sync (SPEC §6); `None` = off.
+    pub status_sync: Option<crate::status_sync::StatusSyncConfig>,
+    /// Click-to-call (SPEC §7); `None` = off.
+    pub click_to_call: Option<crate::click_to_call::ClickToCallConfig>,
 }
 
 impl StackOptions {
@@ -45,9 +49,21 @@ impl StackOptions {
             runtime: RuntimeConfig::default(),
             workers: 16,
             modules_dir: None,
+            status_sync: Some(crate::status_sync::StatusSyncConfig::one_way(DEMO_STATUS_MAP, AGENT_API_TOKEN)),
+            click_to_call: Some(crate::click_to_call::ClickToCallConfig::new(
+                AGENT_API_TOKEN,
+                phonenumber::country::Id::US,
+            )),
         }
     }
 }
+
+/// The demo tenant's Kustomer → CCAI Platform status mapping (many-to-one).
+pub const DEMO_STATUS_MAP: &[(&str, &str)] =
+    &[("Available", "Available"), ("Busy", "Unavailable"), ("Lunch", "Meal"), ("Training", "Meal")];
+
+/// Bearer token of the tenant's status sync and click-to-call endpoints.
+pub const AGENT_API_TOKEN: &str = "demo-agent-api-token";
 
 /// Credentials the stack uses between the emulators and the sidecar.
 pub const ADMIN_TOKEN: &str = "demo-admin-token";
@@ -211,5 +227,7 @@ fn tenant_config(
         ccai: c,
         poll_interval: options.poll_interval,
         poll_start: chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").ok().map(|d| d.with_timezone(&chrono::Utc)),
+        status_sync: options.status_sync.clone(),
+        click_to_call: options.click_to_call.clone(),
     })
 }

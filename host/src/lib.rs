@@ -6,10 +6,13 @@
 //! - [`runtime`]: the wasmtime engine that loads, validates and runs rule
 //!   modules in a sandbox (one fresh store per call).
 //! - [`connectors`]: the Kustomer and CCAI Platform API clients.
+//! - [`status_sync`]: agent status sync between Kustomer and CCAI Platform.
+//! - [`click_to_call`]: click-to-call prefill and dialling.
 //! - [`cli`]: the `switchboard` command line.
 
 pub mod app;
 pub mod cli;
+pub mod click_to_call;
 pub mod config;
 pub mod connectors;
 #[cfg(feature = "demo")]
@@ -19,4 +22,5 @@ pub mod fields;
 pub mod http;
 pub mod pipeline;
 pub mod runtime;
+pub mod status_sync;
 pub mod store;

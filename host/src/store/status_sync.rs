@@ -111,8 +111,14 @@ mod tests {
         r.pending = None;
         r.last_error = Some("boom".into());
         store.put_status_agent(&r).expect("update");
-        let got = store.status_agent("t", "a@example.com").expect("read").expect("row");
-        assert_eq!((got.pending, got.last_error.as_deref()), (None, Some("boom")));
+        let got = store
+            .status_agent("t", "a@example.com")
+            .expect("read")
+            .expect("row");
+        assert_eq!(
+            (got.pending, got.last_error.as_deref()),
+            (None, Some("boom"))
+        );
         assert_eq!(store.status_agents("t").expect("list").len(), 1);
     }
 }

@@ -1,0 +1,96 @@
+//! Routes of the status sync:
+//! - `POST /v1/tenants/{tenant}/kustomer/status`: the Kustomer app's
+//!   report (status change, sign-in, heartbeat, sign-out of one instance);
+//!   answers with the decision.
+//! - `GET /v1/tenants/{tenant}/status-sync/agents`: every agent's pending
+//!   and last applied status, latest decision and latest error.
+//!
+//! Both take `Authorization: Bearer <token>`: the tenant's
+//! `status_sync.token`, or the admin token.
+use super::{KustomerReport, StatusSync, TenantSync};
+use crate::http::{bearer_matches, error};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::sync::Arc;
+
+/// The status sync routes.
+pub fn router(sync: Arc<StatusSync>) -> Router {
+    Router::new()
+        .route("/v1/tenants/{tenant}/kustomer/status", post(report))
+        .route("/v1/tenants/{tenant}/status-sync/agents", get(agents))
+        .with_state(sync)
+}
+
+fn authorise<'a>(
+    sync: &'a StatusSync,
+    tenant: &str,
+    headers: &HeaderMap,
+) -> Result<&'a Arc<TenantSync>, Response> {
+    let Some(t) = sync.tenant(tenant) else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("tenant `{tenant}` has no status sync configured"),
+        ));
+    };
+    let admin = sync
+        .admin_token
+        .as_deref()
+        .is_some_and(|token| bearer_matches(headers, token));
+    if !admin && !bearer_matches(headers, &t.config.token) {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token",
+        ));
+    }
+    Ok(t)
+}
+
+async fn report(
+    State(sync): State<Arc<StatusSync>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let t = match authorise(&sync, &tenant, &headers) {
+        Ok(t) => t.clone(),
+        Err(response) => return response,
+    };
+    let report: KustomerReport = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid status report: {e}"),
+            )
+        }
+    };
+    if report.agent_email.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "agent_email is required");
+    }
+    let (decision, instances) = sync.kustomer_report(&t, report).await;
+    Json(json!({ "decision": decision, "active_instances": instances })).into_response()
+}
+
+async fn agents(
+    State(sync): State<Arc<StatusSync>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let t = match authorise(&sync, &tenant, &headers) {
+        Ok(t) => t.clone(),
+        Err(response) => return response,
+    };
+    match sync.agents(&t) {
+        Ok(agents) => Json(json!({
+            "tenant": t.id(),
+            "ccai_polled_at": t.ccai_polled_at(),
+            "agents": agents,
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

@@ -1,0 +1,173 @@
+//! The pollers: CCAI agent statuses (every tenant with status sync) and,
+//! optionally, Kustomer routing work sessions.
+use super::{in_session, CcaiSeen, StatusSync, StatusSyncError, TenantSync};
+use crate::runtime::types as t;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+const OFFLINE: i64 = -10;
+const AVAILABLE: i64 = 0;
+
+pub(super) async fn run_ccai(
+    sync: Arc<StatusSync>,
+    tenant: Arc<TenantSync>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let interval = tenant.config.ccai_poll_interval;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(e) = sync.poll_ccai(&tenant).await {
+            tracing::warn!(tenant = %tenant.id, error = %e, "CCAI agent status poll failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+pub(super) async fn run_kustomer(
+    sync: Arc<StatusSync>,
+    tenant: Arc<TenantSync>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(e) = sync.poll_kustomer(&tenant).await {
+            tracing::warn!(tenant = %tenant.id, error = %e, "Kustomer work session poll failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+impl StatusSync {
+    /// Reads every agent's CCAI status once and decides each change since
+    /// the previous read. The first read only records (AS8). Returns how
+    /// many changes were decided.
+    pub async fn poll_ccai(&self, tenant: &TenantSync) -> Result<usize, StatusSyncError> {
+        // Held across the read so a concurrent Kustomer change cannot be
+        // decided against statuses older than this read.
+        let mut memory = tenant.state.lock().await;
+        let agents = tenant.ccai.agents().await?;
+        let first = memory.ccai_seen.is_none();
+        let mut changes = Vec::new();
+        {
+            let seen = memory.ccai_seen.get_or_insert_with(HashMap::new);
+            for agent in agents {
+                let Some(status) = agent.status.clone() else {
+                    continue;
+                };
+                let updated_at = agent.status_updated_at.clone().unwrap_or_else(super::now);
+                let previous = seen.get(&agent.id).cloned();
+                let before_session = match &previous {
+                    Some(p) if in_session(status.id) && !in_session(p.status_id) => {
+                        Some((p.name.clone(), p.updated_at.clone()))
+                    }
+                    Some(p) if in_session(status.id) => p.before_session.clone(),
+                    _ => None,
+                };
+                seen.insert(
+                    agent.id,
+                    CcaiSeen {
+                        email: agent.email.clone(),
+                        status_id: status.id,
+                        name: status.name.clone(),
+                        updated_at: updated_at.clone(),
+                        before_session,
+                    },
+                );
+                let Some(previous) = previous else { continue };
+                if previous.status_id == status.id || agent.email.is_none() {
+                    continue;
+                }
+                // Back from a session in the status the agent had before it
+                // (or the platform's default): not a new choice, dated when
+                // that status was chosen (module docs).
+                let at = match &previous.before_session {
+                    Some((name, chosen_at))
+                        if in_session(previous.status_id)
+                            && !in_session(status.id)
+                            && (*name == status.name || status.id == AVAILABLE) =>
+                    {
+                        chosen_at.clone()
+                    }
+                    _ => updated_at,
+                };
+                changes.push((
+                    t::StatusChange {
+                        source: t::System::Ccai,
+                        agent_email: agent.email.clone().unwrap_or_default(),
+                        status: status.name.clone(),
+                        instance_id: None,
+                        at,
+                        login: previous.status_id == OFFLINE,
+                    },
+                    agent,
+                ));
+            }
+        }
+        if first {
+            *tenant
+                .ccai_polled_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(super::now());
+            return Ok(0);
+        }
+        let count = changes.len();
+        for (change, agent) in changes {
+            self.handle(tenant, &mut memory, change, Some(agent)).await;
+        }
+        Ok(count)
+    }
+
+    /// Reads the Kustomer work session of every agent known from CCAI and
+    /// decides each status change the Kustomer app did not report. The
+    /// first sight of an agent only records; a new work session is a login.
+    pub async fn poll_kustomer(&self, tenant: &TenantSync) -> Result<usize, StatusSyncError> {
+        let mut memory = tenant.state.lock().await;
+        let emails: Vec<String> = match &memory.ccai_seen {
+            Some(seen) => seen
+                .values()
+                .filter_map(|s| s.email.as_ref().map(|e| e.to_ascii_lowercase()))
+                .collect(),
+            None => return Ok(0),
+        };
+        let mut count = 0;
+        for email in emails {
+            let previous = memory.kustomer_seen.get(&email).cloned();
+            let current = match tenant.kustomer_status(&mut memory, &email).await {
+                Ok(Some(current)) => current,
+                Ok(None) | Err(StatusSyncError::Link(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let Some((session, status_id)) = previous else {
+                continue;
+            };
+            if status_id == current.1 && session == current.0 {
+                continue;
+            }
+            let Some(name) = current.2 else { continue };
+            count += 1;
+            let change = t::StatusChange {
+                source: t::System::Kustomer,
+                agent_email: email.clone(),
+                status: name,
+                instance_id: None,
+                at: super::now(),
+                login: session != current.0,
+            };
+            self.handle(tenant, &mut memory, change, None).await;
+        }
+        Ok(count)
+    }
+}
