@@ -558,11 +558,17 @@ fn mobile_chat(id: u64, index: i64, identifier: &str, with_custom_data: bool) ->
             "custom_data",
             json!({
                 "account_tier": { "value": "gold", "type": "string", "label": "Account tier" },
+                "loyalty_tier": { "value": "platinum", "type": "string", "label": "Loyalty tier" },
                 "order_id": { "value": "A-1001", "type": "string", "label": "Order" }
             }),
         );
     }
     s.emit("session_created", 0);
+    if with_custom_data {
+        // The chat webhook usually creates the session first, so the data
+        // reaches the sidecar as its own update, as for mobile calls.
+        s.emit("custom_data", 1);
+    }
     s.routed(20, "App Support", 3);
     s.emit("session_queued", 3);
     s.assigned(&ada(), 10);
@@ -577,7 +583,8 @@ fn mobile_chat(id: u64, index: i64, identifier: &str, with_custom_data: bool) ->
         "end_user": { "id": id + 500, "identifier": identifier, "email": format!("{identifier}@example.com"), "name": "Mo Bile" }
     });
     let mut steps = vec![webhook("chat_created", b, &chat, json!({}))];
-    steps.extend(s.steps().into_iter().take(2));
+    let opening = if with_custom_data { 3 } else { 2 };
+    steps.extend(s.steps().into_iter().take(opening));
     steps.push(webhook(
         "message_received",
         b + Duration::seconds(4),
@@ -597,7 +604,7 @@ fn mobile_chat(id: u64, index: i64, identifier: &str, with_custom_data: bool) ->
         &chat,
         message("m3", "end_user", id + 500, "Thanks!"),
     ));
-    steps.extend(s.steps().into_iter().skip(2));
+    steps.extend(s.steps().into_iter().skip(opening));
     steps.push(webhook(
         "chat_ended",
         b + Duration::seconds(120),
@@ -934,6 +941,7 @@ pub fn scenarios() -> Vec<Scenario> {
         "custom_data",
         json!({
             "account_tier": { "value": "gold", "type": "string", "label": "Account tier" },
+            "loyalty_tier": { "value": "silver", "type": "string", "label": "Loyalty tier" },
             "order_id": { "value": "A-1018", "type": "string", "label": "Order" }
         }),
     );
