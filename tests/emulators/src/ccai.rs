@@ -31,6 +31,7 @@
 //! sessions to a sidecar while [`CcaiEmulator::publish`] serves the same
 //! sessions' final records.
 
+mod api_call;
 mod player;
 mod scenarios;
 mod server;
