@@ -11,4 +11,5 @@
 
 mod support;
 
+mod operation;
 mod spec_rules;

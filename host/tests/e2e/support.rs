@@ -280,3 +280,139 @@ pub fn kustomer_client(stack: &Stack) -> &switchboard::connectors::kustomer::Kus
         .expect("tenant")
         .kustomer
 }
+
+/// Credentials a config written by [`write_config`] expects.
+pub const EVENTS_USER: &str = "ccai-events";
+pub const EVENTS_PASSWORD: &str = "e2e-events-password";
+pub const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+
+/// Where a config's secrets come from.
+pub enum Secrets {
+    /// `{ env = "…" }`: the caller sets [`secret_env`] on the child process.
+    Env,
+    /// `{ file = "…" }` files next to the config.
+    Files,
+}
+
+/// The environment a config written with [`Secrets::Env`] needs.
+pub fn secret_env(kustomer_key: &str, ccai_token: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("E2E_KUSTOMER_API_KEY", kustomer_key.to_string()),
+        ("E2E_CCAI_API_TOKEN", ccai_token.to_string()),
+        ("E2E_EVENTS_PASSWORD", EVENTS_PASSWORD.to_string()),
+        ("E2E_WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
+        ("E2E_ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
+    ]
+}
+
+/// Writes `switchboard.toml` for tenant `acme` against both emulators into
+/// `dir` and returns its path. `module: None` leaves the tenant without one.
+pub fn write_config(
+    dir: &std::path::Path,
+    kustomer: &switchboard_emulators::kustomer::KustomerEmulator,
+    ccai: &ccai_emu::CcaiEmulator,
+    module: Option<&str>,
+    secrets: Secrets,
+) -> std::path::PathBuf {
+    let creds = ccai.credentials();
+    let values = secret_env(&kustomer.control().api_key(), &creds.api_token);
+    let secret = |var: &str| -> String {
+        match secrets {
+            Secrets::Env => format!("{{ env = \"{var}\" }}"),
+            Secrets::Files => {
+                let value = values
+                    .iter()
+                    .find(|(k, _)| *k == var)
+                    .map(|(_, v)| v.clone())
+                    .expect("known secret");
+                let file = dir.join(format!("{var}.secret"));
+                std::fs::write(&file, value).expect("secret file");
+                format!("{{ file = \"{}\" }}", file.display())
+            }
+        }
+    };
+    let module_line = module
+        .map(|m| format!("module = \"{m}\""))
+        .unwrap_or_default();
+    let text = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+data_dir = "data"
+admin_token = {admin}
+workers = 16
+
+[[tenant]]
+id = "acme"
+{module_line}
+failure_policy = "hold"
+recording = true
+
+[tenant.kustomer]
+base_url = "{kustomer_url}"
+api_key = {kustomer_key}
+
+[tenant.ccai]
+base_url = "{ccai_url}"
+subdomain = "{subdomain}"
+api_token = {ccai_token}
+events_username = "{EVENTS_USER}"
+events_password = {events_password}
+webhook_primary_secret = {webhook}
+"#,
+        admin = secret("E2E_ADMIN_TOKEN"),
+        kustomer_url = kustomer.base_url(),
+        kustomer_key = secret("E2E_KUSTOMER_API_KEY"),
+        ccai_url = ccai.base_url(),
+        subdomain = creds.subdomain,
+        ccai_token = secret("E2E_CCAI_API_TOKEN"),
+        events_password = secret("E2E_EVENTS_PASSWORD"),
+        webhook = secret("E2E_WEBHOOK_SECRET"),
+    );
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, text).expect("config file");
+    path
+}
+
+/// A `{count, events[]}` batch of `session_created` updates, one per new
+/// caller `first..first + n` (phone `+1 212-55x-xxxx`), in the intake's
+/// documented item shape.
+pub fn created_batch(first: u64, n: u64) -> Value {
+    let events: Vec<Value> = (first..first + n)
+        .map(|i| {
+            let id = 500_000 + i;
+            let dn = format!("+1 212-{:03}-{:04}", 200 + i / 10_000, i % 10_000);
+            serde_json::json!({
+                "event_id": ccai_emu::stable_uuid(&format!("e2e-created-{i}")),
+                "timestamp": 1_768_467_600_000_i64 + i as i64 * 1000,
+                "event_type": "session_created",
+                "item": {
+                    "id": id, "channel": "call", "session_type": "Voice Inbound (IVR)",
+                    "direction": "inbound", "status": "connected", "lang": "en", "dn": dn,
+                    "created_at": "2026-01-15T09:00:00.000Z",
+                    "end_user": { "id": id + 1, "identifier": null, "email": null, "name": null, "out_contact_id": null },
+                    "participants": [{ "type": "external", "status": "connected", "dn": dn }]
+                }
+            })
+        })
+        .collect();
+    serde_json::json!({ "count": events.len(), "events": events })
+}
+
+/// POSTs a session-events batch with the given Basic credentials; returns
+/// the status and JSON body.
+pub async fn post_batch(url: &str, user: &str, password: &str, batch: &Value) -> (u16, Value) {
+    let response = await_or_timeout(
+        "posting a session-events batch",
+        60,
+        reqwest::Client::new()
+            .post(format!("{url}/v1/tenants/acme/ccai/session-events"))
+            .basic_auth(user, Some(password))
+            .json(batch)
+            .send(),
+    )
+    .await
+    .expect("sidecar answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}

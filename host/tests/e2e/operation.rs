@@ -1,0 +1,397 @@
+//! Operation: health, readiness and metrics (OP4), refusing bad input
+//! (OP5), and custom field provisioning (CF1, CF4).
+use crate::support::*;
+use serde_json::{json, Value};
+use switchboard::demo::StackOptions;
+use switchboard_emulators::ccai as ccai_emu;
+use switchboard_emulators::kustomer as kustomer_emu;
+
+async fn get(url: String) -> (u16, String) {
+    let response = await_or_timeout(&format!("GET {url}"), 30, reqwest::get(&url))
+        .await
+        .expect("answer");
+    let status = response.status().as_u16();
+    (
+        status,
+        await_or_timeout("reading the body", 30, response.text())
+            .await
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op4_health_ready_and_metrics_with_a_live_module_e2e() {
+    let stack = start_default().await;
+    play(&stack, "tc2_ivr_call_answered").await;
+    assert_eq!(get(format!("{}/healthz", stack.url())).await.0, 200);
+    let (status, body) = get(format!("{}/readyz", stack.url())).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, metrics) = get(format!("{}/metrics", stack.url())).await;
+    assert_eq!(status, 200);
+    let events = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("switchboard_events_total{")
+                && l.contains("tenant=\"acme\"")
+                && l.contains("outcome=\"applied\"")
+        })
+        .unwrap_or_else(|| panic!("no applied-events counter for acme:\n{metrics}"));
+    let count: f64 = events
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a number");
+    assert!(count >= 1.0, "{events}");
+    let live = stack
+        .app
+        .pipeline()
+        .registry()
+        .live("acme")
+        .expect("live module");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchboard_module_version{")
+                && l.contains("tenant=\"acme\"")
+                && l.contains(&live.info.digest)),
+        "module version gauge with the live digest:\n{metrics}"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op4_not_ready_without_a_live_module_names_the_tenant_e2e() {
+    let kustomer = kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig::default())
+        .await
+        .expect("kustomer");
+    let ccai = ccai_emu::start(ccai_emu::CcaiConfig::default())
+        .await
+        .expect("ccai");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), &kustomer, &ccai, None, Secrets::Files);
+    let config = switchboard::config::Config::load(&path).expect("config loads");
+    let app = await_or_timeout(
+        "starting the service",
+        60,
+        switchboard::app::App::start(config),
+    )
+    .await
+    .expect("app");
+    let base = format!("http://{}", app.addr());
+    assert_eq!(
+        get(format!("{base}/healthz")).await.0,
+        200,
+        "alive even without a module"
+    );
+    let (status, body) = get(format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    let body: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(body["ready"], false);
+    assert!(
+        body["problems"].to_string().contains("acme"),
+        "names the tenant: {body}"
+    );
+    // Deploying a module makes it ready.
+    let response = await_or_timeout(
+        "uploading a module",
+        60,
+        reqwest::Client::new()
+            .post(format!("{base}/admin/tenants/acme/modules"))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(std::fs::read(switchboard_rule_artifacts::RULES_DEFAULT).expect("module"))
+            .send(),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(response.status(), 201);
+    assert_eq!(get(format!("{base}/readyz")).await.0, 200);
+    await_or_timeout("shutting down", 30, app.shutdown()).await;
+}
+
+/// A refused request: its status, and a JSON error that mentions `needle`.
+async fn refused(request: reqwest::RequestBuilder, status: u16, needle: &str, what: &str) {
+    let response = await_or_timeout(what, 30, request.send())
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(response.status().as_u16(), status, "{what}");
+    let body: Value = await_or_timeout(what, 30, response.json())
+        .await
+        .unwrap_or_else(|e| panic!("{what}: JSON error body: {e}"));
+    let error = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no `error` in {body}"));
+    assert!(
+        error.to_lowercase().contains(needle),
+        "{what}: {error:?} should mention {needle:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op5_bad_input_gets_a_clear_4xx_and_changes_nothing_e2e() {
+    let stack = start_default().await;
+    let http = reqwest::Client::new();
+    let events = format!("{}/v1/tenants/acme/ccai/session-events", stack.url());
+    let hooks = format!("{}/v1/tenants/acme/ccai/chat-webhooks", stack.url());
+    let (user, password) = (stack.target.username.clone(), stack.target.password.clone());
+    let good = created_batch(0, 1);
+
+    refused(
+        http.post(&events)
+            .basic_auth(&user, Some(&password))
+            .header("content-type", "application/json")
+            .body("{\"events\": [ {"),
+        400,
+        "malformed",
+        "malformed JSON",
+    )
+    .await;
+    refused(
+        http.post(&events)
+            .basic_auth(&user, Some(&password))
+            .json(&json!({ "count": 1, "events": [{ "event_id": 5 }] })),
+        400,
+        "malformed",
+        "JSON of the wrong shape",
+    )
+    .await;
+    refused(
+        http.post(&events)
+            .basic_auth(&user, Some("wrong"))
+            .json(&good),
+        401,
+        "credentials",
+        "wrong Basic password",
+    )
+    .await;
+    refused(
+        http.post(&events).json(&good),
+        401,
+        "credentials",
+        "no credentials",
+    )
+    .await;
+    refused(
+        http.post(format!(
+            "{}/v1/tenants/nobody/ccai/session-events",
+            stack.url()
+        ))
+        .basic_auth(&user, Some(&password))
+        .json(&good),
+        404,
+        "unknown tenant",
+        "unknown tenant",
+    )
+    .await;
+    let oversized = json!({ "count": 1, "events": [], "padding": "x".repeat(2 << 20) });
+    refused(
+        http.post(&events)
+            .basic_auth(&user, Some(&password))
+            .json(&oversized),
+        413,
+        "larger than",
+        "oversized body",
+    )
+    .await;
+
+    let hook = serde_json::to_vec(
+        &json!({ "event_type": "chat_created", "chat_id": 77, "chat": { "id": 77 }, "body": {} }),
+    )
+    .expect("json");
+    let now = chrono::Utc::now().timestamp().to_string();
+    let wrong = ccai_emu::sign_webhook("not-the-secret", &now, &hook);
+    refused(
+        http.post(&hooks)
+            .header("content-type", "application/json")
+            .header("X-Signature", format!("primary={wrong}"))
+            .header("X-Signature-Timestamp", &now)
+            .body(hook.clone()),
+        401,
+        "signature",
+        "wrong webhook signature",
+    )
+    .await;
+    refused(
+        http.post(&hooks)
+            .header("content-type", "application/json")
+            .body(hook.clone()),
+        400,
+        "x-signature",
+        "unsigned webhook",
+    )
+    .await;
+    let garbage = b"{not json".to_vec();
+    let signed = ccai_emu::signature_header(&stack.target, &now, &garbage);
+    refused(
+        http.post(&hooks)
+            .header("content-type", "application/json")
+            .header("X-Signature", signed)
+            .header("X-Signature-Timestamp", &now)
+            .body(garbage),
+        400,
+        "malformed",
+        "signed but malformed webhook",
+    )
+    .await;
+    refused(
+        http.post(format!(
+            "{}/v1/tenants/nobody/ccai/chat-webhooks",
+            stack.url()
+        ))
+        .body(hook),
+        404,
+        "unknown tenant",
+        "webhook for an unknown tenant",
+    )
+    .await;
+
+    let store = stack.app.pipeline().store();
+    assert!(
+        store.events("acme").expect("rows").is_empty(),
+        "nothing stored for acme"
+    );
+    assert!(
+        store.events("nobody").expect("rows").is_empty(),
+        "nothing stored for an unknown tenant"
+    );
+    let view = View::of(&stack);
+    assert!(
+        view.customers.is_empty() && view.conversations.is_empty(),
+        "nothing reached Kustomer"
+    );
+
+    // The same intake still takes good input.
+    let (status, body) = post_batch(&stack.url(), &user, &password, &good).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 1);
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cf1_provisioning_is_idempotent_and_keeps_foreign_fields_e2e() {
+    let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
+    options.provision_fields = false;
+    let stack = start(options).await;
+    let client = kustomer_client(&stack);
+    let tenant = stack.app.pipeline().tenant("acme").expect("tenant");
+    // Another integration's field, created before us.
+    let foreign = std::collections::BTreeMap::from([(
+        "otherCrmScoreNum".to_string(),
+        switchboard::connectors::kustomer::model::PropertyDefinition::named("Other CRM score"),
+    )]);
+    await_or_timeout(
+        "creating a foreign field",
+        30,
+        client.merge_metadata(
+            switchboard::connectors::kustomer::model::MetadataResource::Conversation,
+            &foreign,
+        ),
+    )
+    .await
+    .expect("foreign field");
+    let properties = |resource: &str| {
+        stack.kustomer.control().metadata(resource)["attributes"]["properties"].clone()
+    };
+    let before_foreign = properties("conversation")["otherCrmScoreNum"].clone();
+    assert!(
+        !before_foreign.is_null(),
+        "foreign field present: {}",
+        properties("conversation")
+    );
+
+    let first = await_or_timeout(
+        "first provisioning",
+        30,
+        switchboard::fields::provision(client, &tenant.config.fields),
+    )
+    .await
+    .expect("provisioned");
+    assert_eq!(first.customer, ["ccaiCustomUserIdStr"]);
+    assert_eq!(first.conversation.len(), 11, "{:?}", first.conversation);
+    let after_first = (properties("customer"), properties("conversation"));
+
+    let second = await_or_timeout(
+        "second provisioning",
+        30,
+        switchboard::fields::provision(client, &tenant.config.fields),
+    )
+    .await
+    .expect("provisioned");
+    assert!(
+        second.customer.is_empty() && second.conversation.is_empty(),
+        "second run changes nothing: {second:?}"
+    );
+    assert_eq!(
+        (properties("customer"), properties("conversation")),
+        after_first,
+        "metadata unchanged"
+    );
+    assert_eq!(
+        properties("conversation")["otherCrmScoreNum"],
+        before_foreign,
+        "foreign field left alone"
+    );
+    for (_, name) in tenant.config.fields.all() {
+        let present = !properties("customer")[&name].is_null()
+            || !properties("conversation")[&name].is_null();
+        assert!(present, "{name} provisioned");
+    }
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cf4_only_sessions_starting_after_provisioning_get_standard_fields_e2e() {
+    let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
+    options.provision_fields = false;
+    let stack = start(options).await;
+    let tenant = stack.app.pipeline().tenant("acme").expect("tenant");
+    await_or_timeout(
+        "provisioning",
+        30,
+        switchboard::fields::provision(kustomer_client(&stack), &tenant.config.fields),
+    )
+    .await
+    .expect("provisioned");
+    // Provisioned at 12:00 on the scenarios' day: TC2's call (09:30) started
+    // before, AA1's (15:00) after.
+    let names: Vec<String> = tenant
+        .config
+        .fields
+        .all()
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    stack
+        .app
+        .pipeline()
+        .store()
+        .record_field_provisioning("acme", "2026-01-15T12:00:00.000Z", &json!(names))
+        .expect("recorded");
+    play(&stack, "tc2_ivr_call_answered").await;
+    play(&stack, "aa1_agent_answers").await;
+    let view = View::of(&stack);
+    let standard = |c: &Value| -> Vec<String> {
+        attrs(c)["custom"]
+            .as_object()
+            .map(|m| m.keys().filter(|k| names.contains(k)).cloned().collect())
+            .unwrap_or_default()
+    };
+    let before = view.conversations_of(view.customer_with_phone("+14155550102"))[0];
+    assert!(
+        standard(before).is_empty(),
+        "nothing backfilled for a session that started before: {:?}",
+        standard(before)
+    );
+    let after = view.conversations_of(view.customer_with_phone("+14155550124"))[0];
+    for name in [
+        "ccaiSessionIdStr",
+        "ccaiFromPhoneNumberStr",
+        "ccaiCallDurationNum",
+    ] {
+        assert!(
+            standard(after).iter().any(|n| n == name),
+            "{name} filled after provisioning: {:?}",
+            standard(after)
+        );
+    }
+    stack.shutdown().await;
+}
