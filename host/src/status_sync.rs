@@ -60,6 +60,7 @@ use crate::store::{StatusAgentRow, Store, StoreError};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -201,6 +202,9 @@ pub struct TenantSync {
     recent: Mutex<HashMap<String, VecDeque<DecisionRecord>>>,
     /// When the CCAI statuses were first read (the AS8 baseline).
     ccai_polled_at: Mutex<Option<String>>,
+    /// Completed polls, for operators and tests to see the pollers run.
+    ccai_polls: AtomicU64,
+    kustomer_polls: AtomicU64,
 }
 
 /// What the pollers remember between polls.
@@ -296,6 +300,8 @@ impl StatusSync {
                     instances: Mutex::new(HashMap::new()),
                     recent: Mutex::new(HashMap::new()),
                     ccai_polled_at: Mutex::new(None),
+                    ccai_polls: AtomicU64::new(0),
+                    kustomer_polls: AtomicU64::new(0),
                 }),
             );
         }
@@ -491,6 +497,15 @@ impl StatusSync {
             Err(StatusSyncError::Link(_)) if change.source == t::System::Ccai && !two_way => None,
             Err(e) => return Err(e),
         };
+        // The work session poll need not report again what the Kustomer
+        // app just reported; anything newer stays unseen for it.
+        if let Some((session, status_id, Some(name))) = &kustomer {
+            if change.source == t::System::Kustomer && *name == change.status {
+                memory
+                    .kustomer_seen
+                    .insert(email.clone(), (session.clone(), status_id.clone()));
+            }
+        }
         let pending: Option<StatusRecord> = parse(&row.pending);
         let last_applied: Option<StatusRecord> = parse(&row.last_applied);
         let (kustomer_to_ccai, ccai_to_kustomer) = config.maps();
@@ -618,6 +633,14 @@ impl TenantSync {
             .clone()
     }
 
+    /// Completed CCAI and Kustomer polls since start.
+    pub fn polls(&self) -> (u64, u64) {
+        (
+            self.ccai_polls.load(Ordering::Relaxed),
+            self.kustomer_polls.load(Ordering::Relaxed),
+        )
+    }
+
     fn touch_instance(&self, email: &str, instance: Option<&str>, signed_out: bool) {
         let mut all = self.instances.lock().unwrap_or_else(|p| p.into_inner());
         let agent = all.entry(email.to_string()).or_default();
@@ -664,17 +687,12 @@ impl TenantSync {
             }
         };
         let Some(current) = self.kustomer.current_status(&user).await? else {
-            memory.kustomer_seen.remove(email);
             return Ok(None);
         };
         let name = match &current.status_id {
             Some(id) => self.kustomer_status_name(memory, id).await?,
             None => None,
         };
-        memory.kustomer_seen.insert(
-            email.to_string(),
-            (current.work_session_id.clone(), current.status_id.clone()),
-        );
         Ok(Some((current.work_session_id, current.status_id, name)))
     }
 

@@ -88,6 +88,8 @@ async fn agents(
         Ok(agents) => Json(json!({
             "tenant": t.id(),
             "ccai_polled_at": t.ccai_polled_at(),
+            "ccai_polls": t.polls().0,
+            "kustomer_polls": t.polls().1,
             "agents": agents,
         }))
         .into_response(),

@@ -3,6 +3,7 @@
 use super::{in_session, CcaiSeen, StatusSync, StatusSyncError, TenantSync};
 use crate::runtime::types as t;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -121,12 +122,12 @@ impl StatusSync {
                 .ccai_polled_at
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Some(super::now());
-            return Ok(0);
         }
         let count = changes.len();
         for (change, agent) in changes {
             self.handle(tenant, &mut memory, change, Some(agent)).await;
         }
+        tenant.ccai_polls.fetch_add(1, Ordering::Relaxed);
         Ok(count)
     }
 
@@ -147,9 +148,16 @@ impl StatusSync {
             let previous = memory.kustomer_seen.get(&email).cloned();
             let current = match tenant.kustomer_status(&mut memory, &email).await {
                 Ok(Some(current)) => current,
-                Ok(None) | Err(StatusSyncError::Link(_)) => continue,
+                Ok(None) => {
+                    memory.kustomer_seen.remove(&email);
+                    continue;
+                }
+                Err(StatusSyncError::Link(_)) => continue,
                 Err(e) => return Err(e),
             };
+            memory
+                .kustomer_seen
+                .insert(email.clone(), (current.0.clone(), current.1.clone()));
             let Some((session, status_id)) = previous else {
                 continue;
             };
@@ -168,6 +176,7 @@ impl StatusSync {
             };
             self.handle(tenant, &mut memory, change, None).await;
         }
+        tenant.kustomer_polls.fetch_add(1, Ordering::Relaxed);
         Ok(count)
     }
 }
