@@ -25,13 +25,13 @@ pub fn router(sync: Arc<StatusSync>) -> Router {
         .with_state(sync)
 }
 
-fn authorise<'a>(
-    sync: &'a StatusSync,
+fn authorise(
+    sync: &StatusSync,
     tenant: &str,
     headers: &HeaderMap,
-) -> Result<&'a Arc<TenantSync>, Response> {
+) -> Result<Arc<TenantSync>, (StatusCode, String)> {
     let Some(t) = sync.tenant(tenant) else {
-        return Err(error(
+        return Err((
             StatusCode::NOT_FOUND,
             format!("tenant `{tenant}` has no status sync configured"),
         ));
@@ -41,12 +41,12 @@ fn authorise<'a>(
         .as_deref()
         .is_some_and(|token| bearer_matches(headers, token));
     if !admin && !bearer_matches(headers, &t.config.token) {
-        return Err(error(
+        return Err((
             StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token",
+            "missing or wrong bearer token".into(),
         ));
     }
-    Ok(t)
+    Ok(t.clone())
 }
 
 async fn report(
@@ -56,8 +56,8 @@ async fn report(
     body: axum::body::Bytes,
 ) -> Response {
     let t = match authorise(&sync, &tenant, &headers) {
-        Ok(t) => t.clone(),
-        Err(response) => return response,
+        Ok(t) => t,
+        Err((status, message)) => return error(status, message),
     };
     let report: KustomerReport = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -81,8 +81,8 @@ async fn agents(
     headers: HeaderMap,
 ) -> Response {
     let t = match authorise(&sync, &tenant, &headers) {
-        Ok(t) => t.clone(),
-        Err(response) => return response,
+        Ok(t) => t,
+        Err((status, message)) => return error(status, message),
     };
     match sync.agents(&t) {
         Ok(agents) => Json(json!({
