@@ -116,7 +116,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
 
-    println!("\n4. What Switchboard did in Kustomer");
+    println!("\n4. Agent status sync and click-to-call");
+    agent_features(&stack).await?;
+
+    println!("\n5. What Switchboard did in Kustomer");
     summary(&stack)?;
     let outcomes = store.outcomes(&stack.options.tenant)?;
     let mut by_version: BTreeMap<String, usize> = BTreeMap::new();
@@ -176,5 +179,68 @@ fn summary(stack: &Stack) -> anyhow::Result<()> {
             custom
         );
     }
+    Ok(())
+}
+
+// ------------------------------------------- status sync and click-to-call
+
+/// Step 4: one Kustomer status change synced to CCAI Platform (AS1, AS2) and
+/// one click-to-call, prefilled then dialled (C2C1, C2C2).
+async fn agent_features(stack: &Stack) -> anyhow::Result<()> {
+    use super::AGENT_API_TOKEN;
+    let http = reqwest::Client::new();
+    let agent = stack.ccai.agents().into_iter().find(|a| a.email == "grace@example.com").context("demo agent Grace")?;
+    let status_name = |id: i64| {
+        ccai_emu::default_statuses().into_iter().find(|s| s.id == id).map_or_else(|| id.to_string(), |s| s.name)
+    };
+    println!("  Grace's CCAI Platform status: {}", status_name(agent.status_id));
+    let answer: Value = http
+        .post(format!("{}/v1/tenants/{}/kustomer/status", stack.url(), stack.options.tenant))
+        .bearer_auth(AGENT_API_TOKEN)
+        .json(&serde_json::json!({ "agent_email": agent.email, "status": "Lunch", "instance_id": "demo-tab" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let decision = &answer["decision"];
+    println!(
+        "  Kustomer reports Grace at \"Lunch\" → rule decision: {} {} \"{}\" (applied: {})",
+        s(&decision["decision"]),
+        s(&decision["target"]),
+        s(&decision["target_status"]),
+        decision["applied"]
+    );
+    let now = stack.ccai.agent(agent.id).map(|a| a.status_id).unwrap_or(agent.status_id);
+    println!("  Grace's CCAI Platform status now: {}", status_name(now));
+
+    let click = |mode: &str| {
+        http.post(format!("{}/v1/tenants/{}/click-to-call", stack.url(), stack.options.tenant))
+            .bearer_auth(AGENT_API_TOKEN)
+            .json(&serde_json::json!({ "agent_email": "ada@example.com", "phone": "(415) 555-0101", "mode": mode }))
+            .send()
+    };
+    let prefill: Value = click("prefill").await?.json().await?;
+    println!(
+        "  click-to-call prefill of (415) 555-0101 for Ada → {}, conversation to follow: {}",
+        s(&prefill["number"]),
+        s(&prefill["conversation_id"])
+    );
+    let response = click("dial").await?;
+    let status = response.status().as_u16();
+    let dial: Value = response.json().await?;
+    if status != 201 {
+        bail!("click-to-call dial answered {status}: {dial}");
+    }
+    let call_id = dial["call_id"].as_u64().context("call id")?;
+    println!("  click-to-call dial → CCAI Platform call {call_id} ({})", s(&dial["status"]));
+    let session = stack.ccai.api_call_scenario(call_id, 45).context("the placed call")?;
+    stack.play(&session).await?;
+    stack.wait_idle(Duration::from_secs(30)).await?;
+    let link = stack.app.pipeline().store().session_link(&stack.options.tenant, &format!("call-{call_id}"))?;
+    println!(
+        "  the outbound call went through the pipeline: conversation {} (TU2 follow-up: {})",
+        link.as_ref().map_or("-".into(), |l| l.conversation_id.clone()),
+        link.as_ref().is_some_and(|l| Some(l.conversation_id.as_str()) == prefill["conversation_id"].as_str())
+    );
     Ok(())
 }
