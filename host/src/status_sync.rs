@@ -10,7 +10,9 @@
 //!   sign-out of an agent's Kustomer instance (tab, machine), with the
 //!   instance id. Optionally (`kustomer_poll_interval_ms`) the agents'
 //!   routing work sessions are also polled, for changes the app did not
-//!   report; a new work session counts as a login (AS8).
+//!   report; a new work session counts as a login (AS8). Each poll costs
+//!   one Kustomer request per agent against the org's rate budget, so keep
+//!   the interval in seconds, not milliseconds, for large teams.
 //! - **CCAI Platform**: agent statuses polled from the Manager API
 //!   (`GET /manager/api/v1/agents`) every `ccai_poll_interval_ms`. A change
 //!   from the adapter's drop-down inside Kustomer is an ordinary CCAI change
