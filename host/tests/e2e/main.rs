@@ -11,5 +11,6 @@
 
 mod support;
 
+mod hot_swap;
 mod operation;
 mod spec_rules;

@@ -416,3 +416,45 @@ pub async fn post_batch(url: &str, user: &str, password: &str, batch: &Value) ->
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or_default())
 }
+
+/// Cheap progress counts read straight from a store file through a second,
+/// read-only connection (WAL lets it read beside the service), so polling
+/// does not load thousands of rows through the service's own connection.
+pub struct Counts {
+    conn: rusqlite::Connection,
+}
+
+impl Counts {
+    pub fn open(data_dir: &std::path::Path) -> Counts {
+        let conn = rusqlite::Connection::open_with_flags(
+            data_dir.join("switchboard.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .expect("store opens read-only");
+        conn.busy_timeout(Duration::from_secs(5))
+            .expect("busy timeout");
+        Counts { conn }
+    }
+
+    /// Inbox rows of the tenant with this status (`pending`, `done`, `failed`).
+    pub fn inbox(&self, status: &str) -> u64 {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM inbox WHERE tenant = 'acme' AND status = ?1",
+                [status],
+                |r| r.get(0),
+            )
+            .unwrap_or(0)
+    }
+
+    /// Recorded decisions of the tenant.
+    pub fn decided(&self) -> u64 {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM outcomes WHERE tenant = 'acme'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0)
+    }
+}
