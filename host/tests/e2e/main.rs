@@ -11,6 +11,7 @@
 
 mod support;
 
+mod faults;
 mod hot_swap;
 mod operation;
 mod spec_rules;
