@@ -11,6 +11,7 @@
 
 mod support;
 
+mod crash;
 mod faults;
 mod hot_swap;
 mod operation;
