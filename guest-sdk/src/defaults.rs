@@ -55,8 +55,8 @@
 //!
 //! | event | default plan |
 //! |---|---|
-//! | `created` | inbound call (IVR/mobile), mobile/web chat or SMS: TC1 — when the session is already linked, `skip`; otherwise ensure a conversation (TU1 append or create). Outbound call: TU2 append to the most recent conversation when open, else TC3 create. |
-//! | `queued` | `skip` |
+//! | `created` | inbound call (IVR/mobile), mobile/web chat or SMS: TC1 — when the session is already linked, `skip`; an IVR call with no menu selection yet: `skip` (recorded at `queued`); otherwise ensure a conversation (TU1 append or create). Outbound call: TU2 append to the most recent conversation when open, else TC3 create. |
+//! | `queued` | like `created`: an IVR call whose `created` came before the caller chose a menu is recorded here, once the menu is known (TC1, TU1, SD1); `skip` when already linked |
 //! | `assigned(agent)` | CU1: `update-customer{assign-to: agent email}` when the customer was created recently; otherwise `skip` |
 //! | `connected(agent)` | TC2: ensure a conversation when none is linked; AA1: `assign(agent email)` |
 //! | `transferred` | TU4: `assign(to-agent email)` when the receiving agent has an email, and a note describing the transfer |
@@ -131,18 +131,24 @@ pub fn on_session_event<R: Rule + ?Sized>(
     let mut actions = Vec::new();
     let mut empty_reason = String::new();
     match &event.kind {
-        EventKind::Created => {
+        EventKind::Created | EventKind::Queued => {
             if let Some(linked) = &ctx.linked_conversation {
                 empty_reason = format!(
                     "session {} is already linked to conversation {} (TC1)",
                     session.id, linked.id
                 );
+            } else if session.kind == SessionKind::IvrCall && session.menu.is_none() {
+                // The IVR has not routed the caller yet: without the menu
+                // selection neither TU1's match nor SD1's standard data can be
+                // decided. The call is recorded when it reaches a queue (or is
+                // answered, abandoned, or leaves a voicemail).
+                empty_reason = format!(
+                    "session {}: waiting for the caller's menu selection (TC1, SD1)",
+                    session.id
+                );
             } else {
                 ensure_conversation(rule, event, ctx, &mut actions);
             }
-        }
-        EventKind::Queued => {
-            empty_reason = format!("session {} queued: nothing to record", session.id);
         }
         EventKind::Assigned(agent) => match (&ctx.customer, &agent.email) {
             (None, _) => {

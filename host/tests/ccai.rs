@@ -1123,3 +1123,47 @@ fn session_event_batch_parses_with_only_the_documented_fields() {
         Some("+14155550100")
     );
 }
+
+#[tokio::test]
+async fn tu9_custom_data_survives_when_another_source_created_the_session_first() {
+    let sc = sidecar().await;
+    // The chat webhook created the session first.
+    sc.store
+        .insert_event(&switchboard::store::NewInboxEvent {
+            tenant: TENANT.into(),
+            event_id: "chat-77:created".into(),
+            source: "chat-webhook".into(),
+            session_id: "chat-77".into(),
+            customer_key: "sdk:user-77".into(),
+            at_ms: 1_768_467_600_000,
+            at: "2026-01-15T09:00:00.000Z".into(),
+            body: serde_json::json!({}),
+        })
+        .expect("insert");
+    let batch = serde_json::json!({"count": 1, "events": [{
+        "event_id": "0b0e6a9e-2b9c-4c57-9f55-6c3c1d7a7f01",
+        "timestamp": 1_768_467_601_000i64,
+        "event_type": "session_created",
+        "item": {
+            "id": 77, "channel": "chat", "session_type": "Messaging Inbound (Mobile Chat)",
+            "end_user": {"identifier": "user-77"},
+            "custom_data": {"loyalty_tier": {"value": "gold", "type": "string", "label": "Tier"}}
+        }
+    }]});
+    let (status, body) = post_events(&sc.url, TENANT, Some((USER, PASSWORD)), serde_json::to_vec(&batch).expect("json")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["duplicates"], 1, "the created update is a duplicate: {body}");
+    let row = sc
+        .store
+        .event(TENANT, "chat-77:created:custom-data")
+        .expect("store")
+        .expect("custom data kept as its own event");
+    let custom: SessionEvent = serde_json::from_value(row.body).expect("a session event");
+    match &custom.kind {
+        switchboard::runtime::types::EventKind::CustomData(data) => {
+            assert_eq!(data.len(), 1);
+            assert_eq!((data[0].key.as_str(), data[0].value.as_str()), ("loyalty_tier", "gold"));
+        }
+        other => panic!("expected custom data, got {other:?}"),
+    }
+}

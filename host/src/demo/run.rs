@@ -79,7 +79,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  CCAI Platform emulator {}", stack.ccai.base_url());
     println!("  sidecar                {}  (metrics: {}/metrics)", stack.url(), stack.url());
     println!("  tenant `acme` runs the default module v{} ({}…)", live.info.version, &live.info.digest[..12]);
-    println!("  custom fields provisioned in Kustomer (CF1): {}", stack.kustomer.control().metadata("conversation")["data"]["attributes"]["properties"].as_object().map_or(0, |p| p.len()));
+    let fields = |resource: &str| {
+        stack.kustomer.control().metadata(resource)["attributes"]["properties"].as_object().map_or(0, |p| p.len())
+    };
+    println!(
+        "  custom fields provisioned in Kustomer (CF1): {} on customers, {} on conversations",
+        fields("customer"),
+        fields("conversation")
+    );
 
     println!("\n3. Playing the day's sessions (External Session Events, chat webhooks, Manager API final records)");
     let scenarios = ccai_emu::scenarios();

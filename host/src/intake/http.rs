@@ -134,11 +134,22 @@ pub(crate) async fn session_events(
     let mut seen = HashSet::new();
     envelopes.retain(|e| seen.insert(e.event_id.clone()));
     let received = envelopes.len();
-    let normalised: Vec<Normalised> = envelopes
+    let mut normalised: Vec<Normalised> = envelopes
         .iter()
         .filter_map(normalize::from_envelope)
         .collect();
     let ignored = received - normalised.len();
+    // A session another source created first keeps the custom data its
+    // `session_created` update brings (TU9).
+    let late_custom_data: Vec<Normalised> = normalised
+        .iter()
+        .filter_map(|n| {
+            let extra = normalize::custom_data_of_created(n)?;
+            let known = state.store.event(&tenant_name, &n.event.id).ok().flatten().is_some();
+            known.then_some(extra)
+        })
+        .collect();
+    normalised.extend(late_custom_data);
     let rows: Vec<_> = normalised
         .into_iter()
         .map(|n| n.into_inbox(&tenant_name, "session-events"))

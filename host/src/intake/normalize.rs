@@ -491,6 +491,24 @@ pub fn from_envelope(envelope: &SessionEventEnvelope) -> Option<Normalised> {
     ))
 }
 
+/// The SDK custom data a `created` update carries, as its own `custom-data`
+/// event. Used when the session was already created by another source (a
+/// chat webhook can arrive first): the `created` update is then a duplicate
+/// and would otherwise take its custom data (TU9) with it.
+pub fn custom_data_of_created(created: &Normalised) -> Option<Normalised> {
+    let event = &created.event;
+    if !matches!(event.kind, EventKind::Created) || event.session.custom_data.is_empty() {
+        return None;
+    }
+    let at = from_ms(created.at_ms.saturating_add(1));
+    Some(Normalised::new(
+        format!("{}:custom-data", event.id),
+        at,
+        event.session.clone(),
+        EventKind::CustomData(event.session.custom_data.clone()),
+    ))
+}
+
 /// The webhook's own time, else `fallback`.
 pub fn webhook_time(hook: &ChatWebhook, fallback: DateTime<Utc>) -> DateTime<Utc> {
     match &hook.timestamp {

@@ -587,7 +587,6 @@ async fn sd1_call_conversation_gets_caller_id_and_language_e2e() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap in the default rules: an IVR call's menu is chosen after session_created and `queued` records nothing, so the menu selection never reaches the conversation"]
 async fn sd1_call_conversation_gets_the_inbound_menu_selection_e2e() {
     let stack = start_default().await;
     play(&stack, "sd1_standard_data").await;
