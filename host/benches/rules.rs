@@ -35,10 +35,12 @@ fn inputs() -> (t::SessionEvent, t::Context) {
         },
         "kind": "Created"
     });
-    let conversation = |id: &str, status: &str, menu: &str| serde_json::json!({
-        "id": id, "status": status, "channel": "Voice", "menu_selection": menu,
-        "created_at": "2026-11-20T09:00:00.000Z", "voicemail": false, "direction": "Inbound", "session_id": null
-    });
+    let conversation = |id: &str, status: &str, menu: &str| {
+        serde_json::json!({
+            "id": id, "status": status, "channel": "Voice", "menu_selection": menu,
+            "created_at": "2026-11-20T09:00:00.000Z", "voicemail": false, "direction": "Inbound", "session_id": null
+        })
+    };
     let ctx = serde_json::json!({
         "tenant": "acme", "now": "2026-11-24T10:00:00.000Z",
         "customer": {"id": "5f1e0c0e0c0e0c0e0c0e0c01", "name": "Ada Lovelace", "phones": ["+14155550100"],
@@ -74,8 +76,9 @@ fn measure(mut batch: impl FnMut(u32) -> Duration) -> f64 {
     while batch(n) < Duration::from_millis(5) && n < 1 << 24 {
         n *= 2;
     }
-    let mut samples: Vec<f64> =
-        (0..SAMPLES).map(|_| batch(n).as_nanos() as f64 / f64::from(n)).collect();
+    let mut samples: Vec<f64> = (0..SAMPLES)
+        .map(|_| batch(n).as_nanos() as f64 / f64::from(n))
+        .collect();
     samples.sort_by(f64::total_cmp);
     samples[SAMPLES / 2]
 }
@@ -83,7 +86,9 @@ fn measure(mut batch: impl FnMut(u32) -> Duration) -> f64 {
 fn main() {
     let path = switchboard_rule_artifacts::RULES_DEFAULT;
     let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
-    let module = rt.load(&switchboard_rule_artifacts::bytes(path)).expect("default module loads");
+    let module = rt
+        .load(&switchboard_rule_artifacts::bytes(path))
+        .expect("default module loads");
     let (event, ctx) = inputs();
     let meta = CallMeta::new("acme", "evt-bench-1");
 
@@ -93,8 +98,11 @@ fn main() {
         serde_json::from_value(serde_json::to_value(&ctx).expect("json")).expect("sdk context");
 
     // The same rules must decide the same way on both paths.
-    let wasm_plan = rt.on_session_event(&module, &meta, &event, &ctx).expect("wasm call");
-    let native_plan = sdk::Rule::on_session_event(&NativeDefaults, &native_event, &native_ctx).expect("native call");
+    let wasm_plan = rt
+        .on_session_event(&module, &meta, &event, &ctx)
+        .expect("wasm call");
+    let native_plan = sdk::Rule::on_session_event(&NativeDefaults, &native_event, &native_ctx)
+        .expect("native call");
     assert_eq!(
         serde_json::to_value(&wasm_plan).expect("json"),
         serde_json::to_value(&native_plan).expect("json"),
@@ -104,27 +112,58 @@ fn main() {
     let fresh = measure(|n| {
         let started = Instant::now();
         for _ in 0..n {
-            std::hint::black_box(rt.on_session_event(&module, &meta, &event, &ctx).expect("call"));
+            std::hint::black_box(
+                rt.on_session_event(&module, &meta, &event, &ctx)
+                    .expect("call"),
+            );
         }
         started.elapsed()
     });
-    let warm = measure(|n| rt.bench_warm_session_calls(&module, &meta, &event, &ctx, n).expect("warm calls"));
+    let warm = measure(|n| {
+        rt.bench_warm_session_calls(&module, &meta, &event, &ctx, n)
+            .expect("warm calls")
+    });
     let native = measure(|n| {
         let started = Instant::now();
         for _ in 0..n {
             std::hint::black_box(
-                sdk::Rule::on_session_event(&NativeDefaults, std::hint::black_box(&native_event), &native_ctx)
-                    .expect("native"),
+                sdk::Rule::on_session_event(
+                    &NativeDefaults,
+                    std::hint::black_box(&native_event),
+                    &native_ctx,
+                )
+                .expect("native"),
             );
         }
         started.elapsed()
     });
 
-    println!("rule decision per event (default module, {} actions, median of {SAMPLES} samples)", wasm_plan.actions.len());
-    println!("  wasm fresh (store + instantiate + call)  {:>9.2} µs", fresh / 1e3);
-    println!("  wasm warm  (call on one instance)        {:>9.2} µs", warm / 1e3);
-    println!("  native     (same rules through the SDK)  {:>9.2} µs", native / 1e3);
-    println!("  ratio fresh / native                     {:>9.1}x", fresh / native);
-    println!("  ratio warm / native                      {:>9.1}x", warm / native);
-    println!("  ratio fresh / warm                       {:>9.1}x", fresh / warm);
+    println!(
+        "rule decision per event (default module, {} actions, median of {SAMPLES} samples)",
+        wasm_plan.actions.len()
+    );
+    println!(
+        "  wasm fresh (store + instantiate + call)  {:>9.2} µs",
+        fresh / 1e3
+    );
+    println!(
+        "  wasm warm  (call on one instance)        {:>9.2} µs",
+        warm / 1e3
+    );
+    println!(
+        "  native     (same rules through the SDK)  {:>9.2} µs",
+        native / 1e3
+    );
+    println!(
+        "  ratio fresh / native                     {:>9.1}x",
+        fresh / native
+    );
+    println!(
+        "  ratio warm / native                      {:>9.1}x",
+        warm / native
+    );
+    println!(
+        "  ratio fresh / warm                       {:>9.1}x",
+        fresh / warm
+    );
 }

@@ -47,11 +47,18 @@ impl App {
     /// Opens the store, restores or deploys every tenant's module, starts the
     /// pipeline, the pollers, the module watcher and the HTTP server.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.server.data_dir)
-            .with_context(|| format!("cannot create data_dir {}", config.server.data_dir.display()))?;
+        std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+            format!(
+                "cannot create data_dir {}",
+                config.server.data_dir.display()
+            )
+        })?;
         let store = Store::open(config.server.data_dir.join("switchboard.db"))?;
         let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
-        let registry = Arc::new(Registry::new(runtime, Some(config.server.data_dir.join("modules"))));
+        let registry = Arc::new(Registry::new(
+            runtime,
+            Some(config.server.data_dir.join("modules")),
+        ));
         let restored = registry.restore();
         if !restored.is_empty() {
             tracing::info!(?restored, "rule modules restored");
@@ -70,7 +77,12 @@ impl App {
             .iter()
             .map(|t| Tenant::new(t.clone()).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
-        let pipeline = Arc::new(Pipeline::new(store.clone(), registry.clone(), tenants, config.server.workers));
+        let pipeline = Arc::new(Pipeline::new(
+            store.clone(),
+            registry.clone(),
+            tenants,
+            config.server.workers,
+        ));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -86,21 +98,37 @@ impl App {
         }
 
         let watcher = match &config.server.modules_dir {
-            Some(dir) => Some(watch_modules(dir, registry.clone(), config.tenants.iter().map(|t| t.id.clone()).collect())?),
+            Some(dir) => Some(watch_modules(
+                dir,
+                registry.clone(),
+                config.tenants.iter().map(|t| t.id.clone()).collect(),
+            )?),
             None => None,
         };
 
         // Agent status sync (SPEC §6) and click-to-call (SPEC §7), for the
         // tenants that configure them.
         let admin_token = config.server.admin_token.map(Arc::new);
-        let status_sync = Arc::new(StatusSync::new(&config.tenants, store.clone(), registry.clone(), admin_token.clone())?);
+        let status_sync = Arc::new(StatusSync::new(
+            &config.tenants,
+            store.clone(),
+            registry.clone(),
+            admin_token.clone(),
+        )?);
         status_sync.spawn(&mut tasks, shutdown_rx.clone());
         let click_to_call = Arc::new(ClickToCall::new(&config.tenants, admin_token.clone())?);
 
         let intake_state = IntakeState::new(
             store,
-            config.tenants.iter().map(|t| (t.id.clone(), TenantIntake::from(&t.ccai))).collect(),
-            IntakeConfig { max_body_bytes: config.server.max_body_bytes, ..IntakeConfig::default() },
+            config
+                .tenants
+                .iter()
+                .map(|t| (t.id.clone(), TenantIntake::from(&t.ccai)))
+                .collect(),
+            IntakeConfig {
+                max_body_bytes: config.server.max_body_bytes,
+                ..IntakeConfig::default()
+            },
         );
         let state = AppState {
             pipeline: pipeline.clone(),
@@ -128,7 +156,13 @@ impl App {
             }
         });
         tracing::info!(%addr, tenants = config.tenants.len(), "switchboard listening");
-        Ok(Self { addr, pipeline, shutdown, tasks, _watcher: watcher })
+        Ok(Self {
+            addr,
+            pipeline,
+            shutdown,
+            tasks,
+            _watcher: watcher,
+        })
     }
 
     /// The address the HTTP server listens on.
@@ -150,7 +184,8 @@ impl App {
 }
 
 fn deploy_file(registry: &Registry, tenant: &str, path: &Path) -> anyhow::Result<()> {
-    let bytes = std::fs::read(path).with_context(|| format!("tenant `{tenant}`: cannot read module {}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("tenant `{tenant}`: cannot read module {}", path.display()))?;
     registry
         .deploy(tenant, &bytes, &path.display().to_string())
         .with_context(|| format!("tenant `{tenant}`: module {}", path.display()))?;
@@ -159,9 +194,14 @@ fn deploy_file(registry: &Registry, tenant: &str, path: &Path) -> anyhow::Result
 
 /// Watches `dir` for `<tenant>.wasm`: a new or rewritten file is deployed
 /// (validated first; a refused file leaves the live version in place).
-fn watch_modules(dir: &Path, registry: Arc<Registry>, tenants: Vec<String>) -> anyhow::Result<notify::RecommendedWatcher> {
+fn watch_modules(
+    dir: &Path,
+    registry: Arc<Registry>,
+    tenants: Vec<String>,
+) -> anyhow::Result<notify::RecommendedWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher};
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create modules_dir {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create modules_dir {}", dir.display()))?;
     // Modules already in the directory go live at start.
     for tenant in &tenants {
         let path = dir.join(format!("{tenant}.wasm"));
@@ -177,17 +217,30 @@ fn watch_modules(dir: &Path, registry: Arc<Registry>, tenants: Vec<String>) -> a
             return;
         }
         for path in event.paths {
-            let Some(tenant) = path.file_stem().and_then(|s| s.to_str()) else { continue };
-            if path.extension().is_none_or(|e| e != "wasm") || !tenants.iter().any(|t| t == tenant) {
+            let Some(tenant) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if path.extension().is_none_or(|e| e != "wasm") || !tenants.iter().any(|t| t == tenant)
+            {
                 continue;
             }
             // A writer may still be mid-file; a partial module fails
             // validation and the next write event retries.
-            match std::fs::read(&path).map_err(anyhow::Error::from).and_then(|bytes| {
-                registry.deploy(tenant, &bytes, &path.display().to_string()).map_err(anyhow::Error::from)
-            }) {
-                Ok(info) => tracing::info!(tenant, version = info.version, "module from watched directory is live"),
-                Err(e) => tracing::warn!(tenant, error = %e, path = %path.display(), "module from watched directory refused"),
+            match std::fs::read(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|bytes| {
+                    registry
+                        .deploy(tenant, &bytes, &path.display().to_string())
+                        .map_err(anyhow::Error::from)
+                }) {
+                Ok(info) => tracing::info!(
+                    tenant,
+                    version = info.version,
+                    "module from watched directory is live"
+                ),
+                Err(e) => {
+                    tracing::warn!(tenant, error = %e, path = %path.display(), "module from watched directory refused")
+                }
             }
         }
     })?;

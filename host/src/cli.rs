@@ -80,14 +80,24 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         #[cfg(feature = "demo")]
-        Command::Demo(args) => ops::runtime().and_then(|rt| rt.block_on(crate::demo::run::run(args))).map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => ops::runtime()
+            .and_then(|rt| rt.block_on(crate::demo::run::run(args)))
+            .map(|()| ExitCode::SUCCESS),
         Command::Serve { config } => ops::serve(&config),
         Command::Rules(cmd) => rules::run(cmd),
-        Command::Fields(FieldsCommand::Provision { config, tenant }) => ops::provision(&config, &tenant),
-        Command::Events(EventsCommand::List { config, tenant, failed }) => ops::list_events(&config, &tenant, failed),
-        Command::Events(EventsCommand::Retry { config, tenant, event }) => {
-            ops::retry_events(&config, &tenant, event.as_deref())
+        Command::Fields(FieldsCommand::Provision { config, tenant }) => {
+            ops::provision(&config, &tenant)
         }
+        Command::Events(EventsCommand::List {
+            config,
+            tenant,
+            failed,
+        }) => ops::list_events(&config, &tenant, failed),
+        Command::Events(EventsCommand::Retry {
+            config,
+            tenant,
+            event,
+        }) => ops::retry_events(&config, &tenant, event.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -106,8 +116,15 @@ fn init_tracing() {
     let quiet = std::env::args().nth(1).is_some_and(|a| a == "demo");
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" }));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let json = std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let json =
+        std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     // A second init (tests calling main twice) is harmless; ignore it.
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -17,7 +17,10 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{key}: {message}")]
@@ -25,7 +28,10 @@ pub enum ConfigError {
 }
 
 pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 // ------------------------------------------------------------------ file
@@ -76,7 +82,10 @@ pub struct SecretRef {
 impl SecretRef {
     /// A reference to an environment variable.
     pub fn env(name: &str) -> Self {
-        Self { env: Some(name.into()), file: None }
+        Self {
+            env: Some(name.into()),
+            file: None,
+        }
     }
 
     pub(crate) fn resolve(&self, key: &str, base: &Path) -> Result<SecretString, ConfigError> {
@@ -88,9 +97,17 @@ impl SecretRef {
                 let path = base.join(file);
                 std::fs::read_to_string(&path)
                     .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_string()))
-                    .map_err(|e| invalid(key, format!("cannot read secret file {}: {e}", path.display())))
+                    .map_err(|e| {
+                        invalid(
+                            key,
+                            format!("cannot read secret file {}: {e}", path.display()),
+                        )
+                    })
             }
-            _ => Err(invalid(key, "a secret is `{ env = \"NAME\" }` or `{ file = \"path\" }`, exactly one")),
+            _ => Err(invalid(
+                key,
+                "a secret is `{ env = \"NAME\" }` or `{ file = \"path\" }`, exactly one",
+            )),
         }
     }
 }
@@ -219,18 +236,26 @@ impl Config {
     /// Reads and validates a config file; relative paths are taken from the
     /// file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, base).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.into(), message },
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.into(),
+                message,
+            },
             other => other,
         })
     }
 
     /// Parses and validates config text.
     pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
-        let file: FileConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: PathBuf::from("config"), message: e.to_string() })?;
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("config"),
+            message: e.to_string(),
+        })?;
         let server = ServerConfig {
             listen: file.server.listen,
             data_dir: base.join(&file.server.data_dir),
@@ -248,11 +273,18 @@ impl Config {
         for (i, tenant) in file.tenants.into_iter().enumerate() {
             let t = tenant_config(tenant, i, base)?;
             if tenants.iter().any(|o: &TenantConfig| o.id == t.id) {
-                return Err(invalid(format!("tenant[{i}].id"), format!("tenant `{}` is defined twice", t.id)));
+                return Err(invalid(
+                    format!("tenant[{i}].id"),
+                    format!("tenant `{}` is defined twice", t.id),
+                ));
             }
             tenants.push(t);
         }
-        Ok(Self { server, runtime: file.runtime, tenants })
+        Ok(Self {
+            server,
+            runtime: file.runtime,
+            tenants,
+        })
     }
 
     /// The tenant with this id.
@@ -263,17 +295,28 @@ impl Config {
 
 fn tenant_config(f: TenantFile, i: usize, base: &Path) -> Result<TenantConfig, ConfigError> {
     let key = |k: &str| format!("tenant[{i}].{k}");
-    if f.id.is_empty() || !f.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if f.id.is_empty()
+        || !f
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(invalid(key("id"), "use letters, digits, `-` and `_` only"));
     }
     if !f.field_prefix.chars().all(|c| c.is_ascii_alphanumeric()) || f.field_prefix.is_empty() {
-        return Err(invalid(key("field_prefix"), "use letters and digits only (e.g. `ccai`)"));
+        return Err(invalid(
+            key("field_prefix"),
+            "use letters and digits only (e.g. `ccai`)",
+        ));
     }
     let mut field_mapping = Vec::new();
     for (sdk_key, target) in &f.field_mapping {
-        let (target_kind, name) = target
-            .split_once(':')
-            .ok_or_else(|| invalid(key(&format!("field_mapping.{sdk_key}")), "write `customer:<attr>` or `conversation:<attr>`"))?;
+        let (target_kind, name) = target.split_once(':').ok_or_else(|| {
+            invalid(
+                key(&format!("field_mapping.{sdk_key}")),
+                "write `customer:<attr>` or `conversation:<attr>`",
+            )
+        })?;
         let target = match target_kind {
             "customer" => t::FieldTarget::Customer,
             "conversation" => t::FieldTarget::Conversation,
@@ -290,18 +333,29 @@ fn tenant_config(f: TenantFile, i: usize, base: &Path) -> Result<TenantConfig, C
                 format!("Kustomer attribute `{name}` needs a type suffix (Str, Num, Txt, At, Bool, Url)"),
             ));
         }
-        field_mapping.push(t::FieldMapping { key: sdk_key.clone(), target, name: name.to_string() });
+        field_mapping.push(t::FieldMapping {
+            key: sdk_key.clone(),
+            target,
+            name: name.to_string(),
+        });
     }
 
     let mut kustomer = kustomer::KustomerConfig::new(
         &f.kustomer.base_url,
-        kustomer::ApiKey::new(secret_string(f.kustomer.api_key.resolve(&key("kustomer.api_key"), base)?)),
+        kustomer::ApiKey::new(secret_string(
+            f.kustomer.api_key.resolve(&key("kustomer.api_key"), base)?,
+        )),
     )
     .map_err(|e| invalid(key("kustomer.base_url"), e.to_string()))?;
     kustomer.request_timeout = Duration::from_secs(30);
 
     let c = &f.ccai;
-    let credentials = match (&c.subdomain, &c.api_token, &c.company_key, &c.company_secret) {
+    let credentials = match (
+        &c.subdomain,
+        &c.api_token,
+        &c.company_key,
+        &c.company_secret,
+    ) {
         (Some(subdomain), Some(token), None, None) => ccai::ApiCredentials::ApiToken {
             subdomain: subdomain.clone(),
             token: token.resolve(&key("ccai.api_token"), base)?,
@@ -317,16 +371,21 @@ fn tenant_config(f: TenantFile, i: usize, base: &Path) -> Result<TenantConfig, C
             ))
         }
     };
-    let base_url = url::Url::parse(&c.base_url).map_err(|e| invalid(key("ccai.base_url"), e.to_string()))?;
+    let base_url =
+        url::Url::parse(&c.base_url).map_err(|e| invalid(key("ccai.base_url"), e.to_string()))?;
     let ccai = ccai::CcaiConfig::new(
         base_url,
         credentials,
         ccai::InboundBasic {
             username: c.events_username.clone(),
-            password: c.events_password.resolve(&key("ccai.events_password"), base)?,
+            password: c
+                .events_password
+                .resolve(&key("ccai.events_password"), base)?,
         },
         ccai::WebhookSecrets {
-            primary: c.webhook_primary_secret.resolve(&key("ccai.webhook_primary_secret"), base)?,
+            primary: c
+                .webhook_primary_secret
+                .resolve(&key("ccai.webhook_primary_secret"), base)?,
             secondary: c
                 .webhook_secondary_secret
                 .as_ref()
@@ -352,7 +411,9 @@ fn tenant_config(f: TenantFile, i: usize, base: &Path) -> Result<TenantConfig, C
             .map(|s| {
                 chrono::DateTime::parse_from_rfc3339(s)
                     .map(|d| d.with_timezone(&chrono::Utc))
-                    .map_err(|e| invalid(key("ccai.poll_start"), format!("not an RFC 3339 time: {e}")))
+                    .map_err(|e| {
+                        invalid(key("ccai.poll_start"), format!("not an RFC 3339 time: {e}"))
+                    })
             })
             .transpose()?,
         status_sync: f
@@ -387,7 +448,10 @@ mod tests {
             ("SWITCHBOARD_ADMIN_TOKEN", "a-secret-value"),
             ("ACME_AGENT_API_TOKEN", "s-secret-value"),
         ] {
-            #[allow(unsafe_code, reason = "test-only environment setup before any thread reads it")]
+            #[allow(
+                unsafe_code,
+                reason = "test-only environment setup before any thread reads it"
+            )]
             unsafe {
                 std::env::set_var(k, v)
             };
@@ -399,38 +463,64 @@ mod tests {
     fn op1_example_config_parses() {
         let config = with_env(|| Config::parse(SAMPLE, Path::new("."))).expect("example parses");
         let acme = config.tenant("acme").expect("acme tenant");
-        assert_eq!(acme.fields.name(t::StandardField::CallDuration), "ccaiCallDurationNum");
+        assert_eq!(
+            acme.fields.name(t::StandardField::CallDuration),
+            "ccaiCallDurationNum"
+        );
         assert_eq!(acme.field_mapping.len(), 1);
         assert_eq!(config.server.listen.port(), 8080);
     }
 
     #[test]
     fn op1_unknown_key_is_rejected_by_name() {
-        let text = SAMPLE.replace("recording = true", "recording = true\nrecordings_bucket = \"x\"");
+        let text = SAMPLE.replace(
+            "recording = true",
+            "recording = true\nrecordings_bucket = \"x\"",
+        );
         let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("unknown key");
-        assert!(err.to_string().contains("unknown field `recordings_bucket`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("unknown field `recordings_bucket`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn op1_missing_secret_names_the_variable() {
         let text = SAMPLE.replace("ACME_KUSTOMER_API_KEY", "NO_SUCH_VARIABLE_FOR_SWITCHBOARD");
         let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("missing env");
-        assert!(err.to_string().contains("NO_SUCH_VARIABLE_FOR_SWITCHBOARD"), "{err}");
-        assert!(err.to_string().contains("tenant[0].kustomer.api_key"), "{err}");
+        assert!(
+            err.to_string().contains("NO_SUCH_VARIABLE_FOR_SWITCHBOARD"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("tenant[0].kustomer.api_key"),
+            "{err}"
+        );
     }
 
     #[test]
     fn op1_debug_output_redacts_secrets() {
         let config = with_env(|| Config::parse(SAMPLE, Path::new("."))).expect("example parses");
         let printed = format!("{config:?}");
-        for secret in ["k-secret-value", "c-secret-value", "e-secret-value", "w-secret-value", "a-secret-value", "s-secret-value"] {
+        for secret in [
+            "k-secret-value",
+            "c-secret-value",
+            "e-secret-value",
+            "w-secret-value",
+            "a-secret-value",
+            "s-secret-value",
+        ] {
             assert!(!printed.contains(secret), "Debug leaks {secret}");
         }
     }
 
     #[test]
     fn op1_field_mapping_needs_a_type_suffix() {
-        let text = SAMPLE.replace("conversation:ccaiLoyaltyTierStr", "conversation:ccaiLoyaltyTier");
+        let text = SAMPLE.replace(
+            "conversation:ccaiLoyaltyTierStr",
+            "conversation:ccaiLoyaltyTier",
+        );
         let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("suffix");
         assert!(err.to_string().contains("type suffix"), "{err}");
     }

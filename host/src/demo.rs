@@ -49,7 +49,10 @@ impl StackOptions {
             runtime: RuntimeConfig::default(),
             workers: 16,
             modules_dir: None,
-            status_sync: Some(crate::status_sync::StatusSyncConfig::one_way(DEMO_STATUS_MAP, AGENT_API_TOKEN)),
+            status_sync: Some(crate::status_sync::StatusSyncConfig::one_way(
+                DEMO_STATUS_MAP,
+                AGENT_API_TOKEN,
+            )),
             click_to_call: Some(crate::click_to_call::ClickToCallConfig::new(
                 AGENT_API_TOKEN,
                 phonenumber::country::Id::US,
@@ -59,8 +62,12 @@ impl StackOptions {
 }
 
 /// The demo tenant's Kustomer → CCAI Platform status mapping (many-to-one).
-pub const DEMO_STATUS_MAP: &[(&str, &str)] =
-    &[("Available", "Available"), ("Busy", "Unavailable"), ("Lunch", "Meal"), ("Training", "Meal")];
+pub const DEMO_STATUS_MAP: &[(&str, &str)] = &[
+    ("Available", "Available"),
+    ("Busy", "Unavailable"),
+    ("Lunch", "Meal"),
+    ("Training", "Meal"),
+];
 
 /// Bearer token of the tenant's status sync and click-to-call endpoints.
 pub const AGENT_API_TOKEN: &str = "demo-agent-api-token";
@@ -90,7 +97,11 @@ impl Stack {
     /// Starts everything on loopback.
     pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
         let kustomer = kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig::default()).await?;
-        let ccai = ccai_emu::start(ccai_emu::CcaiConfig { rate_limit: None, ..Default::default() }).await?;
+        let ccai = ccai_emu::start(ccai_emu::CcaiConfig {
+            rate_limit: None,
+            ..Default::default()
+        })
+        .await?;
         // Agents are linked by email (AS4): every CCAI agent is a Kustomer user.
         for agent in ccai.agents() {
             kustomer.control().add_user(&agent.email, &agent.name());
@@ -120,7 +131,11 @@ impl Stack {
             crate::fields::provision(&client, &tenant.fields).await?;
             let store = crate::store::Store::open(config.server.data_dir.join("switchboard.db"))?;
             let names: Vec<String> = tenant.fields.all().into_iter().map(|(_, n)| n).collect();
-            store.record_field_provisioning(&tenant.id, PROVISIONED_AT, &serde_json::json!(names))?;
+            store.record_field_provisioning(
+                &tenant.id,
+                PROVISIONED_AT,
+                &serde_json::json!(names),
+            )?;
         }
         let app = App::start(config).await?;
         let target = ccai_emu::PlayTarget {
@@ -131,7 +146,15 @@ impl Stack {
             webhook_primary_secret: WEBHOOK_SECRET.into(),
             webhook_secondary_secret: None,
         };
-        Ok(Self { kustomer, ccai, app, target, options, http: reqwest::Client::new(), _data: temp })
+        Ok(Self {
+            kustomer,
+            ccai,
+            app,
+            target,
+            options,
+            http: reqwest::Client::new(),
+            _data: temp,
+        })
     }
 
     /// The sidecar's base URL.
@@ -144,7 +167,13 @@ impl Stack {
     pub async fn play(&self, scenario: &ccai_emu::Scenario) -> anyhow::Result<usize> {
         let deliveries = self.ccai.play(scenario, &self.target).await?;
         if let Some(bad) = deliveries.iter().find(|d| !(200..300).contains(&d.status)) {
-            anyhow::bail!("{}: {} delivery answered {}: {}", scenario.name, bad.kind, bad.status, bad.body);
+            anyhow::bail!(
+                "{}: {} delivery answered {}: {}",
+                scenario.name,
+                bad.kind,
+                bad.status,
+                bad.body
+            );
         }
         self.app.pipeline().wake();
         Ok(deliveries.len())
@@ -156,7 +185,12 @@ impl Stack {
         let started = Instant::now();
         let store = self.app.pipeline().store();
         let mut quiet_since: Option<Instant> = None;
-        let settle = self.options.poll_interval.map_or(Duration::from_millis(200), |p| p * 2 + Duration::from_millis(100));
+        let settle = self
+            .options
+            .poll_interval
+            .map_or(Duration::from_millis(200), |p| {
+                p * 2 + Duration::from_millis(100)
+            });
         loop {
             let pending = store.pending(Some(&self.options.tenant), 1)?.len();
             if pending == 0 {
@@ -179,7 +213,11 @@ impl Stack {
     pub async fn upload_module(&self, bytes: Vec<u8>) -> anyhow::Result<(u16, serde_json::Value)> {
         let response = self
             .http
-            .post(format!("{}/admin/tenants/{}/modules", self.url(), self.options.tenant))
+            .post(format!(
+                "{}/admin/tenants/{}/modules",
+                self.url(),
+                self.options.tenant
+            ))
             .bearer_auth(ADMIN_TOKEN)
             .body(bytes)
             .send()
@@ -200,14 +238,26 @@ fn tenant_config(
     ccai: &ccai_emu::CcaiEmulator,
 ) -> anyhow::Result<TenantConfig> {
     let creds = ccai.credentials();
-    let mut k = kustomer::KustomerConfig::new(&kustomer.base_url(), kustomer::ApiKey::new(kustomer_emu::DEFAULT_API_KEY))?;
+    let mut k = kustomer::KustomerConfig::new(
+        &kustomer.base_url(),
+        kustomer::ApiKey::new(kustomer_emu::DEFAULT_API_KEY),
+    )?;
     // Loopback: keep retries quick.
     k.retry.base_delay = Duration::from_millis(20);
     let mut c = ccai::CcaiConfig::new(
         url::Url::parse(&ccai.base_url()).context("ccai emulator url")?,
-        ccai::ApiCredentials::ApiToken { subdomain: creds.subdomain.clone(), token: creds.api_token.clone().into() },
-        ccai::InboundBasic { username: EVENTS_USER.into(), password: EVENTS_PASSWORD.into() },
-        ccai::WebhookSecrets { primary: WEBHOOK_SECRET.into(), secondary: None },
+        ccai::ApiCredentials::ApiToken {
+            subdomain: creds.subdomain.clone(),
+            token: creds.api_token.clone().into(),
+        },
+        ccai::InboundBasic {
+            username: EVENTS_USER.into(),
+            password: EVENTS_PASSWORD.into(),
+        },
+        ccai::WebhookSecrets {
+            primary: WEBHOOK_SECRET.into(),
+            secondary: None,
+        },
     );
     c.retry_base = Duration::from_millis(20);
     Ok(TenantConfig {
@@ -226,7 +276,9 @@ fn tenant_config(
         kustomer: k,
         ccai: c,
         poll_interval: options.poll_interval,
-        poll_start: chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").ok().map(|d| d.with_timezone(&chrono::Utc)),
+        poll_start: chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .ok()
+            .map(|d| d.with_timezone(&chrono::Utc)),
         status_sync: options.status_sync.clone(),
         click_to_call: options.click_to_call.clone(),
     })

@@ -33,7 +33,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .route("/v1/tenants/{tenant}/sessions/{session_id}/conversation", get(screen_pop))
+        .route(
+            "/v1/tenants/{tenant}/sessions/{session_id}/conversation",
+            get(screen_pop),
+        )
         .merge(admin::router())
         .with_state(state)
 }
@@ -62,7 +65,11 @@ async fn ready(State(state): State<AppState>) -> Response {
     if problems.is_empty() {
         (StatusCode::OK, Json(json!({ "ready": true }))).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false, "problems": problems }))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false, "problems": problems })),
+        )
+            .into_response()
     }
 }
 
@@ -87,7 +94,10 @@ async fn screen_pop(
             "customer_id": link.customer_id,
         }))
         .into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("session `{session_id}` has no conversation yet")),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("session `{session_id}` has no conversation yet"),
+        ),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -102,11 +112,18 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
 
 pub(crate) fn basic_matches(headers: &HeaderMap, user: &str, password: &str) -> bool {
     use base64::Engine as _;
-    let Some(value) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let Some(encoded) = value.strip_prefix("Basic ") else { return false };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
+    let Some(encoded) = value.strip_prefix("Basic ") else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
     let expected = format!("{user}:{password}");
     same(&decoded, expected.as_bytes())
 }

@@ -17,9 +17,9 @@ pub mod config;
 pub mod connectors;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod intake;
 pub mod fields;
 pub mod http;
+pub mod intake;
 pub mod pipeline;
 pub mod runtime;
 pub mod status_sync;

@@ -50,7 +50,11 @@ pub enum PipelineError {
     #[error("plan cannot be applied: {0}")]
     BadPlan(String),
     #[error("fetching {url} failed: {reason}")]
-    Fetch { url: String, reason: String, transient: bool },
+    Fetch {
+        url: String,
+        reason: String,
+        transient: bool,
+    },
 }
 
 impl PipelineError {
@@ -60,7 +64,10 @@ impl PipelineError {
         match self {
             PipelineError::Kustomer(e) => match e.status() {
                 Some(s) => s.is_server_error() || s.as_u16() == 429 || s.as_u16() == 409,
-                None => matches!(e, KustomerError::Transport { .. } | KustomerError::Exhausted { .. }),
+                None => matches!(
+                    e,
+                    KustomerError::Transport { .. } | KustomerError::Exhausted { .. }
+                ),
             },
             PipelineError::Store(_) => true,
             PipelineError::Fetch { transient, .. } => *transient,
@@ -81,18 +88,30 @@ pub struct Tenant {
 impl Tenant {
     pub fn new(config: TenantConfig) -> Result<Self, KustomerError> {
         let kustomer = KustomerClient::new(config.kustomer.clone())?;
-        Ok(Self { config, kustomer, users: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            config,
+            kustomer,
+            users: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The Kustomer user id of an agent, by email (AS4 linking), cached.
     pub async fn user_id(&self, email: &str) -> Result<Option<String>, KustomerError> {
         let key = email.to_ascii_lowercase();
-        if let Some(id) = self.users.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(id) = self
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(Some(id.clone()));
         }
         let found = self.kustomer.find_user_by_email(email).await?.map(|u| u.id);
         if let Some(id) = &found {
-            self.users.lock().unwrap_or_else(|p| p.into_inner()).insert(key, id.clone());
+            self.users
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, id.clone());
         }
         Ok(found)
     }
@@ -118,14 +137,25 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(store: Store, registry: Arc<Registry>, tenants: Vec<Arc<Tenant>>, workers: usize) -> Self {
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        tenants: Vec<Arc<Tenant>>,
+        workers: usize,
+    ) -> Self {
         Self {
             store,
             registry,
-            tenants: tenants.into_iter().map(|t| (t.config.id.clone(), t)).collect(),
+            tenants: tenants
+                .into_iter()
+                .map(|t| (t.config.id.clone(), t))
+                .collect(),
             workers: workers.max(1),
             wake: Notify::new(),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -250,7 +280,12 @@ impl Pipeline {
             Err(e) => {
                 let reason = e.to_string();
                 tracing::error!(tenant = %row.tenant, event_id = %row.event_id, error = %reason, "event failed");
-                if matches!(e, PipelineError::Rule(_) | PipelineError::NoModule(_) | PipelineError::Undecodable(_)) {
+                if matches!(
+                    e,
+                    PipelineError::Rule(_)
+                        | PipelineError::NoModule(_)
+                        | PipelineError::Undecodable(_)
+                ) {
                     // The decision itself failed: a retry should decide afresh.
                     let _ = self.store.clear_outcome(&row.tenant, &row.event_id);
                 }
@@ -264,7 +299,8 @@ impl Pipeline {
             EventOutcome::Retry(_) => "retry",
         };
         metrics::counter!("switchboard_events_total", "tenant" => row.tenant.clone(), "outcome" => label).increment(1);
-        metrics::histogram!("switchboard_event_seconds", "tenant" => row.tenant.clone()).record(started.elapsed().as_secs_f64());
+        metrics::histogram!("switchboard_event_seconds", "tenant" => row.tenant.clone())
+            .record(started.elapsed().as_secs_f64());
         outcome
     }
 
@@ -274,8 +310,13 @@ impl Pipeline {
             _ => self.store.mark_done(row.seq),
         };
         let outcome = match state {
-            OutcomeState::Failed => self.store.set_outcome(&row.tenant, &row.event_id, state, reason),
-            _ => self.store.set_outcome(&row.tenant, &row.event_id, state, None),
+            OutcomeState::Failed => {
+                self.store
+                    .set_outcome(&row.tenant, &row.event_id, state, reason)
+            }
+            _ => self
+                .store
+                .set_outcome(&row.tenant, &row.event_id, state, None),
         };
         if let Err(e) = inbox.and(outcome) {
             tracing::error!(tenant = %row.tenant, event_id = %row.event_id, error = %e, "could not record the outcome");
@@ -283,38 +324,69 @@ impl Pipeline {
     }
 
     async fn process_inner(&self, row: &InboxRow) -> Result<(), PipelineError> {
-        let tenant = self.tenants.get(&row.tenant).ok_or_else(|| PipelineError::UnknownTenant(row.tenant.clone()))?;
-        let event: t::SessionEvent =
-            serde_json::from_value(row.body.clone()).map_err(|e| PipelineError::Undecodable(e.to_string()))?;
+        let tenant = self
+            .tenants
+            .get(&row.tenant)
+            .ok_or_else(|| PipelineError::UnknownTenant(row.tenant.clone()))?;
+        let event: t::SessionEvent = serde_json::from_value(row.body.clone())
+            .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
         let loaded = context::load(&self.store, tenant, &event).await?;
-        let plan = match self.store.outcome(&row.tenant, &row.event_id)?.and_then(|o| o.plan) {
-            Some(recorded) => serde_json::from_value(recorded).map_err(|e| PipelineError::Undecodable(e.to_string()))?,
+        let plan = match self
+            .store
+            .outcome(&row.tenant, &row.event_id)?
+            .and_then(|o| o.plan)
+        {
+            Some(recorded) => serde_json::from_value(recorded)
+                .map_err(|e| PipelineError::Undecodable(e.to_string()))?,
             None => self.decide(tenant, &event, &loaded.context)?,
         };
-        execute::run(&execute::Env { store: &self.store, tenant, http: &self.http }, &event, &loaded, &plan).await
+        execute::run(
+            &execute::Env {
+                store: &self.store,
+                tenant,
+                http: &self.http,
+            },
+            &event,
+            &loaded,
+            &plan,
+        )
+        .await
     }
 
     /// Runs the live module (or the default rules, per failure policy) and
     /// records the decision.
-    fn decide(&self, tenant: &Tenant, event: &t::SessionEvent, ctx: &t::Context) -> Result<t::Plan, PipelineError> {
+    fn decide(
+        &self,
+        tenant: &Tenant,
+        event: &t::SessionEvent,
+        ctx: &t::Context,
+    ) -> Result<t::Plan, PipelineError> {
         let id = &tenant.config.id;
         let live = self.registry.live(id);
         let decided = match &live {
             Some(deployed) => {
-                let meta = CallMeta::new(id.clone(), event.id.clone()).with_clock_ms(clock_ms(&event.at));
+                let meta =
+                    CallMeta::new(id.clone(), event.id.clone()).with_clock_ms(clock_ms(&event.at));
                 let started = Instant::now();
-                let result = self.registry.runtime().on_session_event(&deployed.module, &meta, event, ctx);
+                let result =
+                    self.registry
+                        .runtime()
+                        .on_session_event(&deployed.module, &meta, event, ctx);
                 metrics::histogram!("switchboard_rule_seconds", "tenant" => id.clone())
                     .record(started.elapsed().as_secs_f64());
                 result.map(|plan| (plan, Some(deployed)))
             }
-            None => Err(CallError::Rule { code: "no-module".into(), message: format!("tenant `{id}` has no live module") }),
+            None => Err(CallError::Rule {
+                code: "no-module".into(),
+                message: format!("tenant `{id}` has no live module"),
+            }),
         };
         let (plan, by) = match decided {
             Ok(ok) => ok,
             Err(error) if tenant.config.failure_policy == FailurePolicy::DefaultRules => {
                 tracing::warn!(tenant = %id, event_id = %event.id, error = %error, "module failed; deciding with the default rules");
-                metrics::counter!("switchboard_rule_fallbacks_total", "tenant" => id.clone()).increment(1);
+                metrics::counter!("switchboard_rule_fallbacks_total", "tenant" => id.clone())
+                    .increment(1);
                 (native_defaults(event, ctx)?, None)
             }
             Err(_) if live.is_none() => return Err(PipelineError::NoModule(id.clone())),
@@ -355,10 +427,16 @@ fn native_defaults(event: &t::SessionEvent, ctx: &t::Context) -> Result<t::Plan,
     struct Defaults;
     impl sdk::Rule for Defaults {}
     let convert = |e: serde_json::Error| PipelineError::Undecodable(e.to_string());
-    let event: sdk::SessionEvent = serde_json::from_value(serde_json::to_value(event).map_err(convert)?).map_err(convert)?;
-    let ctx: sdk::Context = serde_json::from_value(serde_json::to_value(ctx).map_err(convert)?).map_err(convert)?;
-    let plan = sdk::Rule::on_session_event(&Defaults, &event, &ctx)
-        .map_err(|e| PipelineError::Rule(CallError::Rule { code: e.code, message: e.message }))?;
+    let event: sdk::SessionEvent =
+        serde_json::from_value(serde_json::to_value(event).map_err(convert)?).map_err(convert)?;
+    let ctx: sdk::Context =
+        serde_json::from_value(serde_json::to_value(ctx).map_err(convert)?).map_err(convert)?;
+    let plan = sdk::Rule::on_session_event(&Defaults, &event, &ctx).map_err(|e| {
+        PipelineError::Rule(CallError::Rule {
+            code: e.code,
+            message: e.message,
+        })
+    })?;
     serde_json::from_value(serde_json::to_value(plan).map_err(convert)?).map_err(convert)
 }
 

@@ -52,7 +52,11 @@ pub struct CallMeta {
 impl CallMeta {
     /// Metadata for a call on behalf of `tenant` for event `event_id`.
     pub fn new(tenant: impl Into<String>, event_id: impl Into<String>) -> Self {
-        Self { tenant: tenant.into(), event_id: event_id.into(), clock_ms: 0 }
+        Self {
+            tenant: tenant.into(),
+            event_id: event_id.into(),
+            clock_ms: 0,
+        }
     }
 
     /// Sets the wall-clock time the guest sees.
@@ -75,7 +79,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,7 +91,12 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
         let engine = EngineHandle::new(&config)?;
         let linker = state::linker(engine.engine())?;
-        Ok(Self { engine, linker, config, cache: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            engine,
+            linker,
+            config,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The limits this runtime applies to every call.
@@ -101,8 +112,14 @@ impl Runtime {
         if let Some(hit) = self.cache_lock().get(&digest) {
             return Ok(hit.clone());
         }
-        let loaded = Arc::new(module::compile(self.engine.engine(), &self.linker, bytes, digest)?);
-        self.cache_lock().insert(loaded.info.digest.clone(), loaded.clone());
+        let loaded = Arc::new(module::compile(
+            self.engine.engine(),
+            &self.linker,
+            bytes,
+            digest,
+        )?);
+        self.cache_lock()
+            .insert(loaded.info.digest.clone(), loaded.clone());
         Ok(loaded)
     }
 
@@ -130,7 +147,10 @@ impl Runtime {
         let started = Instant::now();
         let result = rule.call_on_session_event(&mut store, event, ctx);
         let outcome = error::classify(result, &store, started)?;
-        let plan = outcome.map_err(|e| CallError::Rule { code: e.code, message: e.message })?;
+        let plan = outcome.map_err(|e| CallError::Rule {
+            code: e.code,
+            message: e.message,
+        })?;
         limits::check_plan(&plan, &self.config)?;
         Ok(plan)
     }

@@ -1150,9 +1150,18 @@ async fn tu9_custom_data_survives_when_another_source_created_the_session_first(
             "custom_data": {"loyalty_tier": {"value": "gold", "type": "string", "label": "Tier"}}
         }
     }]});
-    let (status, body) = post_events(&sc.url, TENANT, Some((USER, PASSWORD)), serde_json::to_vec(&batch).expect("json")).await;
+    let (status, body) = post_events(
+        &sc.url,
+        TENANT,
+        Some((USER, PASSWORD)),
+        serde_json::to_vec(&batch).expect("json"),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["duplicates"], 1, "the created update is a duplicate: {body}");
+    assert_eq!(
+        body["duplicates"], 1,
+        "the created update is a duplicate: {body}"
+    );
     let row = sc
         .store
         .event(TENANT, "chat-77:created:custom-data")
@@ -1162,7 +1171,10 @@ async fn tu9_custom_data_survives_when_another_source_created_the_session_first(
     match &custom.kind {
         switchboard::runtime::types::EventKind::CustomData(data) => {
             assert_eq!(data.len(), 1);
-            assert_eq!((data[0].key.as_str(), data[0].value.as_str()), ("loyalty_tier", "gold"));
+            assert_eq!(
+                (data[0].key.as_str(), data[0].value.as_str()),
+                ("loyalty_tier", "gold")
+            );
         }
         other => panic!("expected custom data, got {other:?}"),
     }

@@ -13,7 +13,10 @@ fn replay(module: &str, data_dir: &std::path::Path) -> (i32, String) {
         .env("RUST_LOG", "error")
         .output()
         .expect("run switchboard");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,23 +25,36 @@ async fn rm5_replay_compares_a_candidate_with_recorded_decisions() {
     let mut options = StackOptions::new(artifacts::RULES_DEFAULT);
     options.data_dir = Some(dir.path().to_path_buf());
     let stack = Stack::start(options).await.expect("stack");
-    for name in ["tc1_inbound_ivr_call", "tu1_repeat_call_same_menu", "tc5_voicemail"] {
+    for name in [
+        "tc1_inbound_ivr_call",
+        "tu1_repeat_call_same_menu",
+        "tc5_voicemail",
+    ] {
         let scenario = scenario_named(name).unwrap_or_else(|| panic!("scenario {name}"));
         stack.play(&scenario).await.expect("play");
     }
-    tokio::time::timeout(Duration::from_secs(60), stack.wait_idle(Duration::from_secs(60)))
-        .await
-        .expect("waiting for the pipeline")
-        .expect("idle");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        stack.wait_idle(Duration::from_secs(60)),
+    )
+    .await
+    .expect("waiting for the pipeline")
+    .expect("idle");
     stack.shutdown().await;
 
     // The live module replays to the same plans.
     let (code, stdout) = replay(artifacts::RULES_DEFAULT, dir.path());
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains(" different, 0 errors") && stdout.contains(" 0 different"), "{stdout}");
+    assert!(
+        stdout.contains(" different, 0 errors") && stdout.contains(" 0 different"),
+        "{stdout}"
+    );
 
     // A module that decides differently is caught, with a diff.
     let (code, stdout) = replay(artifacts::FIXTURE_ECHO, dir.path());
     assert_ne!(code, 0, "{stdout}");
-    assert!(stdout.contains("DIFF ") && stdout.contains("+++ candidate"), "{stdout}");
+    assert!(
+        stdout.contains("DIFF ") && stdout.contains("+++ candidate"),
+        "{stdout}"
+    );
 }

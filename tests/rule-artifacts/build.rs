@@ -17,7 +17,13 @@ fn main() -> Result<()> {
         .to_path_buf();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
 
-    for dir in ["rules", "tests/test-rules", "guest-sdk/src", "guest-sdk/Cargo.toml", "wit"] {
+    for dir in [
+        "rules",
+        "tests/test-rules",
+        "guest-sdk/src",
+        "guest-sdk/Cargo.toml",
+        "wit",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
@@ -37,7 +43,11 @@ fn main() -> Result<()> {
             }
             let ident = name.to_uppercase().replace('-', "_");
             writeln!(generated, "/// Compiled `{name}` component.")?;
-            writeln!(generated, "pub const {ident}: &str = {:?};", file.display().to_string())?;
+            writeln!(
+                generated,
+                "pub const {ident}: &str = {:?};",
+                file.display().to_string()
+            )?;
             idents.push(ident);
         }
         writeln!(
@@ -69,7 +79,13 @@ fn build_workspace(manifest: &Path, target_dir: &Path) -> Result<Vec<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
 
     let metadata = Command::new(&cargo)
-        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .output()
         .with_context(|| format!("cargo metadata for {}", manifest.display()))?;
@@ -83,13 +99,17 @@ fn build_workspace(manifest: &Path, target_dir: &Path) -> Result<Vec<String>> {
     let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout)?;
     let mut names = Vec::new();
     for package in metadata["packages"].as_array().into_iter().flatten() {
-        let is_cdylib = package["targets"].as_array().into_iter().flatten().any(|t| {
-            t["crate_types"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| c == "cdylib")
-        });
+        let is_cdylib = package["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| {
+                t["crate_types"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c == "cdylib")
+            });
         if is_cdylib {
             if let Some(name) = package["name"].as_str() {
                 names.push(name.to_string());
@@ -100,7 +120,11 @@ fn build_workspace(manifest: &Path, target_dir: &Path) -> Result<Vec<String>> {
 
     // Forward -D warnings only when the outer build denies warnings.
     let outer = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let deny = outer.split('\x1f').collect::<Vec<_>>().windows(2).any(|w| w == ["-D", "warnings"])
+    let deny = outer
+        .split('\x1f')
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w == ["-D", "warnings"])
         || outer.split('\x1f').any(|f| f == "-Dwarnings");
 
     let mut cmd = Command::new(&cargo);
@@ -113,7 +137,9 @@ fn build_workspace(manifest: &Path, target_dir: &Path) -> Result<Vec<String>> {
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env("RUSTFLAGS", if deny { "-D warnings" } else { "" });
-    let status = cmd.status().with_context(|| format!("running cargo build for {}", manifest.display()))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("running cargo build for {}", manifest.display()))?;
     if !status.success() {
         bail!("building rule modules in {} failed", manifest.display());
     }

@@ -1006,13 +1006,23 @@ fn parse_time_handles_fractions_and_offsets() {
 #[test]
 fn tc1_ivr_call_is_recorded_once_the_menu_is_known() {
     let ctx = testing::context().build();
-    let before_menu = testing::ivr_call("call-9").phone(PHONE).event(EventKind::Created);
+    let before_menu = testing::ivr_call("call-9")
+        .phone(PHONE)
+        .event(EventKind::Created);
     let plan = run(&before_menu, &ctx);
-    assert!(plan.is_skip(), "no conversation before the menu selection: {plan:?}");
-    assert!(plan.skipped().iter().any(|r| r.contains("menu selection")), "{plan:?}");
+    assert!(
+        plan.is_skip(),
+        "no conversation before the menu selection: {plan:?}"
+    );
+    assert!(
+        plan.skipped().iter().any(|r| r.contains("menu selection")),
+        "{plan:?}"
+    );
 
     let queued = billing_call().event(EventKind::Queued);
     let plan = run(&queued, &ctx);
-    let created = plan.conversation_created().expect("queued IVR call creates the conversation");
+    let created = plan
+        .conversation_created()
+        .expect("queued IVR call creates the conversation");
     assert_eq!(created.menu_selection.as_deref(), Some("9"), "{created:?}");
 }

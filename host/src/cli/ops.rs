@@ -8,7 +8,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Runs the service until Ctrl-C or SIGTERM.
@@ -27,13 +30,14 @@ pub(crate) fn serve(config: &Path) -> anyhow::Result<ExitCode> {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -52,18 +56,29 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// only sessions starting afterwards are filled (CF4).
 pub(crate) fn provision(config: &Path, tenant: &str) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
-    let t = config.tenant(tenant).with_context(|| format!("no tenant `{tenant}` in the config"))?;
+    let t = config
+        .tenant(tenant)
+        .with_context(|| format!("no tenant `{tenant}` in the config"))?;
     let store = open_store(&config)?;
     let client = KustomerClient::new(t.kustomer.clone())?;
     let done = runtime()?.block_on(crate::fields::provision(&client, &t.fields))?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let names: Vec<String> = t.fields.all().into_iter().map(|(_, n)| n).collect();
     store.record_field_provisioning(tenant, &now, &serde_json::json!(names))?;
-    let (at, _) = store.field_provisioning(tenant)?.unwrap_or((now, serde_json::Value::Null));
+    let (at, _) = store
+        .field_provisioning(tenant)?
+        .unwrap_or((now, serde_json::Value::Null));
     if done.customer.is_empty() && done.conversation.is_empty() {
-        println!("{tenant}: all {} fields already present; nothing changed", names.len());
+        println!(
+            "{tenant}: all {} fields already present; nothing changed",
+            names.len()
+        );
     } else {
-        println!("{tenant}: created or updated {} customer and {} conversation fields", done.customer.len(), done.conversation.len());
+        println!(
+            "{tenant}: created or updated {} customer and {} conversation fields",
+            done.customer.len(),
+            done.conversation.len()
+        );
         for name in done.customer.iter().chain(&done.conversation) {
             println!("  {name}");
         }
@@ -78,7 +93,10 @@ pub(crate) fn list_events(config: &Path, tenant: &str, failed: bool) -> anyhow::
     let store = open_store(&config)?;
     let rows = store.events(tenant)?;
     let mut shown = 0;
-    for row in rows.iter().filter(|r| !failed || r.status == InboxStatus::Failed) {
+    for row in rows
+        .iter()
+        .filter(|r| !failed || r.status == InboxStatus::Failed)
+    {
         shown += 1;
         println!(
             "{:<8} {:<40} {:<16} {} {}",
@@ -94,7 +112,11 @@ pub(crate) fn list_events(config: &Path, tenant: &str, failed: bool) -> anyhow::
 }
 
 /// Puts failed events back in the queue; a running service picks them up.
-pub(crate) fn retry_events(config: &Path, tenant: &str, event: Option<&str>) -> anyhow::Result<ExitCode> {
+pub(crate) fn retry_events(
+    config: &Path,
+    tenant: &str,
+    event: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
     let store = open_store(&config)?;
     let n = store.requeue_failed(tenant, event)?;

@@ -51,13 +51,21 @@ pub(crate) fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RulesCommand::Check { file } => check(&file),
         RulesCommand::Test { file, cases, bless } => test(&file, &cases, bless),
-        RulesCommand::Replay { file, data_dir, tenant, limit, show } => replay(&file, &data_dir, &tenant, limit, show),
+        RulesCommand::Replay {
+            file,
+            data_dir,
+            tenant,
+            limit,
+            show,
+        } => replay(&file, &data_dir, &tenant, limit, show),
     }
 }
 
 fn load(runtime: &Runtime, file: &Path) -> anyhow::Result<std::sync::Arc<LoadedModule>> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    runtime.load(&bytes).with_context(|| format!("{} is not a usable rule module", file.display()))
+    runtime
+        .load(&bytes)
+        .with_context(|| format!("{} is not a usable rule module", file.display()))
 }
 
 fn check(file: &Path) -> anyhow::Result<ExitCode> {
@@ -68,9 +76,16 @@ fn check(file: &Path) -> anyhow::Result<ExitCode> {
     println!("  world         {}", info.world);
     println!("  exports       {}", info.exports.join(", "));
     println!("  imports       {}", info.imports.join(", "));
-    println!("  size          {} bytes ({:.1} KiB)", info.size_bytes, info.size_bytes as f64 / 1024.0);
+    println!(
+        "  size          {} bytes ({:.1} KiB)",
+        info.size_bytes,
+        info.size_bytes as f64 / 1024.0
+    );
     println!("  digest        {}", info.digest);
-    println!("  compile time  {:.1} ms", info.compile_time.as_secs_f64() * 1e3);
+    println!(
+        "  compile time  {:.1} ms",
+        info.compile_time.as_secs_f64() * 1e3
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -137,7 +152,10 @@ fn test(file: &Path, dir: &Path, bless: bool) -> anyhow::Result<ExitCode> {
     }
     let (mut passed, mut failed) = (0usize, 0usize);
     for path in &paths {
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         match run_case(&runtime, &module, path, &name, bless) {
             Ok(None) => {
                 passed += 1;
@@ -154,7 +172,11 @@ fn test(file: &Path, dir: &Path, bless: bool) -> anyhow::Result<ExitCode> {
         }
     }
     println!("\n{passed} passed, {failed} failed ({} cases)", paths.len());
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Runs one case; `Ok(Some(diff))` when the output differs.
@@ -165,27 +187,40 @@ fn run_case(
     name: &str,
     bless: bool,
 ) -> anyhow::Result<Option<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut case: Case = serde_json::from_str(&text).with_context(|| format!("{} is not a valid case", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut case: Case = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid case", path.display()))?;
     let meta = CallMeta::new("case", name);
     let (expected, actual) = match (&mut case.session, &mut case.status) {
         (Some(session), None) => {
-            let actual = match runtime.on_session_event(module, &meta, &session.event, &session.context) {
-                Ok(plan) => Expected::Ok(plan),
-                Err(CallError::Rule { code, .. }) => Expected::RuleError(code),
-                Err(other) => return Err(other.into()),
-            };
-            let pair = (serde_json::to_string_pretty(&session.expect)?, serde_json::to_string_pretty(&actual)?);
+            let actual =
+                match runtime.on_session_event(module, &meta, &session.event, &session.context) {
+                    Ok(plan) => Expected::Ok(plan),
+                    Err(CallError::Rule { code, .. }) => Expected::RuleError(code),
+                    Err(other) => return Err(other.into()),
+                };
+            let pair = (
+                serde_json::to_string_pretty(&session.expect)?,
+                serde_json::to_string_pretty(&actual)?,
+            );
             session.expect = actual;
             pair
         }
         (None, Some(status)) => {
-            let actual = runtime.on_status_change(module, &meta, &status.change, &status.context)?;
-            let pair = (serde_json::to_string_pretty(&status.expect)?, serde_json::to_string_pretty(&actual)?);
+            let actual =
+                runtime.on_status_change(module, &meta, &status.change, &status.context)?;
+            let pair = (
+                serde_json::to_string_pretty(&status.expect)?,
+                serde_json::to_string_pretty(&actual)?,
+            );
             status.expect = actual;
             pair
         }
-        _ => bail!("{}: a case needs exactly one of `session` or `status`", path.display()),
+        _ => bail!(
+            "{}: a case needs exactly one of `session` or `status`",
+            path.display()
+        ),
     };
     if expected == actual {
         return Ok(None);
@@ -202,7 +237,13 @@ fn run_case(
     Ok(Some(diff))
 }
 
-fn replay(file: &Path, data_dir: &Path, tenant: &str, limit: usize, show: usize) -> anyhow::Result<ExitCode> {
+fn replay(
+    file: &Path,
+    data_dir: &Path,
+    tenant: &str,
+    limit: usize,
+    show: usize,
+) -> anyhow::Result<ExitCode> {
     let db = data_dir.join("switchboard.db");
     if !db.exists() {
         bail!("no store at {}", db.display());
@@ -211,15 +252,24 @@ fn replay(file: &Path, data_dir: &Path, tenant: &str, limit: usize, show: usize)
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let module = load(&runtime, file)?;
     let outcomes = store.outcomes(tenant)?;
-    let recorded: Vec<_> = outcomes.iter().filter(|o| o.plan.is_some() && o.context.is_some()).collect();
+    let recorded: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.plan.is_some() && o.context.is_some())
+        .collect();
     let start = recorded.len().saturating_sub(limit);
     let (mut same, mut different, mut errors, mut shown) = (0usize, 0usize, 0usize, 0usize);
     for outcome in &recorded[start..] {
-        let Some(row) = store.event(tenant, &outcome.event_id)? else { continue };
+        let Some(row) = store.event(tenant, &outcome.event_id)? else {
+            continue;
+        };
         let event: types::SessionEvent = serde_json::from_value(row.body.clone())?;
-        let ctx: types::Context = serde_json::from_value(outcome.context.clone().unwrap_or_default())?;
-        let meta = CallMeta::new(tenant, &event.id).with_clock_ms(crate::pipeline::clock_ms(&event.at));
-        let recorded_plan = serde_json::to_string_pretty(outcome.plan.as_ref().unwrap_or(&serde_json::Value::Null))?;
+        let ctx: types::Context =
+            serde_json::from_value(outcome.context.clone().unwrap_or_default())?;
+        let meta =
+            CallMeta::new(tenant, &event.id).with_clock_ms(crate::pipeline::clock_ms(&event.at));
+        let recorded_plan = serde_json::to_string_pretty(
+            outcome.plan.as_ref().unwrap_or(&serde_json::Value::Null),
+        )?;
         let candidate = match runtime.on_session_event(&module, &meta, &event, &ctx) {
             // Through `Value` so both sides have the same (sorted) key order.
             Ok(plan) => serde_json::to_string_pretty(&serde_json::to_value(&plan)?)?,
@@ -236,7 +286,9 @@ fn replay(file: &Path, data_dir: &Path, tenant: &str, limit: usize, show: usize)
         different += 1;
         if shown < show {
             shown += 1;
-            let by = outcome.module_version.map_or("native defaults".to_string(), |v| format!("v{v}"));
+            let by = outcome
+                .module_version
+                .map_or("native defaults".to_string(), |v| format!("v{v}"));
             println!("DIFF {} (recorded by {by})", event.id);
             print!(
                 "{}",
@@ -249,5 +301,9 @@ fn replay(file: &Path, data_dir: &Path, tenant: &str, limit: usize, show: usize)
     }
     let total = same + different + errors;
     println!("\n{total} recorded decisions replayed: {same} same, {different} different, {errors} errors");
-    Ok(if different == 0 && errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if different == 0 && errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -19,7 +19,9 @@ pub struct DemoArgs {
 
 /// The repository's `rules/` workspace, as seen from this crate's sources.
 fn rules_workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("rules")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("rules")
 }
 
 /// Builds the shipped rule modules for wasm32-wasip2 and returns their directory.
@@ -33,9 +35,19 @@ fn build_modules() -> anyhow::Result<PathBuf> {
     }
     let target_dir = workspace.join("..").join("target").join("rules");
     let started = Instant::now();
-    println!("  building rule modules from {} for wasm32-wasip2 …", workspace.display());
+    println!(
+        "  building rule modules from {} for wasm32-wasip2 …",
+        workspace.display()
+    );
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(workspace.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir)
@@ -53,7 +65,13 @@ fn attrs(v: &Value) -> &Value {
 }
 
 fn s(v: &Value) -> String {
-    v.as_str().map(str::to_string).unwrap_or_else(|| if v.is_null() { "-".into() } else { v.to_string() })
+    v.as_str().map(str::to_string).unwrap_or_else(|| {
+        if v.is_null() {
+            "-".into()
+        } else {
+            v.to_string()
+        }
+    })
 }
 
 /// Runs the demo; returns an error (non-zero exit) if any event failed.
@@ -74,13 +92,28 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     println!("\n2. Starting the Kustomer emulator, the CCAI Platform emulator and the sidecar");
     let stack = Stack::start(StackOptions::new(&default)).await?;
-    let live = stack.app.pipeline().registry().live(&stack.options.tenant).context("default module is live")?;
+    let live = stack
+        .app
+        .pipeline()
+        .registry()
+        .live(&stack.options.tenant)
+        .context("default module is live")?;
     println!("  Kustomer emulator      {}", stack.kustomer.base_url());
     println!("  CCAI Platform emulator {}", stack.ccai.base_url());
-    println!("  sidecar                {}  (metrics: {}/metrics)", stack.url(), stack.url());
-    println!("  tenant `acme` runs the default module v{} ({}…)", live.info.version, &live.info.digest[..12]);
+    println!(
+        "  sidecar                {}  (metrics: {}/metrics)",
+        stack.url(),
+        stack.url()
+    );
+    println!(
+        "  tenant `acme` runs the default module v{} ({}…)",
+        live.info.version,
+        &live.info.digest[..12]
+    );
     let fields = |resource: &str| {
-        stack.kustomer.control().metadata(resource)["attributes"]["properties"].as_object().map_or(0, |p| p.len())
+        stack.kustomer.control().metadata(resource)["attributes"]["properties"]
+            .as_object()
+            .map_or(0, |p| p.len())
     };
     println!(
         "  custom fields provisioned in Kustomer (CF1): {} on customers, {} on conversations",
@@ -119,7 +152,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let store = stack.app.pipeline().store();
     for row in store.events(&stack.options.tenant)? {
         if row.status == crate::store::InboxStatus::Failed {
-            failures.push(format!("{} ({}): {}", row.event_id, row.session_id, row.reason.unwrap_or_default()));
+            failures.push(format!(
+                "{} ({}): {}",
+                row.event_id,
+                row.session_id,
+                row.reason.unwrap_or_default()
+            ));
         }
     }
 
@@ -131,9 +169,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let outcomes = store.outcomes(&stack.options.tenant)?;
     let mut by_version: BTreeMap<String, usize> = BTreeMap::new();
     for o in &outcomes {
-        *by_version.entry(o.module_version.map_or("native defaults".into(), |v| format!("module v{v}"))).or_default() += 1;
+        *by_version
+            .entry(
+                o.module_version
+                    .map_or("native defaults".into(), |v| format!("module v{v}")),
+            )
+            .or_default() += 1;
     }
-    println!("\n  events decided: {} ({})", outcomes.len(), by_version.iter().map(|(k, v)| format!("{v} by {k}")).collect::<Vec<_>>().join(", "));
+    println!(
+        "\n  events decided: {} ({})",
+        outcomes.len(),
+        by_version
+            .iter()
+            .map(|(k, v)| format!("{v} by {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     stack.shutdown().await;
     if !failures.is_empty() {
         println!("\n  {} event(s) failed:", failures.len());
@@ -166,7 +217,10 @@ fn summary(stack: &Stack) -> anyhow::Result<()> {
         notes.len(),
         attachments.len()
     );
-    println!("\n  {:<26} {:<8} {:<4} {:<20} {:<22} custom fields", "conversation", "status", "prio", "assignee", "tags");
+    println!(
+        "\n  {:<26} {:<8} {:<4} {:<20} {:<22} custom fields",
+        "conversation", "status", "prio", "assignee", "tags"
+    );
     for c in &conversations {
         let a = attrs(c);
         let assignee = a["assignedUsers"]
@@ -174,7 +228,10 @@ fn summary(stack: &Stack) -> anyhow::Result<()> {
             .and_then(|u| u.first())
             .map(|id| users.get(&s(id)).cloned().unwrap_or_else(|| s(id)))
             .unwrap_or_else(|| "-".into());
-        let tags = a["tags"].as_array().map(|t| t.iter().map(s).collect::<Vec<_>>().join(",")).unwrap_or_default();
+        let tags = a["tags"]
+            .as_array()
+            .map(|t| t.iter().map(s).collect::<Vec<_>>().join(","))
+            .unwrap_or_default();
         let custom = a["custom"].as_object().map_or(0, |m| m.len());
         println!(
             "  {:<26} {:<8} {:<4} {:<20} {:<22} {}",
@@ -196,11 +253,22 @@ fn summary(stack: &Stack) -> anyhow::Result<()> {
 async fn agent_features(stack: &Stack) -> anyhow::Result<()> {
     use super::AGENT_API_TOKEN;
     let http = reqwest::Client::new();
-    let agent = stack.ccai.agents().into_iter().find(|a| a.email == "grace@example.com").context("demo agent Grace")?;
+    let agent = stack
+        .ccai
+        .agents()
+        .into_iter()
+        .find(|a| a.email == "grace@example.com")
+        .context("demo agent Grace")?;
     let status_name = |id: i64| {
-        ccai_emu::default_statuses().into_iter().find(|s| s.id == id).map_or_else(|| id.to_string(), |s| s.name)
+        ccai_emu::default_statuses()
+            .into_iter()
+            .find(|s| s.id == id)
+            .map_or_else(|| id.to_string(), |s| s.name)
     };
-    println!("  Grace's CCAI Platform status: {}", status_name(agent.status_id));
+    println!(
+        "  Grace's CCAI Platform status: {}",
+        status_name(agent.status_id)
+    );
     let answer: Value = http
         .post(format!("{}/v1/tenants/{}/kustomer/status", stack.url(), stack.options.tenant))
         .bearer_auth(AGENT_API_TOKEN)
@@ -217,7 +285,11 @@ async fn agent_features(stack: &Stack) -> anyhow::Result<()> {
         s(&decision["target_status"]),
         decision["applied"]
     );
-    let now = stack.ccai.agent(agent.id).map(|a| a.status_id).unwrap_or(agent.status_id);
+    let now = stack
+        .ccai
+        .agent(agent.id)
+        .map(|a| a.status_id)
+        .unwrap_or(agent.status_id);
     println!("  Grace's CCAI Platform status now: {}", status_name(now));
 
     let click = |mode: &str| {
@@ -239,15 +311,28 @@ async fn agent_features(stack: &Stack) -> anyhow::Result<()> {
         bail!("click-to-call dial answered {status}: {dial}");
     }
     let call_id = dial["call_id"].as_u64().context("call id")?;
-    println!("  click-to-call dial → CCAI Platform call {call_id} ({})", s(&dial["status"]));
-    let session = stack.ccai.api_call_scenario(call_id, 45).context("the placed call")?;
+    println!(
+        "  click-to-call dial → CCAI Platform call {call_id} ({})",
+        s(&dial["status"])
+    );
+    let session = stack
+        .ccai
+        .api_call_scenario(call_id, 45)
+        .context("the placed call")?;
     stack.play(&session).await?;
     stack.wait_idle(Duration::from_secs(30)).await?;
-    let link = stack.app.pipeline().store().session_link(&stack.options.tenant, &format!("call-{call_id}"))?;
+    let link = stack
+        .app
+        .pipeline()
+        .store()
+        .session_link(&stack.options.tenant, &format!("call-{call_id}"))?;
     println!(
         "  the outbound call went through the pipeline: conversation {} (TU2 follow-up: {})",
-        link.as_ref().map_or("-".into(), |l| l.conversation_id.clone()),
-        link.as_ref().is_some_and(|l| Some(l.conversation_id.as_str()) == prefill["conversation_id"].as_str())
+        link.as_ref()
+            .map_or("-".into(), |l| l.conversation_id.clone()),
+        link.as_ref().is_some_and(
+            |l| Some(l.conversation_id.as_str()) == prefill["conversation_id"].as_str()
+        )
     );
     Ok(())
 }

@@ -22,7 +22,10 @@ const MAX_MODULE_BYTES: usize = 32 << 20;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin/tenants/{tenant}/modules", get(list_modules).post(upload_module))
+        .route(
+            "/admin/tenants/{tenant}/modules",
+            get(list_modules).post(upload_module),
+        )
         .route("/admin/tenants/{tenant}/modules/rollback", post(rollback))
         .route("/admin/tenants/{tenant}/events", get(list_events))
         .route("/admin/tenants/{tenant}/events/retry", post(retry_events))
@@ -31,24 +34,38 @@ pub(super) fn router() -> Router<AppState> {
 
 fn authorise(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result<(), Box<Response>> {
     let Some(token) = &state.admin_token else {
-        return Err(Box::new(error(StatusCode::NOT_FOUND, "the admin API is off: set server.admin_token")));
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            "the admin API is off: set server.admin_token",
+        )));
     };
     if !bearer_matches(headers, token) {
-        return Err(Box::new(error(StatusCode::UNAUTHORIZED, "missing or wrong admin token")));
+        return Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token",
+        )));
     }
     if state.pipeline.tenant(tenant).is_none() {
-        return Err(Box::new(error(StatusCode::NOT_FOUND, format!("unknown tenant `{tenant}`"))));
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            format!("unknown tenant `{tenant}`"),
+        )));
     }
     Ok(())
 }
 
-async fn list_modules(State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+async fn list_modules(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = authorise(&state, &headers, &tenant) {
         return *r;
     }
     let registry = state.pipeline.registry();
     let live = registry.live(&tenant).map(|d| d.info.version);
-    Json(json!({ "tenant": tenant, "live": live, "versions": registry.versions(&tenant) })).into_response()
+    Json(json!({ "tenant": tenant, "live": live, "versions": registry.versions(&tenant) }))
+        .into_response()
 }
 
 async fn upload_module(
@@ -62,7 +79,8 @@ async fn upload_module(
     }
     let registry = state.pipeline.registry().clone();
     // Compiling takes tens of milliseconds: keep it off the async workers.
-    let result = tokio::task::spawn_blocking(move || registry.deploy(&tenant, &body, "admin-api")).await;
+    let result =
+        tokio::task::spawn_blocking(move || registry.deploy(&tenant, &body, "admin-api")).await;
     match result {
         Ok(Ok(info)) => (StatusCode::CREATED, Json(json!(info))).into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
@@ -111,7 +129,11 @@ async fn list_events(
     };
     let events: Vec<_> = rows
         .into_iter()
-        .filter(|r| q.status.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(&format!("{:?}", r.status))))
+        .filter(|r| {
+            q.status
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case(&format!("{:?}", r.status)))
+        })
         .map(|r| {
             let outcome = store.outcome(&tenant, &r.event_id).ok().flatten();
             json!({
@@ -139,7 +161,11 @@ async fn retry_events(
     if let Err(r) = authorise(&state, &headers, &tenant) {
         return *r;
     }
-    match state.pipeline.store().requeue_failed(&tenant, q.event_id.as_deref()) {
+    match state
+        .pipeline
+        .store()
+        .requeue_failed(&tenant, q.event_id.as_deref())
+    {
         Ok(n) => {
             state.pipeline.wake();
             Json(json!({ "requeued": n })).into_response()

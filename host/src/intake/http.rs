@@ -145,7 +145,12 @@ pub(crate) async fn session_events(
         .iter()
         .filter_map(|n| {
             let extra = normalize::custom_data_of_created(n)?;
-            let known = state.store.event(&tenant_name, &n.event.id).ok().flatten().is_some();
+            let known = state
+                .store
+                .event(&tenant_name, &n.event.id)
+                .ok()
+                .flatten()
+                .is_some();
             known.then_some(extra)
         })
         .collect();

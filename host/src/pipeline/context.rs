@@ -16,7 +16,11 @@ pub(crate) struct Loaded {
     pub linked: Option<String>,
 }
 
-pub(crate) async fn load(store: &Store, tenant: &Tenant, event: &t::SessionEvent) -> Result<Loaded, PipelineError> {
+pub(crate) async fn load(
+    store: &Store,
+    tenant: &Tenant,
+    event: &t::SessionEvent,
+) -> Result<Loaded, PipelineError> {
     let id = &tenant.config.id;
     let client = &tenant.kustomer;
     let link = store.session_link(id, &event.session.id)?;
@@ -43,11 +47,14 @@ pub(crate) async fn load(store: &Store, tenant: &Tenant, event: &t::SessionEvent
         None => None,
     };
 
-    let event_at = chrono::DateTime::parse_from_rfc3339(&event.at).ok().map(|d| d.with_timezone(&chrono::Utc));
+    let event_at = chrono::DateTime::parse_from_rfc3339(&event.at)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc));
     let customer = customer.map(|c| {
         let created_recently = match (c.attributes.created_at, event_at) {
             (Some(created), Some(at)) => {
-                let window = chrono::Duration::from_std(tenant.config.recent_customer).unwrap_or_default();
+                let window =
+                    chrono::Duration::from_std(tenant.config.recent_customer).unwrap_or_default();
                 at - created <= window
             }
             _ => false,
@@ -55,8 +62,18 @@ pub(crate) async fn load(store: &Store, tenant: &Tenant, event: &t::SessionEvent
         t::Customer {
             id: c.id.clone(),
             name: c.attributes.name.clone(),
-            phones: c.attributes.phones.iter().map(|p| p.phone.clone()).collect(),
-            emails: c.attributes.emails.iter().map(|e| e.email.clone()).collect(),
+            phones: c
+                .attributes
+                .phones
+                .iter()
+                .map(|p| p.phone.clone())
+                .collect(),
+            emails: c
+                .attributes
+                .emails
+                .iter()
+                .map(|e| e.email.clone())
+                .collect(),
             external_id: c.attributes.external_id.clone(),
             tags: c.attributes.tags.clone(),
             created_recently,
@@ -79,7 +96,10 @@ pub(crate) async fn load(store: &Store, tenant: &Tenant, event: &t::SessionEvent
 }
 
 /// By SDK identifier, then phone, then email.
-async fn find_customer(tenant: &Tenant, user: &t::EndUser) -> Result<Option<KCustomer>, PipelineError> {
+async fn find_customer(
+    tenant: &Tenant,
+    user: &t::EndUser,
+) -> Result<Option<KCustomer>, PipelineError> {
     let client = &tenant.kustomer;
     if let Some(x) = &user.sdk_identifier {
         if let Some(c) = client.find_customer_by_external_id(x).await? {
@@ -118,7 +138,11 @@ fn direction(name: &str) -> Option<t::Direction> {
 
 /// A Kustomer conversation as a rule sees it; what Kustomer cannot hold
 /// (menu selection, voicemail flag, session) comes from the host's records.
-fn summarise(store: &Store, tenant: &str, c: &KConversation) -> Result<t::Conversation, PipelineError> {
+fn summarise(
+    store: &Store,
+    tenant: &str,
+    c: &KConversation,
+) -> Result<t::Conversation, PipelineError> {
     let meta = store.conversation_meta(tenant, &c.id)?.unwrap_or_default();
     let a = &c.attributes;
     Ok(t::Conversation {
@@ -128,30 +152,46 @@ fn summarise(store: &Store, tenant: &str, c: &KConversation) -> Result<t::Conver
             Some("snoozed") => t::ConversationStatus::Snoozed,
             _ => t::ConversationStatus::Done,
         },
-        channel: meta.channel.as_deref().and_then(channel).or_else(|| a.channels.first().and_then(|c| channel(c))),
+        channel: meta
+            .channel
+            .as_deref()
+            .and_then(channel)
+            .or_else(|| a.channels.first().and_then(|c| channel(c))),
         menu_selection: meta.menu_selection,
         created_at: a
             .created_at
             .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
             .unwrap_or_default(),
         voicemail: meta.voicemail || a.tags.iter().any(|t| t == "voicemail"),
-        direction: meta.direction.as_deref().and_then(direction).or_else(|| a.direction.as_deref().and_then(direction)),
+        direction: meta
+            .direction
+            .as_deref()
+            .and_then(direction)
+            .or_else(|| a.direction.as_deref().and_then(direction)),
         session_id: meta.session_id,
     })
 }
 
 /// Tenant settings for this event. Standard fields are live only for
 /// sessions that started after they were provisioned (CF4).
-fn settings(store: &Store, tenant: &Tenant, event: &t::SessionEvent) -> Result<t::Settings, PipelineError> {
+fn settings(
+    store: &Store,
+    tenant: &Tenant,
+    event: &t::SessionEvent,
+) -> Result<t::Settings, PipelineError> {
     let started = event.session.started_at.as_deref().unwrap_or(&event.at);
     let fields = match store.field_provisioning(&tenant.config.id)? {
-        Some((provisioned_at, _)) if super::clock_ms(started) >= super::clock_ms(&provisioned_at) => tenant
-            .config
-            .fields
-            .all()
-            .into_iter()
-            .map(|(field, name)| t::FieldName { field, name })
-            .collect(),
+        Some((provisioned_at, _))
+            if super::clock_ms(started) >= super::clock_ms(&provisioned_at) =>
+        {
+            tenant
+                .config
+                .fields
+                .all()
+                .into_iter()
+                .map(|(field, name)| t::FieldName { field, name })
+                .collect()
+        }
         _ => Vec::new(),
     };
     Ok(t::Settings {

@@ -36,7 +36,12 @@ fn action_name(action: &t::Action) -> &'static str {
     }
 }
 
-pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded, plan: &t::Plan) -> Result<(), PipelineError> {
+pub(crate) async fn run(
+    env: &Env<'_>,
+    event: &t::SessionEvent,
+    loaded: &Loaded,
+    plan: &t::Plan,
+) -> Result<(), PipelineError> {
     let tenant = &env.tenant.config.id;
     let client = &env.tenant.kustomer;
     let mut customer = loaded.customer_id.clone();
@@ -45,7 +50,12 @@ pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded,
     for (index, action) in plan.actions.iter().enumerate() {
         let id_for = |what: &str| derive_id(&format!("{tenant}/{}/{index}/{what}", event.id));
         let need_customer = |c: &Option<String>| {
-            c.clone().ok_or_else(|| PipelineError::BadPlan(format!("action {index} ({}) needs a customer; none is known or created", action_name(action))))
+            c.clone().ok_or_else(|| {
+                PipelineError::BadPlan(format!(
+                    "action {index} ({}) needs a customer; none is known or created",
+                    action_name(action)
+                ))
+            })
         };
         let need_conversation = |c: &Option<String>| {
             c.clone().ok_or_else(|| {
@@ -61,8 +71,24 @@ pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded,
                     .create_customer(&NewCustomer {
                         name: new.name.clone(),
                         external_id: new.external_id.clone(),
-                        emails: new.email.iter().map(|e| EmailEntry { email: e.clone(), kind: Some("other".into()), verified: None }).collect(),
-                        phones: new.phone.iter().map(|p| PhoneEntry { phone: p.clone(), kind: Some("mobile".into()), verified: None }).collect(),
+                        emails: new
+                            .email
+                            .iter()
+                            .map(|e| EmailEntry {
+                                email: e.clone(),
+                                kind: Some("other".into()),
+                                verified: None,
+                            })
+                            .collect(),
+                        phones: new
+                            .phone
+                            .iter()
+                            .map(|p| PhoneEntry {
+                                phone: p.clone(),
+                                kind: Some("mobile".into()),
+                                verified: None,
+                            })
+                            .collect(),
                         locale: None,
                         custom: custom(&new.fields),
                     })
@@ -75,10 +101,21 @@ pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded,
                 if let Some(agent) = &update.assign_to {
                     // Kustomer customers have no assignee attribute; the
                     // assignment (CU1) is kept in a custom attribute.
-                    fields.insert(format!("{}AssignedAgentStr", env.tenant.config.fields.prefix()), Value::String(agent.clone()));
+                    fields.insert(
+                        format!("{}AssignedAgentStr", env.tenant.config.fields.prefix()),
+                        Value::String(agent.clone()),
+                    );
                 }
                 if !fields.is_empty() {
-                    client.update_customer(&id, &CustomerPatch { custom: Some(fields), ..Default::default() }).await?;
+                    client
+                        .update_customer(
+                            &id,
+                            &CustomerPatch {
+                                custom: Some(fields),
+                                ..Default::default()
+                            },
+                        )
+                        .await?;
                 }
             }
             t::Action::CreateConversation(new) => {
@@ -88,7 +125,9 @@ pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded,
                 if let Some(agent) = &new.assign_to {
                     match env.tenant.user_id(agent).await? {
                         Some(user) => assigned.push(user),
-                        None => tracing::warn!(tenant, agent = %agent, "no Kustomer user with this email; conversation left unassigned"),
+                        None => {
+                            tracing::warn!(tenant, agent = %agent, "no Kustomer user with this email; conversation left unassigned")
+                        }
                     }
                 }
                 let mut tags = new.tags.clone();
@@ -124,7 +163,11 @@ pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded,
                 )?;
                 env.store.link_session(
                     tenant,
-                    &SessionLink { session_id: event.session.id.clone(), conversation_id: id.clone(), customer_id },
+                    &SessionLink {
+                        session_id: event.session.id.clone(),
+                        conversation_id: id.clone(),
+                        customer_id,
+                    },
                 )?;
                 conversation = Some(id);
             }
@@ -132,14 +175,21 @@ pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded,
                 let customer_id = need_customer(&customer)?;
                 env.store.link_session(
                     tenant,
-                    &SessionLink { session_id: event.session.id.clone(), conversation_id: id.clone(), customer_id },
+                    &SessionLink {
+                        session_id: event.session.id.clone(),
+                        conversation_id: id.clone(),
+                        customer_id,
+                    },
                 )?;
                 conversation = Some(id.clone());
             }
             t::Action::AddMessage(message) => {
                 let conv = need_conversation(&conversation)?;
-                let meta: Map<String, Value> =
-                    message.meta.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+                let meta: Map<String, Value> = message
+                    .meta
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
                 client
                     .create_message(
                         customer.as_deref().unwrap_or_default(),
@@ -151,7 +201,9 @@ pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded,
                             direction: direction(message.direction).into(),
                             preview: Some(message.preview.clone()),
                             meta: Some(Value::Object(meta)),
-                            sent_at: chrono::DateTime::parse_from_rfc3339(&event.at).ok().map(|d| d.with_timezone(&chrono::Utc)),
+                            sent_at: chrono::DateTime::parse_from_rfc3339(&event.at)
+                                .ok()
+                                .map(|d| d.with_timezone(&chrono::Utc)),
                             ..Default::default()
                         },
                     )
@@ -160,17 +212,31 @@ pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded,
             t::Action::AddNote(body) => {
                 let conv = need_conversation(&conversation)?;
                 client
-                    .create_note(&conv, &NewNote { id: Some(id_for("note")), body: body.clone(), ..Default::default() })
+                    .create_note(
+                        &conv,
+                        &NewNote {
+                            id: Some(id_for("note")),
+                            body: body.clone(),
+                            ..Default::default()
+                        },
+                    )
                     .await?;
             }
             t::Action::AttachFile(attachment) => {
                 let conv = need_conversation(&conversation)?;
                 let data = fetch(env.http, &attachment.file.source).await?;
-                let body = attachment.note.clone().unwrap_or_else(|| format!("Attached {}", attachment.file.name));
+                let body = attachment
+                    .note
+                    .clone()
+                    .unwrap_or_else(|| format!("Attached {}", attachment.file.name));
                 client
                     .create_note_with_attachment(
                         &conv,
-                        NewNote { id: Some(id_for("note")), body, ..Default::default() },
+                        NewNote {
+                            id: Some(id_for("note")),
+                            body,
+                            ..Default::default()
+                        },
                         &attachment.file.name,
                         &attachment.file.content_type,
                         data,
@@ -189,7 +255,9 @@ pub(crate) async fn run(env: &Env<'_>, event: &t::SessionEvent, loaded: &Loaded,
                     Some(user) => {
                         client.assign_conversation(&conv, vec![user]).await?;
                     }
-                    None => tracing::warn!(tenant, agent = %agent, "no Kustomer user with this email; assignment skipped"),
+                    None => {
+                        tracing::warn!(tenant, agent = %agent, "no Kustomer user with this email; assignment skipped")
+                    }
                 }
             }
             t::Action::SetStatus(s) => {
@@ -215,7 +283,9 @@ fn custom(fields: &[t::CustomField]) -> Option<Map<String, Value>> {
             .map(|f| {
                 let value = match &f.value {
                     t::FieldValue::Text(s) | t::FieldValue::Time(s) => Value::String(s.clone()),
-                    t::FieldValue::Number(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+                    t::FieldValue::Number(n) => {
+                        serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
+                    }
                     t::FieldValue::Flag(b) => Value::Bool(*b),
                     t::FieldValue::Clear => Value::Null,
                 };
@@ -248,21 +318,41 @@ fn channel(c: t::Channel) -> &'static str {
     }
 }
 
-async fn fetch(http: &reqwest::Client, source: &t::FileSource) -> Result<bytes::Bytes, PipelineError> {
+async fn fetch(
+    http: &reqwest::Client,
+    source: &t::FileSource,
+) -> Result<bytes::Bytes, PipelineError> {
     let url = match source {
         t::FileSource::Inline(text) => return Ok(bytes::Bytes::from(text.clone().into_bytes())),
         t::FileSource::Url(url) => url,
     };
-    let fail = |reason: String, transient: bool| PipelineError::Fetch { url: url.clone(), reason, transient };
-    let response = http.get(url).send().await.map_err(|e| fail(e.to_string(), true))?;
+    let fail = |reason: String, transient: bool| PipelineError::Fetch {
+        url: url.clone(),
+        reason,
+        transient,
+    };
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string(), true))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(fail(format!("HTTP {status}"), status.is_server_error() || status.as_u16() == 429));
+        return Err(fail(
+            format!("HTTP {status}"),
+            status.is_server_error() || status.as_u16() == 429,
+        ));
     }
-    if response.content_length().is_some_and(|n| n > MAX_FILE_BYTES as u64) {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_FILE_BYTES as u64)
+    {
         return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes"), false));
     }
-    let body = response.bytes().await.map_err(|e| fail(e.to_string(), true))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| fail(e.to_string(), true))?;
     if body.len() > MAX_FILE_BYTES {
         return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes"), false));
     }

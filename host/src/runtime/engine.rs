@@ -76,7 +76,9 @@ impl EngineHandle {
             )));
         }
         if config.epoch_tick.is_zero() {
-            return Err(LoadError::Config("epoch_tick must be greater than zero".into()));
+            return Err(LoadError::Config(
+                "epoch_tick must be greater than zero".into(),
+            ));
         }
         let engine = match Engine::new(&Self::config(config, true)) {
             Ok(engine) => engine,
@@ -84,11 +86,15 @@ impl EngineHandle {
             // (tight ulimit -v), fall back to on-demand allocation.
             Err(pooling_error) => {
                 tracing::warn!(error = %pooling_error, "pooling allocator unavailable; using on-demand allocation");
-                Engine::new(&Self::config(config, false)).map_err(|e| LoadError::Config(e.to_string()))?
+                Engine::new(&Self::config(config, false))
+                    .map_err(|e| LoadError::Config(e.to_string()))?
             }
         };
         spawn_ticker(&engine, config.epoch_tick);
-        Ok(Self { engine, tick: config.epoch_tick })
+        Ok(Self {
+            engine,
+            tick: config.epoch_tick,
+        })
     }
 
     fn config(config: &RuntimeConfig, pooling: bool) -> Config {

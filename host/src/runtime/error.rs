@@ -36,7 +36,9 @@ pub enum LoadError {
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The call ran past its deadline and was interrupted.
-    #[error("rule ran past its deadline of {deadline_ms} ms and was stopped after {elapsed_ms} ms")]
+    #[error(
+        "rule ran past its deadline of {deadline_ms} ms and was stopped after {elapsed_ms} ms"
+    )]
     Timeout {
         /// Configured budget.
         deadline_ms: u64,
@@ -113,7 +115,9 @@ pub(crate) fn classify<T>(
     };
     let limits = &store.data().limits;
     if error.downcast_ref::<MemoryLimitExceeded>().is_some() || limits.exceeded() {
-        return Err(CallError::MemoryLimit { limit: limits.limit() });
+        return Err(CallError::MemoryLimit {
+            limit: limits.limit(),
+        });
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => Err(CallError::Timeout {
@@ -121,7 +125,13 @@ pub(crate) fn classify<T>(
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }),
         Some(Trap::UnreachableCodeReached) => Err(CallError::Panic),
-        Some(trap) => Err(CallError::Trap { trap: Some(*trap), message: format!("{error:#}") }),
-        None => Err(CallError::Trap { trap: None, message: format!("{error:#}") }),
+        Some(trap) => Err(CallError::Trap {
+            trap: Some(*trap),
+            message: format!("{error:#}"),
+        }),
+        None => Err(CallError::Trap {
+            trap: None,
+            message: format!("{error:#}"),
+        }),
     }
 }

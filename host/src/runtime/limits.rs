@@ -24,7 +24,11 @@ pub(crate) struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub(crate) fn new(limit: usize) -> Self {
-        Self { limit, used: 0, exceeded: false }
+        Self {
+            limit,
+            used: 0,
+            exceeded: false,
+        }
     }
 
     pub(crate) fn limit(&self) -> usize {
@@ -48,7 +52,11 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         let next = self.used.saturating_add(desired.saturating_sub(current));
         if next > self.limit {
             self.exceeded = true;
-            return Err(MemoryLimitExceeded { limit: self.limit, wanted: next }.into());
+            return Err(MemoryLimitExceeded {
+                limit: self.limit,
+                wanted: next,
+            }
+            .into());
         }
         self.used = next;
         Ok(true)
@@ -72,7 +80,10 @@ fn value_bytes(value: &FieldValue) -> usize {
 }
 
 fn fields_bytes(fields: &[super::bindings::types::CustomField]) -> usize {
-    fields.iter().map(|f| f.name.len() + value_bytes(&f.value)).sum()
+    fields
+        .iter()
+        .map(|f| f.name.len() + value_bytes(&f.value))
+        .sum()
 }
 
 fn opt(s: &Option<String>) -> usize {
@@ -92,7 +103,11 @@ fn file_bytes(file: &super::bindings::types::File) -> usize {
 fn action_bytes(action: &Action) -> usize {
     match action {
         Action::CreateCustomer(c) => {
-            opt(&c.name) + opt(&c.phone) + opt(&c.external_id) + opt(&c.email) + fields_bytes(&c.fields)
+            opt(&c.name)
+                + opt(&c.phone)
+                + opt(&c.external_id)
+                + opt(&c.email)
+                + fields_bytes(&c.fields)
         }
         Action::UpdateCustomer(u) => opt(&u.assign_to) + fields_bytes(&u.fields),
         Action::CreateConversation(c) => {
@@ -130,7 +145,10 @@ pub(crate) fn check_plan(plan: &Plan, config: &RuntimeConfig) -> Result<(), Call
     Ok(())
 }
 
-pub(crate) fn check_decision(decision: &StatusDecision, config: &RuntimeConfig) -> Result<(), CallError> {
+pub(crate) fn check_decision(
+    decision: &StatusDecision,
+    config: &RuntimeConfig,
+) -> Result<(), CallError> {
     let bytes = match decision {
         StatusDecision::Apply(t) | StatusDecision::Defer(t) => t.status.len(),
         StatusDecision::Ignore(s) | StatusDecision::Reject(s) => s.len(),

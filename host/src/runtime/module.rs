@@ -44,13 +44,17 @@ pub struct LoadedModule {
 
 impl std::fmt::Debug for LoadedModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedModule").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("LoadedModule")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
 impl LoadedModule {
     pub(crate) fn instantiate(&self, store: &mut Store<RuleState>) -> Result<Rule, CallError> {
-        self.pre.instantiate(store).map_err(|e| CallError::Instantiate(format!("{e:#}")))
+        self.pre
+            .instantiate(store)
+            .map_err(|e| CallError::Instantiate(format!("{e:#}")))
     }
 }
 
@@ -65,7 +69,11 @@ fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
         let what = if bytes.is_empty() {
             "the file is empty".to_string()
-        } else if bytes.iter().take(512).all(|b| b.is_ascii() && (!b.is_ascii_control() || b.is_ascii_whitespace())) {
+        } else if bytes
+            .iter()
+            .take(512)
+            .all(|b| b.is_ascii() && (!b.is_ascii_control() || b.is_ascii_whitespace()))
+        {
             "it looks like a text file (no \\0asm header)".to_string()
         } else {
             "it does not start with the \\0asm header".to_string()
@@ -76,7 +84,9 @@ fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     match (bytes[6], bytes[7]) {
         (0, 0) => Err(LoadError::CoreModule),
         (1, 0) => Ok(()),
-        (a, b) => Err(LoadError::NotWasm(format!("unknown WebAssembly layer {a:#04x}{b:02x}"))),
+        (a, b) => Err(LoadError::NotWasm(format!(
+            "unknown WebAssembly layer {a:#04x}{b:02x}"
+        ))),
     }
 }
 
@@ -88,25 +98,44 @@ pub(crate) fn compile(
 ) -> Result<LoadedModule, LoadError> {
     check_header(bytes)?;
     let started = Instant::now();
-    let component = Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+    let component =
+        Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
     let compile_time = started.elapsed();
 
     let ty = component.component_type();
     let exports: Vec<(String, bool)> = ty
         .exports(engine)
-        .map(|(name, item)| (name.to_string(), matches!(item.ty, ComponentItem::ComponentFunc(_))))
+        .map(|(name, item)| {
+            (
+                name.to_string(),
+                matches!(item.ty, ComponentItem::ComponentFunc(_)),
+            )
+        })
         .collect();
-    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
+    let imports: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
 
     for required in REQUIRED_EXPORTS {
         match exports.iter().find(|(name, _)| name == required) {
             Some((_, true)) => {}
             Some((_, false)) => {
-                return Err(LoadError::WrongWorld(format!("`{required}` is exported but is not a function")))
+                return Err(LoadError::WrongWorld(format!(
+                    "`{required}` is exported but is not a function"
+                )))
             }
             None => {
-                let found = exports.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
-                let found = if found.is_empty() { "nothing".to_string() } else { found };
+                let found = exports
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let found = if found.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    found
+                };
                 return Err(LoadError::WrongWorld(format!(
                     "missing export `{required}` (it exports: {found})"
                 )));
@@ -114,7 +143,9 @@ pub(crate) fn compile(
         }
     }
     for import in &imports {
-        let allowed = import.starts_with("wasi:") || import == "log" || import.starts_with("switchboard:rules/types@0.1.");
+        let allowed = import.starts_with("wasi:")
+            || import == "log"
+            || import.starts_with("switchboard:rules/types@0.1.");
         if !allowed {
             return Err(LoadError::UnknownImport(import.clone()));
         }

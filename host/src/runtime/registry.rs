@@ -60,7 +60,9 @@ pub struct Deployed {
 
 impl std::fmt::Debug for Deployed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deployed").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Deployed")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,14 +104,21 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("dir", &self.dir).field("tenants", &self.tenants()).finish()
+        f.debug_struct("Registry")
+            .field("dir", &self.dir)
+            .field("tenants", &self.tenants())
+            .finish()
     }
 }
 
 impl Registry {
     /// A registry over `runtime`, persisting into `dir` when given.
     pub fn new(runtime: Arc<Runtime>, dir: Option<PathBuf>) -> Self {
-        Self { runtime, dir, tenants: RwLock::new(HashMap::new()) }
+        Self {
+            runtime,
+            dir,
+            tenants: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The runtime modules run on.
@@ -118,7 +127,12 @@ impl Registry {
     }
 
     fn slot(&self, tenant: &str) -> Arc<Slot> {
-        if let Some(slot) = self.tenants.read().unwrap_or_else(|p| p.into_inner()).get(tenant) {
+        if let Some(slot) = self
+            .tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+        {
             return slot.clone();
         }
         self.tenants
@@ -132,8 +146,11 @@ impl Registry {
     /// The tenants that have a live module.
     pub fn tenants(&self) -> Vec<String> {
         let map = self.tenants.read().unwrap_or_else(|p| p.into_inner());
-        let mut names: Vec<String> =
-            map.iter().filter(|(_, s)| s.live.load().is_some()).map(|(k, _)| k.clone()).collect();
+        let mut names: Vec<String> = map
+            .iter()
+            .filter(|(_, s)| s.live.load().is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
         names.sort();
         names
     }
@@ -152,7 +169,12 @@ impl Registry {
 
     /// Validates, smoke-tests and atomically makes `bytes` the tenant's live
     /// module. Deploying the live digest again changes nothing.
-    pub fn deploy(&self, tenant: &str, bytes: &[u8], source: &str) -> Result<VersionInfo, DeployError> {
+    pub fn deploy(
+        &self,
+        tenant: &str,
+        bytes: &[u8],
+        source: &str,
+    ) -> Result<VersionInfo, DeployError> {
         let module = self.runtime.load(bytes)?;
         smoke_test(&self.runtime, &module, tenant)?;
         let slot = self.slot(tenant);
@@ -168,11 +190,17 @@ impl Registry {
             source: source.to_string(),
             deployed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
-        let deployed = Arc::new(Deployed { module, info: info.clone() });
+        let deployed = Arc::new(Deployed {
+            module,
+            info: info.clone(),
+        });
         history.push(deployed.clone());
         if let Err(source) = self.persist(tenant, &history, info.version, Some(bytes)) {
             history.pop();
-            return Err(DeployError::Persist { tenant: tenant.into(), source });
+            return Err(DeployError::Persist {
+                tenant: tenant.into(),
+                source,
+            });
         }
         slot.live.store(Some(deployed));
         tracing::info!(tenant, version = info.version, digest = %info.digest, source = %info.source, "rule module live");
@@ -190,9 +218,15 @@ impl Registry {
             None => history.iter().rev().find(|d| Some(d.info.version) < live),
         }
         .cloned()
-        .ok_or(DeployError::NoSuchVersion { tenant: tenant.into(), version: version.unwrap_or(0) })?;
+        .ok_or(DeployError::NoSuchVersion {
+            tenant: tenant.into(),
+            version: version.unwrap_or(0),
+        })?;
         self.persist(tenant, &history, target.info.version, None)
-            .map_err(|source| DeployError::Persist { tenant: tenant.into(), source })?;
+            .map_err(|source| DeployError::Persist {
+                tenant: tenant.into(),
+                source,
+            })?;
         slot.live.store(Some(target.clone()));
         tracing::info!(tenant, version = target.info.version, digest = %target.info.digest, "rule module rolled back");
         Ok(target.info.clone())
@@ -211,7 +245,10 @@ impl Registry {
         if let (Some(bytes), Some(last)) = (bytes, history.last()) {
             write_atomic(&dir.join(format!("{}.wasm", last.info.digest)), bytes)?;
         }
-        let manifest = Manifest { versions: history.iter().map(|d| d.info.clone()).collect(), live };
+        let manifest = Manifest {
+            versions: history.iter().map(|d| d.info.clone()).collect(),
+            live,
+        };
         let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
         write_atomic(&dir.join("registry.json"), &json)
     }
@@ -221,7 +258,9 @@ impl Registry {
     /// error in the log.
     pub fn restore(&self) -> Vec<String> {
         let Some(dir) = &self.dir else { return vec![] };
-        let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return vec![];
+        };
         let mut restored = Vec::new();
         for entry in entries.flatten() {
             let tenant = entry.file_name().to_string_lossy().into_owned();
@@ -235,7 +274,8 @@ impl Registry {
     }
 
     fn restore_tenant(&self, tenant: &str, dir: &Path) -> anyhow::Result<()> {
-        let manifest: Manifest = serde_json::from_slice(&std::fs::read(dir.join("registry.json"))?)?;
+        let manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(dir.join("registry.json"))?)?;
         let slot = self.slot(tenant);
         let mut history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
         history.clear();
@@ -248,7 +288,9 @@ impl Registry {
             .iter()
             .find(|d| d.info.version == manifest.live)
             .cloned()
-            .ok_or_else(|| anyhow::anyhow!("live version {} is not in the history", manifest.live))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("live version {} is not in the history", manifest.live)
+            })?;
         slot.live.store(Some(live));
         Ok(())
     }
@@ -268,13 +310,21 @@ fn smoke_test(runtime: &Runtime, module: &LoadedModule, tenant: &str) -> Result<
     let (event, ctx) = smoke_inputs(tenant);
     match runtime.on_session_event(module, &meta, &event, &ctx) {
         Ok(_) | Err(CallError::Rule { .. }) => {}
-        Err(error) => return Err(DeployError::SmokeTest { call: "on-session-event", error }),
+        Err(error) => {
+            return Err(DeployError::SmokeTest {
+                call: "on-session-event",
+                error,
+            })
+        }
     }
     let (change, sctx) = smoke_status_inputs();
     runtime
         .on_status_change(module, &meta, &change, &sctx)
         .map(|_| ())
-        .map_err(|error| DeployError::SmokeTest { call: "on-status-change", error })
+        .map_err(|error| DeployError::SmokeTest {
+            call: "on-status-change",
+            error,
+        })
 }
 
 fn smoke_inputs(tenant: &str) -> (t::SessionEvent, t::Context) {
@@ -288,14 +338,27 @@ fn smoke_inputs(tenant: &str) -> (t::SessionEvent, t::Context) {
             channel: t::Channel::Voice,
             direction: t::Direction::Inbound,
             session_type: "Voice Inbound (IVR)".into(),
-            end_user: t::EndUser { phone: Some("+15550000000".into()), sdk_identifier: None, email: None, name: None },
-            menu: Some(t::Menu { id: 1, name: "Main".into(), path: "1".into() }),
+            end_user: t::EndUser {
+                phone: Some("+15550000000".into()),
+                sdk_identifier: None,
+                email: None,
+                name: None,
+            },
+            menu: Some(t::Menu {
+                id: 1,
+                name: "Main".into(),
+                path: "1".into(),
+            }),
             queue_name: Some("Main".into()),
             language: Some("en".into()),
             agent: None,
             started_at: Some(now.clone()),
             ended_at: None,
-            durations: t::Durations { call_seconds: None, hold_seconds: None, wait_seconds: None },
+            durations: t::Durations {
+                call_seconds: None,
+                hold_seconds: None,
+                wait_seconds: None,
+            },
             parent_session_id: None,
             custom_data: vec![],
         },
@@ -307,7 +370,12 @@ fn smoke_inputs(tenant: &str) -> (t::SessionEvent, t::Context) {
         customer: None,
         recent_conversations: vec![],
         linked_conversation: None,
-        settings: t::Settings { recording_enabled: true, fields: vec![], field_mapping: vec![], options: vec![] },
+        settings: t::Settings {
+            recording_enabled: true,
+            fields: vec![],
+            field_mapping: vec![],
+            options: vec![],
+        },
     };
     (event, ctx)
 }
@@ -324,7 +392,10 @@ fn smoke_status_inputs() -> (t::StatusChange, t::StatusContext) {
             login: false,
         },
         t::StatusContext {
-            kustomer_to_ccai: vec![t::StatusMap { from: "Available".into(), to: "Available".into() }],
+            kustomer_to_ccai: vec![t::StatusMap {
+                from: "Available".into(),
+                to: "Available".into(),
+            }],
             ccai_to_kustomer: vec![],
             two_way: false,
             priority: t::PriorityMode::LastChangeWins,

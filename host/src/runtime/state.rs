@@ -54,7 +54,10 @@ impl RuleState {
 
 impl WasiView for RuleState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -62,7 +65,8 @@ impl WasiView for RuleState {
 /// all, see [`RuleState::new`]) plus the world's `log` import.
 pub(crate) fn linker(engine: &Engine) -> Result<Linker<RuleState>, LoadError> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| LoadError::Config(e.to_string()))?;
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|e| LoadError::Config(e.to_string()))?;
     Rule::add_to_linker::<RuleState, HasSelf<RuleState>>(&mut linker, |s| s)
         .map_err(|e| LoadError::Config(e.to_string()))?;
     Ok(linker)
@@ -105,11 +109,21 @@ impl LogSink {
         }
         let (tenant, module, event_id) = (&self.tenant, &self.module, &self.event_id);
         match level {
-            LogLevel::Trace => tracing::trace!(target: "switchboard::rule", tenant, module, event_id, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "switchboard::rule", tenant, module, event_id, "{message}"),
-            LogLevel::Info => tracing::info!(target: "switchboard::rule", tenant, module, event_id, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "switchboard::rule", tenant, module, event_id, "{message}"),
-            LogLevel::Error => tracing::error!(target: "switchboard::rule", tenant, module, event_id, "{message}"),
+            LogLevel::Trace => {
+                tracing::trace!(target: "switchboard::rule", tenant, module, event_id, "{message}")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "switchboard::rule", tenant, module, event_id, "{message}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "switchboard::rule", tenant, module, event_id, "{message}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "switchboard::rule", tenant, module, event_id, "{message}")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: "switchboard::rule", tenant, module, event_id, "{message}")
+            }
         }
     }
 }

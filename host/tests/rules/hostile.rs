@@ -19,15 +19,30 @@ fn next_calls_succeed(rt: &Runtime) {
     let echo = load(rt, artifacts::FIXTURE_ECHO);
     for tenant in ["tenant-a", "tenant-b"] {
         let plan = rt
-            .on_session_event(&echo, &CallMeta::new(tenant, "after"), &event("after"), &context(tenant))
+            .on_session_event(
+                &echo,
+                &CallMeta::new(tenant, "after"),
+                &event("after"),
+                &context(tenant),
+            )
             .unwrap_or_else(|e| panic!("call for {tenant} after a hostile call failed: {e}"));
-        assert_eq!(plan.actions.len(), 1, "echo returns one note, got {:?}", plan.actions);
+        assert_eq!(
+            plan.actions.len(),
+            1,
+            "echo returns one note, got {:?}",
+            plan.actions
+        );
     }
 }
 
 fn call(rt: &Runtime, path: &str) -> Result<t::Plan, CallError> {
     let module = load(rt, path);
-    rt.on_session_event(&module, &CallMeta::new("tenant-a", "evt-1"), &event("evt-1"), &context("tenant-a"))
+    rt.on_session_event(
+        &module,
+        &CallMeta::new("tenant-a", "evt-1"),
+        &event("evt-1"),
+        &context("tenant-a"),
+    )
 }
 
 mod fixture_echo {
@@ -38,18 +53,32 @@ mod fixture_echo {
         let rt = runtime();
         let echo = load(&rt, artifacts::FIXTURE_ECHO);
         let meta = CallMeta::new("tenant-a", "evt-7").with_clock_ms(1_764_000_000_000);
-        let run = || rt.on_session_event(&echo, &meta, &event("evt-7"), &context("tenant-a")).expect("echo call");
+        let run = || {
+            rt.on_session_event(&echo, &meta, &event("evt-7"), &context("tenant-a"))
+                .expect("echo call")
+        };
         let (first, second) = (run(), run());
         assert_eq!(first, second, "same inputs must give the same plan (RM5)");
         let t::Action::AddNote(note) = &first.actions[0] else {
             panic!("expected a note, got {:?}", first.actions)
         };
-        assert!(note.contains("clock=1764000000000"), "guest clock is the one the host fixed: {note}");
+        assert!(
+            note.contains("clock=1764000000000"),
+            "guest clock is the one the host fixed: {note}"
+        );
 
         let other = rt
-            .on_session_event(&echo, &CallMeta::new("tenant-a", "evt-8"), &event("evt-8"), &context("tenant-a"))
+            .on_session_event(
+                &echo,
+                &CallMeta::new("tenant-a", "evt-8"),
+                &event("evt-8"),
+                &context("tenant-a"),
+            )
             .expect("echo call");
-        assert_ne!(first, other, "a different event gets a different seed and id");
+        assert_ne!(
+            first, other,
+            "a different event gets a different seed and id"
+        );
     }
 
     #[test]
@@ -57,7 +86,12 @@ mod fixture_echo {
         let rt = runtime();
         let echo = load(&rt, artifacts::FIXTURE_ECHO);
         let decision = rt
-            .on_status_change(&echo, &CallMeta::new("t", "s"), &status_change("Online"), &status_context())
+            .on_status_change(
+                &echo,
+                &CallMeta::new("t", "s"),
+                &status_change("Online"),
+                &status_context(),
+            )
             .expect("status call");
         assert_eq!(decision, t::StatusDecision::Ignore("echo Online".into()));
     }
@@ -70,7 +104,10 @@ mod fixture_panic {
     fn guest_panic_fails_only_its_call() {
         let rt = runtime();
         let err = call(&rt, artifacts::FIXTURE_PANIC).expect_err("a panicking rule must fail");
-        assert!(matches!(err, CallError::Panic), "expected Panic, got {err:?}");
+        assert!(
+            matches!(err, CallError::Panic),
+            "expected Panic, got {err:?}"
+        );
         assert_eq!(err.trap(), Some(Trap::UnreachableCodeReached));
         next_calls_succeed(&rt);
     }
@@ -82,8 +119,18 @@ mod fixture_spin_forever {
     #[test]
     fn infinite_loop_is_interrupted_at_the_deadline() {
         let rt = runtime();
-        let err = call(&rt, artifacts::FIXTURE_SPIN_FOREVER).expect_err("a spinning rule must be stopped");
-        assert!(matches!(err, CallError::Timeout { deadline_ms: 25, .. }), "expected Timeout, got {err:?}");
+        let err = call(&rt, artifacts::FIXTURE_SPIN_FOREVER)
+            .expect_err("a spinning rule must be stopped");
+        assert!(
+            matches!(
+                err,
+                CallError::Timeout {
+                    deadline_ms: 25,
+                    ..
+                }
+            ),
+            "expected Timeout, got {err:?}"
+        );
         assert_eq!(err.trap(), Some(Trap::Interrupt));
         next_calls_succeed(&rt);
     }
@@ -101,7 +148,8 @@ mod fixture_huge_alloc {
             ..switchboard::runtime::RuntimeConfig::default()
         })
         .expect("runtime");
-        let err = call(&rt, artifacts::FIXTURE_HUGE_ALLOC).expect_err("a memory hog must be stopped");
+        let err =
+            call(&rt, artifacts::FIXTURE_HUGE_ALLOC).expect_err("a memory hog must be stopped");
         assert!(
             matches!(err, CallError::MemoryLimit { limit } if limit == rt.config().memory_limit),
             "expected MemoryLimit, got {err:?}"
@@ -116,9 +164,15 @@ mod fixture_bad_plan {
     #[test]
     fn oversized_plan_is_refused() {
         let rt = runtime();
-        let err = call(&rt, artifacts::FIXTURE_BAD_PLAN).expect_err("an oversized plan must be refused");
-        let CallError::OutputTooLarge(reason) = &err else { panic!("expected OutputTooLarge, got {err:?}") };
-        assert!(reason.contains("20000 actions"), "reason names the size: {reason}");
+        let err =
+            call(&rt, artifacts::FIXTURE_BAD_PLAN).expect_err("an oversized plan must be refused");
+        let CallError::OutputTooLarge(reason) = &err else {
+            panic!("expected OutputTooLarge, got {err:?}")
+        };
+        assert!(
+            reason.contains("20000 actions"),
+            "reason names the size: {reason}"
+        );
         next_calls_succeed(&rt);
     }
 
@@ -127,9 +181,17 @@ mod fixture_bad_plan {
         let rt = runtime();
         let module = load(&rt, artifacts::FIXTURE_BAD_PLAN);
         let err = rt
-            .on_status_change(&module, &CallMeta::new("t", "s"), &status_change("Online"), &status_context())
+            .on_status_change(
+                &module,
+                &CallMeta::new("t", "s"),
+                &status_change("Online"),
+                &status_context(),
+            )
             .expect_err("a 1 MiB reason must be refused");
-        assert!(matches!(err, CallError::OutputTooLarge(_)), "expected OutputTooLarge, got {err:?}");
+        assert!(
+            matches!(err, CallError::OutputTooLarge(_)),
+            "expected OutputTooLarge, got {err:?}"
+        );
     }
 }
 
@@ -146,7 +208,8 @@ mod fixture_log_flood {
             ..rt.config().clone()
         })
         .expect("runtime");
-        let plan = call(&rt_long, artifacts::FIXTURE_LOG_FLOOD).expect("flooding logs is not an error");
+        let plan =
+            call(&rt_long, artifacts::FIXTURE_LOG_FLOOD).expect("flooding logs is not an error");
         assert_eq!(plan.actions, vec![t::Action::Skip("flooded".into())]);
         next_calls_succeed(&rt);
     }
@@ -161,10 +224,14 @@ mod fixture_wrong_world {
         let err = rt
             .load(&artifacts::bytes(artifacts::FIXTURE_WRONG_WORLD))
             .expect_err("wrong world must be refused");
-        assert!(matches!(err, LoadError::WrongWorld(_)), "expected WrongWorld, got {err:?}");
+        assert!(
+            matches!(err, LoadError::WrongWorld(_)),
+            "expected WrongWorld, got {err:?}"
+        );
         let message = err.to_string();
         assert!(
-            message.contains("switchboard:rules/rule@0.1.0") && message.contains("on-session-event"),
+            message.contains("switchboard:rules/rule@0.1.0")
+                && message.contains("on-session-event"),
             "message names the world and the missing export: {message}"
         );
         next_calls_succeed(&rt);
@@ -176,15 +243,23 @@ fn core_module_is_refused_as_not_a_component() {
     let rt = runtime();
     let core_module = b"\0asm\x01\0\0\0";
     let err = rt.load(core_module).expect_err("core modules are refused");
-    assert!(matches!(err, LoadError::CoreModule), "expected CoreModule, got {err:?}");
+    assert!(
+        matches!(err, LoadError::CoreModule),
+        "expected CoreModule, got {err:?}"
+    );
     assert!(err.to_string().contains("not a component"), "{err}");
 }
 
 #[test]
 fn text_file_is_refused_as_not_wasm() {
     let rt = runtime();
-    let err = rt.load(b"[tenant]\nname = \"acme\"\n").expect_err("text is refused");
-    assert!(matches!(err, LoadError::NotWasm(_)), "expected NotWasm, got {err:?}");
+    let err = rt
+        .load(b"[tenant]\nname = \"acme\"\n")
+        .expect_err("text is refused");
+    assert!(
+        matches!(err, LoadError::NotWasm(_)),
+        "expected NotWasm, got {err:?}"
+    );
     assert!(err.to_string().contains("text file"), "{err}");
 }
 
@@ -193,7 +268,10 @@ fn same_bytes_compile_once() {
     let rt = runtime();
     let a = load(&rt, artifacts::FIXTURE_ECHO);
     let b = load(&rt, artifacts::FIXTURE_ECHO);
-    assert!(std::sync::Arc::ptr_eq(&a, &b), "the cache returns the same compiled module");
+    assert!(
+        std::sync::Arc::ptr_eq(&a, &b),
+        "the cache returns the same compiled module"
+    );
     assert_eq!(rt.cached_modules(), 1);
 }
 
@@ -206,14 +284,27 @@ fn hostile_tenant_does_not_disturb_another_running_concurrently() {
         let hostile = s.spawn(|| {
             for i in 0..4 {
                 let id = format!("spin-{i}");
-                let r = rt.on_session_event(&spin, &CallMeta::new("bad", &id), &event(&id), &context("bad"));
-                assert!(matches!(r, Err(CallError::Timeout { .. })), "spin {i}: {r:?}");
+                let r = rt.on_session_event(
+                    &spin,
+                    &CallMeta::new("bad", &id),
+                    &event(&id),
+                    &context("bad"),
+                );
+                assert!(
+                    matches!(r, Err(CallError::Timeout { .. })),
+                    "spin {i}: {r:?}"
+                );
             }
         });
         for i in 0..200 {
             let id = format!("ok-{i}");
-            rt.on_session_event(&echo, &CallMeta::new("good", &id), &event(&id), &context("good"))
-                .unwrap_or_else(|e| panic!("good tenant call {i} failed: {e}"));
+            rt.on_session_event(
+                &echo,
+                &CallMeta::new("good", &id),
+                &event(&id),
+                &context("good"),
+            )
+            .unwrap_or_else(|e| panic!("good tenant call {i} failed: {e}"));
         }
         hostile.join().expect("hostile thread");
     });

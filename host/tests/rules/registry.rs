@@ -14,8 +14,12 @@ fn registry(dir: Option<std::path::PathBuf>) -> Registry {
 #[test]
 fn rm4_deploy_then_swap_changes_the_live_version() {
     let reg = registry(None);
-    let v1 = reg.deploy("acme", &artifacts::bytes(artifacts::RULES_DEFAULT), "test").expect("default deploys");
-    let v2 = reg.deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "test").expect("echo deploys");
+    let v1 = reg
+        .deploy("acme", &artifacts::bytes(artifacts::RULES_DEFAULT), "test")
+        .expect("default deploys");
+    let v2 = reg
+        .deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "test")
+        .expect("echo deploys");
     assert_eq!((v1.version, v2.version), (1, 2));
     assert_eq!(reg.live("acme").expect("live").info, v2);
     assert_eq!(reg.versions("acme").len(), 2);
@@ -25,8 +29,12 @@ fn rm4_deploy_then_swap_changes_the_live_version() {
 #[test]
 fn rm4_redeploying_the_live_digest_is_a_no_op() {
     let reg = registry(None);
-    let a = reg.deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "one").expect("deploy");
-    let b = reg.deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "two").expect("deploy");
+    let a = reg
+        .deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "one")
+        .expect("deploy");
+    let b = reg
+        .deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "two")
+        .expect("deploy");
     assert_eq!(a, b);
     assert_eq!(reg.versions("acme").len(), 1);
 }
@@ -34,27 +42,63 @@ fn rm4_redeploying_the_live_digest_is_a_no_op() {
 #[test]
 fn rm4_invalid_module_is_refused_and_the_old_version_keeps_serving() {
     let reg = registry(None);
-    let good = reg.deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "test").expect("deploy");
+    let good = reg
+        .deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "test")
+        .expect("deploy");
     for (bytes, what) in [
-        (artifacts::bytes(artifacts::FIXTURE_WRONG_WORLD), "wrong world"),
+        (
+            artifacts::bytes(artifacts::FIXTURE_WRONG_WORLD),
+            "wrong world",
+        ),
         (b"not wasm".to_vec(), "text"),
-        (artifacts::bytes(artifacts::FIXTURE_PANIC), "panics in the smoke test"),
-        (artifacts::bytes(artifacts::FIXTURE_SPIN_FOREVER), "spins in the smoke test"),
+        (
+            artifacts::bytes(artifacts::FIXTURE_PANIC),
+            "panics in the smoke test",
+        ),
+        (
+            artifacts::bytes(artifacts::FIXTURE_SPIN_FOREVER),
+            "spins in the smoke test",
+        ),
     ] {
         let err = reg.deploy("acme", &bytes, "test").expect_err(what);
-        assert!(err.to_string().starts_with("module refused"), "{what}: {err}");
-        assert_eq!(reg.live("acme").expect("live").info, good, "{what}: old version still live");
+        assert!(
+            err.to_string().starts_with("module refused"),
+            "{what}: {err}"
+        );
+        assert_eq!(
+            reg.live("acme").expect("live").info,
+            good,
+            "{what}: old version still live"
+        );
     }
-    let err = reg.deploy("acme", &artifacts::bytes(artifacts::FIXTURE_PANIC), "test").expect_err("panic");
-    assert!(matches!(err, DeployError::SmokeTest { call: "on-session-event", .. }), "{err:?}");
-    assert_eq!(reg.versions("acme").len(), 1, "refused modules are not versions");
+    let err = reg
+        .deploy("acme", &artifacts::bytes(artifacts::FIXTURE_PANIC), "test")
+        .expect_err("panic");
+    assert!(
+        matches!(
+            err,
+            DeployError::SmokeTest {
+                call: "on-session-event",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        reg.versions("acme").len(),
+        1,
+        "refused modules are not versions"
+    );
 }
 
 #[test]
 fn rm4_rollback_restores_the_previous_version() {
     let reg = registry(None);
-    let v1 = reg.deploy("acme", &artifacts::bytes(artifacts::RULES_DEFAULT), "test").expect("deploy");
-    reg.deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "test").expect("deploy");
+    let v1 = reg
+        .deploy("acme", &artifacts::bytes(artifacts::RULES_DEFAULT), "test")
+        .expect("deploy");
+    reg.deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "test")
+        .expect("deploy");
     let back = reg.rollback("acme", None).expect("rollback");
     assert_eq!(back, v1);
     assert_eq!(reg.live("acme").expect("live").info, v1);
@@ -67,8 +111,10 @@ fn rm4_registry_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let before = {
         let reg = registry(Some(dir.path().to_path_buf()));
-        reg.deploy("acme", &artifacts::bytes(artifacts::RULES_DEFAULT), "test").expect("deploy");
-        reg.deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "test").expect("deploy");
+        reg.deploy("acme", &artifacts::bytes(artifacts::RULES_DEFAULT), "test")
+            .expect("deploy");
+        reg.deploy("acme", &artifacts::bytes(artifacts::FIXTURE_ECHO), "test")
+            .expect("deploy");
         reg.rollback("acme", None).expect("rollback");
         reg.live("acme").expect("live").info.clone()
     };
@@ -99,12 +145,23 @@ fn rm4_swaps_during_calls_decide_each_event_with_exactly_one_version() {
             let id = format!("evt-{calls}");
             let plan = reg
                 .runtime()
-                .on_session_event(&live.module, &CallMeta::new("acme", &id), &event(&id), &context("acme"))
-                .unwrap_or_else(|e| panic!("call {calls} on version {} failed: {e}", live.info.version));
+                .on_session_event(
+                    &live.module,
+                    &CallMeta::new("acme", &id),
+                    &event(&id),
+                    &context("acme"),
+                )
+                .unwrap_or_else(|e| {
+                    panic!("call {calls} on version {} failed: {e}", live.info.version)
+                });
             // Echo answers with exactly one note naming the event; the default
             // rules answer with their own plan. Each plan is wholly one or the other.
-            let is_echo = matches!(plan.actions.as_slice(), [t::Action::AddNote(n)] if n.contains(&id));
-            assert_eq!(is_echo, live.info.digest == reg.runtime().load(&echo).expect("echo").info.digest);
+            let is_echo =
+                matches!(plan.actions.as_slice(), [t::Action::AddNote(n)] if n.contains(&id));
+            assert_eq!(
+                is_echo,
+                live.info.digest == reg.runtime().load(&echo).expect("echo").info.digest
+            );
             calls += 1;
         }
         swapper.join().expect("swapper");

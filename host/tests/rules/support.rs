@@ -7,12 +7,16 @@ use switchboard::runtime::{LoadedModule, Runtime, RuntimeConfig};
 
 /// A runtime whose deadline is short enough to keep the timeout test quick.
 pub fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig { deadline: Duration::from_millis(25), ..RuntimeConfig::default() })
-        .expect("runtime")
+    Runtime::new(RuntimeConfig {
+        deadline: Duration::from_millis(25),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
 }
 
 pub fn load(rt: &Runtime, path: &str) -> Arc<LoadedModule> {
-    rt.load(&switchboard_rule_artifacts::bytes(path)).unwrap_or_else(|e| panic!("loading {path}: {e}"))
+    rt.load(&switchboard_rule_artifacts::bytes(path))
+        .unwrap_or_else(|e| panic!("loading {path}: {e}"))
 }
 
 /// A minimal inbound IVR call event.
@@ -32,13 +36,21 @@ pub fn event(id: &str) -> t::SessionEvent {
                 email: None,
                 name: None,
             },
-            menu: Some(t::Menu { id: 9, name: "Billing".into(), path: "9".into() }),
+            menu: Some(t::Menu {
+                id: 9,
+                name: "Billing".into(),
+                path: "9".into(),
+            }),
             queue_name: Some("Billing".into()),
             language: Some("en".into()),
             agent: None,
             started_at: Some("2026-11-24T10:00:00.000Z".into()),
             ended_at: None,
-            durations: t::Durations { call_seconds: None, hold_seconds: None, wait_seconds: None },
+            durations: t::Durations {
+                call_seconds: None,
+                hold_seconds: None,
+                wait_seconds: None,
+            },
             parent_session_id: None,
             custom_data: vec![],
         },
@@ -75,7 +87,10 @@ pub fn status_change(status: &str) -> t::StatusChange {
 
 pub fn status_context() -> t::StatusContext {
     t::StatusContext {
-        kustomer_to_ccai: vec![t::StatusMap { from: "Online".into(), to: "Available".into() }],
+        kustomer_to_ccai: vec![t::StatusMap {
+            from: "Online".into(),
+            to: "Available".into(),
+        }],
         ccai_to_kustomer: vec![],
         two_way: false,
         priority: t::PriorityMode::LastChangeWins,

@@ -6,7 +6,10 @@ use clap::{Parser, Subcommand};
 use switchboard_emulators::{ccai, kustomer};
 
 #[derive(Parser)]
-#[command(name = "switchboard-emulators", about = "Loopback emulators of Kustomer and CCAI Platform")]
+#[command(
+    name = "switchboard-emulators",
+    about = "Loopback emulators of Kustomer and CCAI Platform"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -26,8 +29,7 @@ enum Cmd {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     match Cli::parse().cmd {

@@ -142,7 +142,11 @@ impl CcaiClient {
                 builder = builder.json(body);
             }
             let result = builder.send().await;
-            crate::connectors::record_request("ccai", request.op, result.as_ref().ok().map(|r| r.status().as_u16()));
+            crate::connectors::record_request(
+                "ccai",
+                request.op,
+                result.as_ref().ok().map(|r| r.status().as_u16()),
+            );
             let last = attempt >= attempts;
             match result {
                 Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {

@@ -234,7 +234,11 @@ impl KustomerClient {
                 req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
             }
             let sent = req.send().await;
-            crate::connectors::record_request("kustomer", op, sent.as_ref().ok().map(|r| r.status().as_u16()));
+            crate::connectors::record_request(
+                "kustomer",
+                op,
+                sent.as_ref().ok().map(|r| r.status().as_u16()),
+            );
             let failure = match sent {
                 Err(source) if source.is_builder() => {
                     return Err(KustomerError::Transport { op, source })

@@ -6,7 +6,9 @@ struct BadPlan;
 
 impl Rule for BadPlan {
     fn on_session_event(&self, _event: &SessionEvent, _ctx: &Context) -> Result<Plan, RuleError> {
-        let actions = (0..20_000).map(|i| Action::AddNote(format!("note {i}"))).collect();
+        let actions = (0..20_000)
+            .map(|i| Action::AddNote(format!("note {i}")))
+            .collect();
         Ok(Plan { actions })
     }
 

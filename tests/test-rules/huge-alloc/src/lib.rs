@@ -16,7 +16,9 @@ fn hog() -> usize {
 
 impl Rule for Hog {
     fn on_session_event(&self, _event: &SessionEvent, _ctx: &Context) -> Result<Plan, RuleError> {
-        Ok(Plan { actions: vec![Action::Skip(hog().to_string())] })
+        Ok(Plan {
+            actions: vec![Action::Skip(hog().to_string())],
+        })
     }
 
     fn on_status_change(&self, _change: &StatusChange, _ctx: &StatusContext) -> StatusDecision {

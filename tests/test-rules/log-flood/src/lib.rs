@@ -7,9 +7,14 @@ struct Flood;
 impl Rule for Flood {
     fn on_session_event(&self, event: &SessionEvent, _ctx: &Context) -> Result<Plan, RuleError> {
         for i in 0..10_000 {
-            log(LogLevel::Info, &format!("flood line {i} for {}: {}", event.id, "y".repeat(4096)));
+            log(
+                LogLevel::Info,
+                &format!("flood line {i} for {}: {}", event.id, "y".repeat(4096)),
+            );
         }
-        Ok(Plan { actions: vec![Action::Skip("flooded".into())] })
+        Ok(Plan {
+            actions: vec![Action::Skip("flooded".into())],
+        })
     }
 }
 

@@ -17,7 +17,9 @@ fn spin(seed: usize) -> usize {
 impl Rule for Spin {
     fn on_session_event(&self, event: &SessionEvent, _ctx: &Context) -> Result<Plan, RuleError> {
         let n = spin(event.id.len());
-        Ok(Plan { actions: vec![Action::Skip(n.to_string())] })
+        Ok(Plan {
+            actions: vec![Action::Skip(n.to_string())],
+        })
     }
 
     fn on_status_change(&self, change: &StatusChange, _ctx: &StatusContext) -> StatusDecision {
