@@ -1,5 +1,5 @@
 //! Echo: a well-behaved module that answers every event with a note naming tenant, event, the guest clock and a randomly seeded hash.
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use switchboard_guest_sdk::prelude::*;
 
 #[derive(Default)]
@@ -11,9 +11,8 @@ fn environment() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    "switchboard".hash(&mut hasher);
-    format!("clock={clock_ms} hash={:016x}", hasher.finish())
+    let hash = std::collections::hash_map::RandomState::new().hash_one("switchboard");
+    format!("clock={clock_ms} hash={hash:016x}")
 }
 
 impl Rule for Echo {
