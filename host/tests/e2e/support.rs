@@ -376,7 +376,8 @@ webhook_primary_secret = {webhook}
 
 /// A `{count, events[]}` batch of `session_created` updates, one per new
 /// caller `first..first + n` (phone `+1 212-55x-xxxx`), in the intake's
-/// documented item shape.
+/// documented item shape. Each caller has already chosen a menu, so the
+/// default rules record the call at once (TC1).
 pub fn created_batch(first: u64, n: u64) -> Value {
     let events: Vec<Value> = (first..first + n)
         .map(|i| {
@@ -390,6 +391,9 @@ pub fn created_batch(first: u64, n: u64) -> Value {
                     "id": id, "channel": "call", "session_type": "Voice Inbound (IVR)",
                     "direction": "inbound", "status": "connected", "lang": "en", "dn": dn,
                     "created_at": "2026-01-15T09:00:00.000Z",
+                    "queue_path_names": ["Lock Star"],
+                    "selected_menu": { "id": 9, "name": "Lock Star", "parent_id": null, "position": 0, "deleted": false, "menu_type": "ivr_menu", "hidden": false },
+                    "menu_path": { "items_count": 1, "name": "Lock Star", "materialized_path": "9" },
                     "end_user": { "id": id + 1, "identifier": null, "email": null, "name": null, "out_contact_id": null },
                     "participants": [{ "type": "external", "status": "connected", "dn": dn }]
                 }

@@ -49,7 +49,7 @@ mod fixture_echo {
     use super::*;
 
     #[test]
-    fn echo_sees_fixed_clock_and_seeded_randomness() {
+    fn rm5_echo_sees_fixed_clock_and_seeded_randomness() {
         let rt = runtime();
         let echo = load(&rt, artifacts::FIXTURE_ECHO);
         let meta = CallMeta::new("tenant-a", "evt-7").with_clock_ms(1_764_000_000_000);
@@ -101,7 +101,7 @@ mod fixture_panic {
     use super::*;
 
     #[test]
-    fn guest_panic_fails_only_its_call() {
+    fn rm3_guest_panic_fails_only_its_call() {
         let rt = runtime();
         let err = call(&rt, artifacts::FIXTURE_PANIC).expect_err("a panicking rule must fail");
         assert!(
@@ -117,7 +117,7 @@ mod fixture_spin_forever {
     use super::*;
 
     #[test]
-    fn infinite_loop_is_interrupted_at_the_deadline() {
+    fn rm3_infinite_loop_is_interrupted_at_the_deadline() {
         let rt = runtime();
         let err = call(&rt, artifacts::FIXTURE_SPIN_FOREVER)
             .expect_err("a spinning rule must be stopped");
@@ -140,7 +140,7 @@ mod fixture_huge_alloc {
     use super::*;
 
     #[test]
-    fn memory_hog_stops_at_the_memory_cap() {
+    fn rm3_memory_hog_stops_at_the_memory_cap() {
         // Filling megabytes takes a few milliseconds: give it time to reach
         // the cap rather than the deadline.
         let rt = Runtime::new(switchboard::runtime::RuntimeConfig {
@@ -162,7 +162,7 @@ mod fixture_bad_plan {
     use super::*;
 
     #[test]
-    fn oversized_plan_is_refused() {
+    fn rm3_oversized_plan_is_refused() {
         let rt = runtime();
         let err =
             call(&rt, artifacts::FIXTURE_BAD_PLAN).expect_err("an oversized plan must be refused");
@@ -177,7 +177,7 @@ mod fixture_bad_plan {
     }
 
     #[test]
-    fn oversized_status_decision_is_refused() {
+    fn rm3_oversized_status_decision_is_refused() {
         let rt = runtime();
         let module = load(&rt, artifacts::FIXTURE_BAD_PLAN);
         let err = rt
@@ -199,7 +199,7 @@ mod fixture_log_flood {
     use super::*;
 
     #[test]
-    fn log_flood_is_capped_and_the_call_succeeds() {
+    fn rm3_log_flood_is_capped_and_the_call_succeeds() {
         let rt = runtime();
         // 10,000 lines of 4 KiB: the sink keeps 100 truncated lines; the call
         // must still finish well inside the deadline's order of magnitude.
@@ -276,7 +276,7 @@ fn same_bytes_compile_once() {
 }
 
 #[test]
-fn hostile_tenant_does_not_disturb_another_running_concurrently() {
+fn rm3_hostile_tenant_does_not_disturb_another_running_concurrently() {
     let rt = std::sync::Arc::new(runtime());
     let echo = load(&rt, artifacts::FIXTURE_ECHO);
     let spin = load(&rt, artifacts::FIXTURE_SPIN_FOREVER);
