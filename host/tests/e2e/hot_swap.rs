@@ -228,3 +228,61 @@ async fn refused_upload(stack: &switchboard::demo::Stack, bytes: Vec<u8>, what: 
     );
     eprintln!("rm4: {what} refused: {reason}");
 }
+
+/// RM4 through the watched module directory: writing `<tenant>.wasm` makes
+/// it live without a restart; an invalid file is refused and the live
+/// version keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rm4_watched_module_directory_swaps_and_refuses_invalid_files_e2e() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
+    options.modules_dir = Some(dir.path().to_path_buf());
+    let stack = start(options).await;
+    let registry = stack.app.pipeline().registry().clone();
+    let first = registry
+        .live("acme")
+        .expect("default module live")
+        .info
+        .clone();
+
+    std::fs::write(
+        dir.path().join("acme.wasm"),
+        switchboard_rule_artifacts::bytes(switchboard_rule_artifacts::RULES_EXAMPLE_VIP),
+    )
+    .expect("write module");
+    let swapped = eventually("the watched module going live", 30, || {
+        registry
+            .live("acme")
+            .filter(|d| d.info.digest != first.digest)
+            .map(|d| d.info.clone())
+    })
+    .await;
+    assert!(swapped.source.ends_with("acme.wasm"), "{swapped:?}");
+
+    std::fs::write(dir.path().join("acme.wasm"), b"not a module").expect("write text");
+    // Give the watcher time to see the write; the live version must not move.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        registry.live("acme").expect("live").info,
+        swapped,
+        "invalid file refused"
+    );
+
+    play(&stack, "tc1_inbound_ivr_call").await;
+    settle(&stack, "events after the refused file").await;
+    assert_no_failures(&stack);
+    let outcomes = stack
+        .app
+        .pipeline()
+        .store()
+        .outcomes("acme")
+        .expect("outcomes");
+    assert!(
+        !outcomes.is_empty()
+            && outcomes
+                .iter()
+                .all(|o| o.module_digest.as_deref() == Some(swapped.digest.as_str())),
+        "every event decided by the watched version: {outcomes:?}"
+    );
+    stack.shutdown().await;
+}
