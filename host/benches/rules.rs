@@ -138,6 +138,29 @@ fn main() {
         started.elapsed()
     });
 
+    // The echo fixture takes the same inputs but does almost nothing: its
+    // fresh-vs-warm gap is the instantiation cost alone, and its warm call is
+    // mostly moving the inputs across the component boundary.
+    let echo = rt
+        .load(&switchboard_rule_artifacts::bytes(
+            switchboard_rule_artifacts::FIXTURE_ECHO,
+        ))
+        .expect("echo fixture loads");
+    let echo_fresh = measure(|n| {
+        let started = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(
+                rt.on_session_event(&echo, &meta, &event, &ctx)
+                    .expect("call"),
+            );
+        }
+        started.elapsed()
+    });
+    let echo_warm = measure(|n| {
+        rt.bench_warm_session_calls(&echo, &meta, &event, &ctx, n)
+            .expect("warm calls")
+    });
+
     println!(
         "rule decision per event (default module, {} actions, median of {SAMPLES} samples)",
         wasm_plan.actions.len()
@@ -153,6 +176,14 @@ fn main() {
     println!(
         "  native     (same rules through the SDK)  {:>9.2} µs",
         native / 1e3
+    );
+    println!(
+        "  echo fixture fresh (same inputs)         {:>9.2} µs",
+        echo_fresh / 1e3
+    );
+    println!(
+        "  echo fixture warm  (same inputs)         {:>9.2} µs",
+        echo_warm / 1e3
     );
     println!(
         "  ratio fresh / native                     {:>9.1}x",
