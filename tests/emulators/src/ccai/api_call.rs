@@ -24,7 +24,13 @@ impl CcaiEmulator {
             .unwrap_or_else(|| self.now());
         let at = |secs: i64| created + Duration::seconds(secs);
         let info = &call["agent_info"];
-        let agent = json!({ "id": info["id"], "name": info["name"], "email": info["email"] });
+        // The Apps API call object's `agent_info` has no email; session events
+        // carry it, so take it from the agent record.
+        let email = info["id"]
+            .as_u64()
+            .and_then(|id| self.agent(id))
+            .map_or(Value::Null, |a| Value::String(a.email));
+        let agent = json!({ "id": info["id"], "name": info["name"], "email": email });
         let dn = call["end_user_number"].clone();
         let mut item = json!({
             "id": call_id,
