@@ -102,14 +102,19 @@ async fn screen_pop(
     }
 }
 
-/// Constant-time comparison, so timing does not reveal how much matched.
-pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// Byte-wise comparison whose time depends on neither where the inputs
+/// differ nor which one is shorter (credentials, tokens, signatures).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    diff == 0
 }
 
+/// HTTP Basic credentials `user:password` in `Authorization`.
 pub(crate) fn basic_matches(headers: &HeaderMap, user: &str, password: &str) -> bool {
     use base64::Engine as _;
     let Some(value) = headers
@@ -118,14 +123,17 @@ pub(crate) fn basic_matches(headers: &HeaderMap, user: &str, password: &str) -> 
     else {
         return false;
     };
-    let Some(encoded) = value.strip_prefix("Basic ") else {
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
         return false;
     };
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
         return false;
     };
     let expected = format!("{user}:{password}");
-    same(&decoded, expected.as_bytes())
+    constant_time_eq(&decoded, expected.as_bytes())
 }
 
 pub(crate) fn bearer_matches(headers: &HeaderMap, token: &SecretString) -> bool {
@@ -133,5 +141,19 @@ pub(crate) fn bearer_matches(headers: &HeaderMap, token: &SecretString) -> bool 
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| same(given.trim().as_bytes(), token.expose_secret().as_bytes()))
+        .is_some_and(|given| {
+            constant_time_eq(given.trim().as_bytes(), token.expose_secret().as_bytes())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_content_and_length() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
 }
