@@ -53,7 +53,7 @@ impl App {
                 config.server.data_dir.display()
             )
         })?;
-        let store = Store::open(config.server.data_dir.join("switchboard.db"))?;
+        let store = Store::open(Store::path_in(&config.server.data_dir))?;
         let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
         let registry = Arc::new(Registry::new(
             runtime,

@@ -129,7 +129,8 @@ impl Stack {
             let tenant = &config.tenants[0];
             let client = kustomer::KustomerClient::new(tenant.kustomer.clone())?;
             crate::fields::provision(&client, &tenant.fields).await?;
-            let store = crate::store::Store::open(config.server.data_dir.join("switchboard.db"))?;
+            let store =
+                crate::store::Store::open(crate::store::Store::path_in(&config.server.data_dir))?;
             let names: Vec<String> = tenant.fields.all().into_iter().map(|(_, n)| n).collect();
             store.record_field_provisioning(
                 &tenant.id,

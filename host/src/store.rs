@@ -54,6 +54,11 @@ impl Store {
         Self::from_connection(conn)
     }
 
+    /// Where the service keeps its store inside `data_dir`.
+    pub fn path_in(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("switchboard.db")
+    }
+
     /// A private in-memory store (tests, the demo).
     pub fn in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(|e| StoreError::open(":memory:", e))?;

@@ -49,7 +49,7 @@ async fn shutdown_signal() {
 
 fn open_store(config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.server.data_dir)?;
-    Ok(Store::open(config.server.data_dir.join("switchboard.db"))?)
+    Ok(Store::open(Store::path_in(&config.server.data_dir))?)
 }
 
 /// CF1: creates the standard custom fields in Kustomer and records when, so

@@ -244,7 +244,7 @@ fn replay(
     limit: usize,
     show: usize,
 ) -> anyhow::Result<ExitCode> {
-    let db = data_dir.join("switchboard.db");
+    let db = crate::store::Store::path_in(data_dir);
     if !db.exists() {
         bail!("no store at {}", db.display());
     }
