@@ -3,6 +3,8 @@
 use crate::click_to_call::{self, ClickToCall};
 use crate::config::Config;
 use crate::connectors::ccai::CcaiClient;
+use crate::connectors::kustomer::KustomerClient;
+use crate::connectors::Clients;
 use crate::http::{self, AppState};
 use crate::intake::{self, IntakeConfig, IntakeState, Poller, TenantIntake};
 use crate::pipeline::{Pipeline, Tenant};
@@ -11,6 +13,7 @@ use crate::status_sync::{self, StatusSync};
 use crate::store::Store;
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -72,11 +75,23 @@ impl App {
             }
         }
 
+        // One pair of clients per tenant, shared by every part below.
+        let mut clients = HashMap::new();
+        for t in &config.tenants {
+            let pair = Clients {
+                kustomer: KustomerClient::new(t.kustomer.clone())?,
+                ccai: CcaiClient::new(t.ccai.clone())?,
+            };
+            clients.insert(t.id.clone(), pair);
+        }
         let tenants = config
             .tenants
             .iter()
-            .map(|t| Tenant::new(t.clone()).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
+            .filter_map(|t| {
+                let c = clients.get(&t.id)?;
+                Some(Arc::new(Tenant::new(t.clone(), c.kustomer.clone())))
+            })
+            .collect();
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             registry.clone(),
@@ -89,8 +104,8 @@ impl App {
         tasks.spawn(pipeline.clone().run(shutdown_rx.clone()));
 
         for tenant in &config.tenants {
-            if let Some(interval) = tenant.poll_interval {
-                let client = CcaiClient::new(tenant.ccai.clone())?;
+            if let (Some(interval), Some(c)) = (tenant.poll_interval, clients.get(&tenant.id)) {
+                let client = c.ccai.clone();
                 let start = tenant.poll_start.unwrap_or_else(chrono::Utc::now);
                 let poller = Poller::new(tenant.id.clone(), client, store.clone(), start);
                 tasks.spawn(poller.run(interval, shutdown_rx.clone()));
@@ -111,12 +126,17 @@ impl App {
         let admin_token = config.server.admin_token.map(Arc::new);
         let status_sync = Arc::new(StatusSync::new(
             &config.tenants,
+            &clients,
             store.clone(),
             registry.clone(),
             admin_token.clone(),
-        )?);
+        ));
         status_sync.spawn(&mut tasks, shutdown_rx.clone());
-        let click_to_call = Arc::new(ClickToCall::new(&config.tenants, admin_token.clone())?);
+        let click_to_call = Arc::new(ClickToCall::new(
+            &config.tenants,
+            &clients,
+            admin_token.clone(),
+        ));
 
         let intake_state = IntakeState::new(
             store,

@@ -24,6 +24,7 @@
 use crate::config::{invalid, ConfigError, SecretRef, TenantConfig};
 use crate::connectors::ccai::{CallPlaced, CallRejection, CcaiClient, CcaiError, OutboundCall};
 use crate::connectors::kustomer::{KustomerClient, KustomerError};
+use crate::connectors::Clients;
 use crate::http::{bearer_matches, error};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -128,37 +129,31 @@ struct TenantCalls {
 }
 
 /// Why building the clients failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClickToCallError {
-    #[error("{0}")]
-    Ccai(#[from] CcaiError),
-    #[error("{0}")]
-    Kustomer(#[from] KustomerError),
-}
-
 impl ClickToCall {
+    /// `clients` are the tenants' shared clients, by tenant id.
     pub fn new(
         tenants: &[TenantConfig],
+        clients: &HashMap<String, Clients>,
         admin_token: Option<Arc<SecretString>>,
-    ) -> Result<Self, ClickToCallError> {
+    ) -> Self {
         let mut map = HashMap::new();
         for tenant in tenants {
-            let Some(config) = &tenant.click_to_call else {
+            let (Some(config), Some(c)) = (&tenant.click_to_call, clients.get(&tenant.id)) else {
                 continue;
             };
             map.insert(
                 tenant.id.clone(),
                 TenantCalls {
                     config: config.clone(),
-                    ccai: CcaiClient::new(tenant.ccai.clone())?,
-                    kustomer: KustomerClient::new(tenant.kustomer.clone())?,
+                    ccai: c.ccai.clone(),
+                    kustomer: c.kustomer.clone(),
                 },
             );
         }
-        Ok(Self {
+        Self {
             tenants: map,
             admin_token,
-        })
+        }
     }
 }
 

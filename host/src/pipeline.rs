@@ -86,13 +86,13 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    pub fn new(config: TenantConfig) -> Result<Self, KustomerError> {
-        let kustomer = KustomerClient::new(config.kustomer.clone())?;
-        Ok(Self {
+    /// `kustomer` is the tenant's shared client (see [`crate::connectors::Clients`]).
+    pub fn new(config: TenantConfig, kustomer: KustomerClient) -> Self {
+        Self {
             config,
             kustomer,
             users: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// The Kustomer user id of an agent, by email (AS4 linking), cached.

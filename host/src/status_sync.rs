@@ -57,6 +57,7 @@ pub use http::router;
 use crate::config::TenantConfig;
 use crate::connectors::ccai::{Agent, CcaiClient, CcaiError};
 use crate::connectors::kustomer::{KustomerClient, KustomerError};
+use crate::connectors::Clients;
 use crate::runtime::{types as t, CallError, CallMeta, Registry};
 use crate::store::{StatusAgentRow, Store, StoreError};
 use secrecy::SecretString;
@@ -280,15 +281,17 @@ fn json<T: Serialize>(value: &Option<T>) -> Option<String> {
 
 impl StatusSync {
     /// The sync of every tenant with a `[tenant.status_sync]` table.
+    /// `clients` are the tenants' shared clients, by tenant id.
     pub fn new(
         tenants: &[TenantConfig],
+        clients: &HashMap<String, Clients>,
         store: Store,
         registry: Arc<Registry>,
         admin_token: Option<Arc<SecretString>>,
-    ) -> Result<Self, StatusSyncError> {
+    ) -> Self {
         let mut map = HashMap::new();
         for tenant in tenants {
-            let Some(config) = &tenant.status_sync else {
+            let (Some(config), Some(c)) = (&tenant.status_sync, clients.get(&tenant.id)) else {
                 continue;
             };
             map.insert(
@@ -296,8 +299,8 @@ impl StatusSync {
                 Arc::new(TenantSync {
                     id: tenant.id.clone(),
                     config: config.clone(),
-                    ccai: CcaiClient::new(tenant.ccai.clone())?,
-                    kustomer: KustomerClient::new(tenant.kustomer.clone())?,
+                    ccai: c.ccai.clone(),
+                    kustomer: c.kustomer.clone(),
                     state: tokio::sync::Mutex::new(Memory::default()),
                     instances: Mutex::new(HashMap::new()),
                     recent: Mutex::new(HashMap::new()),
@@ -307,12 +310,12 @@ impl StatusSync {
                 }),
             );
         }
-        Ok(Self {
+        Self {
             tenants: map,
             store,
             registry,
             admin_token,
-        })
+        }
     }
 
     pub fn tenant(&self, id: &str) -> Option<&Arc<TenantSync>> {
