@@ -4,5 +4,6 @@
 //! port) and returns its address; a `/__control` surface lets tests inspect
 //! state, reset, inject faults and drive the clock.
 
+pub mod bench;
 pub mod ccai;
 pub mod kustomer;

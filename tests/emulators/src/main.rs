@@ -1,9 +1,10 @@
 //! Run an emulator on its own:
 //! `cargo run -p switchboard-emulators -- kustomer --port 8081`,
 //! `cargo run -p switchboard-emulators -- ccai --port 8082`,
-//! `cargo run -p switchboard-emulators -- scenario …` (CCAI scenario player).
+//! `cargo run -p switchboard-emulators -- scenario …` (CCAI scenario player),
+//! `cargo run -p switchboard-emulators --release -- bench` (Kustomer load figures).
 use clap::{Parser, Subcommand};
-use switchboard_emulators::{ccai, kustomer};
+use switchboard_emulators::{bench, ccai, kustomer};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +24,8 @@ enum Cmd {
     Ccai(ccai::CliArgs),
     /// Play CCAI Platform contact-centre scenarios against a sidecar.
     Scenario(ccai::ScenarioArgs),
+    /// Measure the Kustomer emulator: requests/s, CPU per request, memory.
+    Bench(bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -36,5 +39,10 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Kustomer(args) => kustomer::run_cli(args).await,
         Cmd::Ccai(args) => ccai::run_cli(args).await,
         Cmd::Scenario(args) => ccai::run_scenario_cli(args).await,
+        Cmd::Bench(args) => {
+            let report = bench::run(&args).await?;
+            println!("kustomer emulator: {report}");
+            Ok(())
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,9 +11,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::objects::{self as o};
-use super::render::{doc, page, ApiError, PageQuery};
+use super::org;
+use super::render::{doc, page, page_with, ApiError, PageQuery};
 use super::server::{lock, App};
-use super::{multipart, state::Inner};
+use super::state::{Inner, Row};
+use super::{multipart, search};
 
 /// Bodies above this are refused with 413, as Kustomer does.
 const MAX_BODY: usize = 100 * 1024;
@@ -23,6 +25,11 @@ type ApiResult = Result<Response, ApiError>;
 pub(crate) fn routes() -> Router<App> {
     Router::new()
         .route("/v1/customers", post(customer_create).get(customer_list))
+        .route("/v1/customers/search", post(customer_search))
+        .route(
+            "/v1/customers/archive/search",
+            post(customer_archive_search),
+        )
         .route(
             "/v1/customers/{key}",
             get(customer_get)
@@ -69,6 +76,14 @@ pub(crate) fn routes() -> Router<App> {
             get(metadata_get).put(metadata_put),
         )
         .route("/v1/users", get(user_list))
+        .route("/v1/users/current", get(user_current))
+        .route("/v1/auth/tokens/current", get(token_current))
+        .route("/v1/teams", get(team_list))
+        .route("/v1/teams/{id}", get(team_get))
+        .route("/v1/tags", get(tag_list))
+        .route("/v1/tags/{id}", get(tag_get))
+        .route("/v1/shortcuts", get(shortcut_list))
+        .route("/v1/shortcuts/{id}", get(shortcut_get))
         .route("/v1/users/{id}", get(user_get))
         .route("/v1/routing/statuses", get(status_list))
         .route("/v1/routing/work-sessions", get(work_session_list))
@@ -102,8 +117,15 @@ impl ListQuery {
         }
     }
 
-    /// Orders by creation; `sort=desc` gives the newest first.
-    fn sorted(&self, mut items: Vec<Value>, default_desc: bool) -> Result<Vec<Value>, ApiError> {
+    /// Orders rows by creation, or by id when `by_id` (Kustomer documents
+    /// `sort` as ordering by id); `sort=desc` gives the newest (highest)
+    /// first.
+    fn order<'a, T: Row>(
+        &self,
+        mut items: Vec<&'a T>,
+        by_id: bool,
+        default_desc: bool,
+    ) -> Result<Vec<&'a T>, ApiError> {
         let desc = match self.sort.as_deref() {
             None => default_desc,
             Some("desc") => true,
@@ -115,6 +137,9 @@ impl ListQuery {
                 ))
             }
         };
+        if by_id {
+            items.sort_by(|a, b| a.id().cmp(b.id()));
+        }
         if desc {
             items.reverse();
         }
@@ -167,18 +192,16 @@ async fn customer_create(State(app): State<App>, body: Bytes) -> ApiResult {
 }
 
 async fn customer_list(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiResult {
-    let items = read(&app, |i| {
-        i.db.customers
-            .iter()
-            .map(|c| o::render_customer(&i.db, &i.settings, c))
-            .collect()
-    });
-    list(page(
-        q.sorted(items, false)?,
-        &q.paging(),
-        &q.base("/v1/customers"),
-        100,
-    )?)
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.customers.iter().collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &q.base("/v1/customers"), 100, |c| {
+            o::render_customer(&i.db, &i.settings, c)
+        })
+    })?)
 }
 
 async fn customer_get(State(app): State<App>, Path(key): Path<String>) -> ApiResult {
@@ -217,15 +240,17 @@ async fn customer_conversations(
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
     customer_exists(&app, &id)?;
-    let items = read(&app, |i| {
-        i.db.conversations
-            .iter()
-            .filter(|c| c.customer_id == id)
-            .map(|c| o::render_conversation(&i.settings, c))
-            .collect()
-    });
     let base = q.base(&format!("/v1/customers/{id}/conversations"));
-    list(page(q.sorted(items, true)?, &q.paging(), &base, 100)?)
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.conversations_of(&id).collect(),
+            i.settings.sort_lists_by_id,
+            true,
+        )?;
+        page_with(rows, &q.paging(), &base, 100, |c| {
+            o::render_conversation(&i.settings, c)
+        })
+    })?)
 }
 
 async fn customer_conversation_create(
@@ -244,15 +269,17 @@ async fn customer_messages(
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
     customer_exists(&app, &id)?;
-    let items = read(&app, |i| {
-        i.db.messages
-            .iter()
-            .filter(|m| m.customer_id == id)
-            .map(|m| o::render_message(&i.settings, m))
-            .collect()
-    });
     let base = q.base(&format!("/v1/customers/{id}/messages"));
-    list(page(q.sorted(items, false)?, &q.paging(), &base, 100)?)
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.messages_of_customer(&id).collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &base, 100, |m| {
+            o::render_message(&i.settings, m)
+        })
+    })?)
 }
 
 async fn customer_message_create(
@@ -273,18 +300,16 @@ async fn conversation_create(State(app): State<App>, body: Bytes) -> ApiResult {
 }
 
 async fn conversation_list(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiResult {
-    let items = read(&app, |i| {
-        i.db.conversations
-            .iter()
-            .map(|c| o::render_conversation(&i.settings, c))
-            .collect()
-    });
-    list(page(
-        q.sorted(items, false)?,
-        &q.paging(),
-        &q.base("/v1/conversations"),
-        100,
-    )?)
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.conversations.iter().collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &q.base("/v1/conversations"), 100, |c| {
+            o::render_conversation(&i.settings, c)
+        })
+    })?)
 }
 
 async fn conversation_get(State(app): State<App>, Path(key): Path<String>) -> ApiResult {
@@ -323,15 +348,17 @@ async fn conversation_messages(
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
     conversation_exists(&app, &id)?;
-    let items = read(&app, |i| {
-        i.db.messages
-            .iter()
-            .filter(|m| m.conversation_id == id)
-            .map(|m| o::render_message(&i.settings, m))
-            .collect()
-    });
     let base = q.base(&format!("/v1/conversations/{id}/messages"));
-    list(page(q.sorted(items, false)?, &q.paging(), &base, 100)?)
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.messages_of_conversation(&id).collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &base, 100, |m| {
+            o::render_message(&i.settings, m)
+        })
+    })?)
 }
 
 async fn conversation_message_create(
@@ -350,15 +377,17 @@ async fn conversation_notes(
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
     conversation_exists(&app, &id)?;
-    let items = read(&app, |i| {
-        i.db.notes
-            .iter()
-            .filter(|n| n.conversation_id == id)
-            .map(|n| o::render_note(&i.settings, n))
-            .collect()
-    });
     let base = q.base(&format!("/v1/conversations/{id}/notes"));
-    list(page(q.sorted(items, false)?, &q.paging(), &base, 100)?)
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.notes_of_conversation(&id).collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &base, 100, |n| {
+            o::render_note(&i.settings, n)
+        })
+    })?)
 }
 
 async fn note_create(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> ApiResult {
@@ -409,8 +438,7 @@ async fn attachment_create(State(app): State<App>, body: Bytes) -> ApiResult {
 async fn attachment_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
     read(&app, |i| {
         i.db.attachments
-            .iter()
-            .find(|a| a.id == id)
+            .get(&id)
             .map(|a| o::render_attachment(&i.settings, a))
             .ok_or_else(|| ApiError::not_found("attachment"))
     })
@@ -489,8 +517,7 @@ async fn user_list(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiRes
 async fn user_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
     read(&app, |i| {
         i.db.users
-            .iter()
-            .find(|u| u.id == id)
+            .get(&id)
             .map(|u| o::render_user(&i.settings, u))
             .ok_or_else(|| ApiError::not_found("user"))
     })
@@ -540,8 +567,7 @@ async fn user_work_sessions(
 async fn work_session_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
     read(&app, |i| {
         i.db.work_sessions
-            .iter()
-            .find(|w| w.id == id)
+            .get(&id)
             .map(|w| o::render_work_session(&i.settings, w))
             .ok_or_else(|| ApiError::not_found("work session"))
     })
@@ -555,4 +581,134 @@ async fn work_session_put(
 ) -> ApiResult {
     let body = json_body(&body)?;
     ok(app.write(|i| o::update_work_session(i, &id, body))?)
+}
+
+// ------------------------------------------------------------------ search
+
+async fn customer_search(
+    State(app): State<App>,
+    Query(q): Query<PageQuery>,
+    body: Bytes,
+) -> ApiResult {
+    search_with(app, q, body, false).await
+}
+
+async fn customer_archive_search(
+    State(app): State<App>,
+    Query(q): Query<PageQuery>,
+    body: Bytes,
+) -> ApiResult {
+    search_with(app, q, body, true).await
+}
+
+async fn search_with(app: App, q: PageQuery, body: Bytes, archive: bool) -> ApiResult {
+    let body = json_body(&body)?;
+    let charged = app.write(|i| {
+        let now = i.now().timestamp();
+        i.charge_search().map_err(|reset| reset - now)
+    });
+    if let Err(wait) = charged {
+        let mut e = ApiError::rate_limited("search limit of 100 per minute for API keys reached");
+        e.retry_after = Some(wait.max(1));
+        return Err(e);
+    }
+    list(read(&app, |i| search::run(i, &body, &q, archive))?)
+}
+
+// ------------------------------------------------- users, teams, tags, shortcuts
+
+/// `GET /v1/users/current`: the user the API key acts as.
+async fn user_current(State(app): State<App>) -> ApiResult {
+    read(&app, |i| {
+        i.db.users
+            .get(&i.settings.machine_user_id)
+            .map(|u| o::render_user(&i.settings, u))
+            .ok_or_else(|| ApiError::not_found("user"))
+    })
+    .and_then(ok)
+}
+
+async fn token_current(State(app): State<App>) -> ApiResult {
+    ok(read(&app, org::render_token))
+}
+
+async fn team_list(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiResult {
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.teams.iter().collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &q.base("/v1/teams"), 500, |t| {
+            org::render_team(&i.settings, t)
+        })
+    })?)
+}
+
+async fn team_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    read(&app, |i| {
+        i.db.teams
+            .get(&id)
+            .map(|t| org::render_team(&i.settings, t))
+            .ok_or_else(|| ApiError::not_found("team"))
+    })
+    .and_then(ok)
+}
+
+async fn tag_list(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiResult {
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.tags.iter().collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &q.base("/v1/tags"), 100, |t| {
+            org::render_tag(&i.settings, t)
+        })
+    })?)
+}
+
+async fn tag_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    read(&app, |i| {
+        i.db.tags
+            .get(&id)
+            .map(|t| org::render_tag(&i.settings, t))
+            .ok_or_else(|| ApiError::not_found("tag"))
+    })
+    .and_then(ok)
+}
+
+async fn shortcut_list(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiResult {
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.shortcuts.iter().collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &q.base("/v1/shortcuts"), 100, |t| {
+            org::render_shortcut(&i.settings, t)
+        })
+    })?)
+}
+
+async fn shortcut_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
+    read(&app, |i| {
+        i.db.shortcuts
+            .get(&id)
+            .map(|t| org::render_shortcut(&i.settings, t))
+            .ok_or_else(|| ApiError::not_found("shortcut"))
+    })
+    .and_then(ok)
+}
+
+// ----------------------------------------------------------------- fallbacks
+
+/// Any path no route serves: a Kustomer 404 body, not an empty one.
+pub(crate) async fn no_route(method: Method, uri: Uri) -> Response {
+    ApiError::no_route(method.as_str(), uri.path()).into_response()
+}
+
+/// A served path with a method it does not take.
+pub(crate) async fn wrong_method(method: Method, uri: Uri) -> Response {
+    ApiError::method_not_allowed(method.as_str(), uri.path()).into_response()
 }

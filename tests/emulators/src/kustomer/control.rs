@@ -81,10 +81,7 @@ impl KustomerControl {
     /// The bytes uploaded for an attachment, once uploaded.
     pub fn attachment_content(&self, id: &str) -> Option<Vec<u8>> {
         let i = lock(&self.app.state);
-        i.db.attachments
-            .iter()
-            .find(|a| a.id == id)
-            .and_then(|a| a.content.clone())
+        i.db.attachments.get(id).and_then(|a| a.content.clone())
     }
 
     pub fn users(&self) -> Vec<Value> {
@@ -172,6 +169,9 @@ impl KustomerControl {
             customer_creates_per_minute: s.customer_creates_per_minute,
             webhook: s.webhook.clone(),
             fixed_time: None,
+            sort_lists_by_id: s.sort_lists_by_id,
+            search_per_minute: s.search_per_minute,
+            log_capacity: s.log_capacity,
         };
         let clock = i.clock;
         *i = fresh_inner(&config);
@@ -181,7 +181,11 @@ impl KustomerControl {
     // -------------------------------------------------------- request log
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.app.state).requests.clone()
+        lock(&self.app.state)
+            .requests
+            .iter()
+            .map(|r| r.get())
+            .collect()
     }
 
     pub fn clear_requests(&self) {
@@ -254,7 +258,11 @@ impl KustomerControl {
 
     /// Webhook events raised so far, with the delivery outcome.
     pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
-        lock(&self.app.state).deliveries.clone()
+        lock(&self.app.state)
+            .deliveries
+            .iter()
+            .map(|d| d.get())
+            .collect()
     }
 }
 

@@ -206,52 +206,14 @@ fn bump(attrs: &mut Map<String, Value>, now: DateTime<Utc>) {
 
 // ---------------------------------------------------------------- customers
 
-/// Contact points that must be unique per org: (kind, value, JSON pointer).
-fn identities(attrs: &Map<String, Value>) -> Vec<(&'static str, String, String)> {
-    let mut out = Vec::new();
-    let mut list = |field: &str, key: &str, kind: &'static str, lower: bool| {
-        if let Some(Value::Array(items)) = attrs.get(field) {
-            for (i, item) in items.iter().enumerate() {
-                if let Some(v) = item.get(key).and_then(Value::as_str) {
-                    let v = if lower {
-                        v.to_lowercase()
-                    } else {
-                        v.to_string()
-                    };
-                    out.push((kind, v, format!("/{field}/{i}/{key}")));
-                }
-            }
-        }
-    };
-    list("emails", "email", "email", true);
-    list("phones", "phone", "phone", false);
-    list("whatsapps", "phone", "whatsapp", false);
-    list("externalIds", "externalId", "externalId", false);
-    list("socials", "username", "social", true);
-    if let Some(Value::String(x)) = attrs.get("externalId") {
-        out.push(("externalId", x.clone(), "/externalId".into()));
-    }
-    out
-}
-
 fn check_unique(db: &Db, attrs: &Map<String, Value>, own_id: Option<&str>) -> Result<(), ApiError> {
-    let mine = identities(attrs);
-    for other in db
-        .customers
-        .iter()
-        .filter(|c| Some(c.id.as_str()) != own_id)
-    {
-        let theirs = identities(&other.attrs);
-        for (kind, value, pointer) in &mine {
-            if theirs.iter().any(|(k, v, _)| k == kind && v == value) {
-                return Err(ApiError::conflict(
-                    pointer,
-                    format!("a customer with {kind} {value} already exists"),
-                ));
-            }
-        }
+    match db.identity_clash(attrs, own_id) {
+        Some((kind, value, pointer)) => Err(ApiError::conflict(
+            &pointer,
+            format!("a customer with {kind} {value} already exists"),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn is_e164(s: &str) -> bool {
@@ -423,7 +385,7 @@ pub fn create_customer(inner: &mut Inner, body: Map<String, Value>) -> Result<Va
     normalise_contacts(&mut attrs)?;
     check_unique(&inner.db, &attrs, None)?;
     display(&mut attrs);
-    inner.db.customers.push(Customer {
+    inner.db.insert_customer(Customer {
         id: id.clone(),
         attrs,
     });
@@ -464,9 +426,7 @@ pub fn update_customer(
     bump(&mut attrs, now);
     attrs.insert("lastActivityAt".into(), json!(ts(now)));
     let changes = diff(&before, &attrs);
-    if let Some(c) = inner.db.customer_mut(id) {
-        c.attrs = attrs;
-    }
+    inner.db.set_customer_attrs(id, attrs);
     let rendered = render_customer_by_id(inner, id);
     raise(
         inner,
@@ -489,7 +449,7 @@ pub fn render_customer(db: &Db, s: &Settings, c: &Customer) -> Value {
     let mut attrs = c.attrs.clone();
     let mut counts = json!({"done": 0, "open": 0, "snoozed": 0, "all": 0});
     let mut last: Option<&Conversation> = None;
-    for conv in db.conversations.iter().filter(|v| v.customer_id == c.id) {
+    for conv in db.conversations_of(&c.id) {
         let status = conv
             .attrs
             .get("status")
@@ -538,19 +498,12 @@ pub fn render_customer(db: &Db, s: &Settings, c: &Customer) -> Value {
 
 /// `email=…`, `phone=…`, `externalId=…` or a plain id.
 pub fn find_customer<'a>(db: &'a Db, key: &str) -> Option<&'a Customer> {
-    let lookup = |kind: &str, value: &str| {
-        db.customers.iter().find(|c| {
-            identities(&c.attrs).iter().any(|(k, v, _)| {
-                *k == kind && (v == value || (kind == "email" && v == &value.to_lowercase()))
-            })
-        })
-    };
     if let Some(v) = key.strip_prefix("email=") {
-        lookup("email", v)
+        db.customer_by_identity("email", &v.to_lowercase())
     } else if let Some(v) = key.strip_prefix("phone=") {
-        lookup("phone", v)
+        db.customer_by_identity("phone", v)
     } else if let Some(v) = key.strip_prefix("externalId=") {
-        lookup("externalId", v)
+        db.customer_by_identity("externalId", v)
     } else {
         db.customer(key)
     }
@@ -733,7 +686,7 @@ pub fn create_conversation(
     if charge && body.get("importedAt").is_none_or(Value::is_null) {
         charge_customer(inner, &customer_id)?;
     }
-    inner.db.conversations.push(Conversation {
+    inner.db.insert_conversation(Conversation {
         id: id.clone(),
         customer_id,
         queue_id,
@@ -847,11 +800,7 @@ pub fn update_conversation(
     }
     bump(&mut attrs, now);
     let changes = diff(&before, &attrs);
-    if let Some(c) = inner.db.conversation_mut(id) {
-        c.attrs = attrs;
-        c.queue_id = queue_id;
-        c.customer_id = customer_id;
-    }
+    inner.db.set_conversation(id, attrs, queue_id, customer_id);
     let rendered = render_conversation_by_id(inner, id);
     raise(
         inner,
@@ -904,10 +853,7 @@ pub fn render_conversation(s: &Settings, c: &Conversation) -> Value {
 
 pub fn find_conversation<'a>(db: &'a Db, key: &str) -> Option<&'a Conversation> {
     match key.strip_prefix("externalId=") {
-        Some(x) => db
-            .conversations
-            .iter()
-            .find(|c| c.attrs.get("externalId").and_then(Value::as_str) == Some(x)),
+        Some(x) => db.conversation_by_external(x),
         None => db.conversation(key),
     }
 }
@@ -989,10 +935,8 @@ pub fn create_message(
     };
     let previous = inner
         .db
-        .messages
-        .iter()
-        .rev()
-        .find(|m| m.conversation_id == conversation_id)
+        .messages_of_conversation(&conversation_id)
+        .next_back()
         .map(|m| {
             m.attrs
                 .get("direction")
@@ -1058,7 +1002,7 @@ pub fn create_message(
         attrs,
     };
     apply_message_to_conversation(inner, &msg, now);
-    inner.db.messages.push(msg);
+    inner.db.insert_message(msg);
     let rendered = render_message_by_id(inner, &id);
     raise(
         inner,
@@ -1084,7 +1028,7 @@ fn check_attachments(db: &Db, body: &Map<String, Value>) -> Result<(), ApiError>
         let id = item
             .as_str()
             .or_else(|| item.get("_id").and_then(Value::as_str));
-        if !id.is_some_and(|id| db.attachments.iter().any(|a| a.id == id)) {
+        if !id.is_some_and(|id| db.attachments.contains(id)) {
             return Err(ApiError::invalid(
                 &format!("/attachments/{i}"),
                 "unknown attachment",
@@ -1203,13 +1147,7 @@ pub fn update_message(
     body: Map<String, Value>,
 ) -> Result<Value, ApiError> {
     let now = inner.now();
-    let Some(before) = inner
-        .db
-        .messages
-        .iter()
-        .find(|m| m.id == id)
-        .map(|m| m.attrs.clone())
-    else {
+    let Some(before) = inner.db.messages.get(id).map(|m| m.attrs.clone()) else {
         return Err(ApiError::not_found("message"));
     };
     if let Some(status) = str_field(&body, "status")? {
@@ -1233,9 +1171,7 @@ pub fn update_message(
     }
     bump(&mut attrs, now);
     let changes = diff(&before, &attrs);
-    if let Some(m) = inner.db.messages.iter_mut().find(|m| m.id == id) {
-        m.attrs = attrs;
-    }
+    inner.db.set_message_attrs(id, attrs);
     let rendered = render_message_by_id(inner, id);
     raise(
         inner,
@@ -1248,7 +1184,7 @@ pub fn update_message(
 }
 
 pub fn render_message_by_id(inner: &Inner, id: &str) -> Value {
-    match inner.db.messages.iter().find(|m| m.id == id) {
+    match inner.db.messages.get(id) {
         Some(m) => render_message(&inner.settings, m),
         None => Value::Null,
     }
@@ -1290,11 +1226,8 @@ pub fn find_message<'a>(db: &'a Db, key: &str) -> Option<&'a Message> {
         .strip_prefix("externalId=")
         .or_else(|| key.strip_prefix("externalid="));
     match ext {
-        Some(x) => db
-            .messages
-            .iter()
-            .find(|m| m.attrs.get("externalId").and_then(Value::as_str) == Some(x)),
-        None => db.messages.iter().find(|m| m.id == key),
+        Some(x) => db.message_by_external(x),
+        None => db.messages.get(key),
     }
 }
 
@@ -1351,7 +1284,7 @@ pub fn create_note(
         });
         full
     };
-    inner.db.notes.push(note);
+    inner.db.insert_note(note);
     if let Some(conv) = inner.db.conversation_mut(conversation_id) {
         let before = conv.attrs.clone();
         let n = conv
@@ -1404,11 +1337,8 @@ pub fn render_note(s: &Settings, n: &Note) -> Value {
 
 pub fn find_note<'a>(db: &'a Db, key: &str) -> Option<&'a Note> {
     match key.strip_prefix("externalId=") {
-        Some(x) => db
-            .notes
-            .iter()
-            .find(|n| n.attrs.get("externalId").and_then(Value::as_str) == Some(x)),
-        None => db.notes.iter().find(|n| n.id == key),
+        Some(x) => db.note_by_external(x),
+        None => db.notes.get(key),
     }
 }
 
@@ -1500,8 +1430,7 @@ pub fn complete_upload(inner: &mut Inner, parts: Vec<(String, Vec<u8>)>) -> Resu
     let att = inner
         .db
         .attachments
-        .iter_mut()
-        .find(|a| a.id == id)
+        .get_mut(&id)
         .ok_or("unknown attachment")?;
     for (name, expected) in &att.fields {
         if field(name).as_deref() != expected.as_str() {
@@ -1745,16 +1674,10 @@ pub fn update_work_session(
             .map(str::to_string)
             .ok_or_else(|| ApiError::invalid("/status", "status is required"))?,
     };
-    let Some(status) = inner
-        .db
-        .statuses
-        .iter()
-        .find(|s| s.id == status_id)
-        .cloned()
-    else {
+    let Some(status) = inner.db.statuses.get(&status_id).cloned() else {
         return Err(ApiError::invalid("/status", "unknown routing status"));
     };
-    let Some(ws) = inner.db.work_sessions.iter_mut().find(|w| w.id == id) else {
+    let Some(ws) = inner.db.work_sessions.get_mut(id) else {
         return Err(ApiError::not_found("work session"));
     };
     if ws.attrs.get("active") == Some(&json!(false)) {
@@ -1823,5 +1746,7 @@ pub fn seed(inner: &mut Inner) {
             .push(new_work_session(now, &user.id, &statuses[0]));
         inner.db.users.push(user);
     }
-    inner.db.statuses.extend(statuses);
+    for status in statuses {
+        inner.db.statuses.push(status);
+    }
 }

@@ -92,6 +92,24 @@ impl ApiError {
         Self::new(status, "server_error", "Internal Server Error")
     }
 
+    /// 404 for a path no route serves.
+    pub fn no_route(method: &str, path: &str) -> Self {
+        let mut e = Self::new(StatusCode::NOT_FOUND, "not_found", "Not Found");
+        e.detail = Some(format!("no route for {method} {path}"));
+        e
+    }
+
+    /// 405 for a known path with a method it does not take.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method Not Allowed",
+        );
+        e.detail = Some(format!("{method} is not allowed on {path}"));
+        e
+    }
+
     pub fn body(&self) -> Value {
         if self.simple {
             return json!({"errors": [{"code": self.code, "message": self.title, "meta": {}}]});
@@ -152,10 +170,8 @@ pub struct PageQuery {
     pub page_size: Option<String>,
 }
 
-/// Slices `items` into one page and wraps it in the list envelope.
-/// `base` is the relative path with any other query already applied
-/// (ending in `?` or `&`).
-pub fn page(items: Vec<Value>, q: &PageQuery, base: &str, max: usize) -> Result<Value, ApiError> {
+/// The page number and size a list request asks for, validated.
+pub fn page_params(q: &PageQuery, max: usize) -> Result<(usize, usize), ApiError> {
     let page = match &q.page {
         None => 1,
         Some(s) => s
@@ -173,12 +189,33 @@ pub fn page(items: Vec<Value>, q: &PageQuery, base: &str, max: usize) -> Result<
             .ok_or_else(|| ApiError::invalid("pageSize", "pageSize must be a positive integer"))?
             .min(max),
     };
+    Ok((page, size))
+}
+
+/// Slices `items` into one page and wraps it in the list envelope.
+/// `base` is the relative path with any other query already applied
+/// (ending in `?` or `&`).
+pub fn page(items: Vec<Value>, q: &PageQuery, base: &str, max: usize) -> Result<Value, ApiError> {
+    page_with(items, q, base, max, |v| v)
+}
+
+/// [`page`] over unrendered rows: only the rows on the page are rendered, so
+/// a list costs the page, not the whole collection.
+pub fn page_with<T>(
+    items: Vec<T>,
+    q: &PageQuery,
+    base: &str,
+    max: usize,
+    render: impl FnMut(T) -> Value,
+) -> Result<Value, ApiError> {
+    let (page, size) = page_params(q, max)?;
     let total = items.len();
     let total_pages = total.div_ceil(size).max(1);
     let data: Vec<Value> = items
         .into_iter()
-        .skip((page - 1) * size)
+        .skip((page - 1).saturating_mul(size))
         .take(size)
+        .map(render)
         .collect();
     let link = |p: usize| json!(format!("{base}page={p}&pageSize={size}"));
     Ok(json!({

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use super::control::KustomerControl;
 use super::render::ApiError;
 use super::state::{ClockMode, FaultKind, Inner, RecordedRequest, Settings, WebhookTarget};
-use super::{api, control, objects, webhooks};
+use super::{api, control, objects, org, webhooks};
 
 /// Options of [`start`].
 #[derive(Debug, Clone)]
@@ -47,6 +47,14 @@ pub struct KustomerEmulatorConfig {
     pub webhook: Option<WebhookTarget>,
     /// Start with the clock stopped at this instant instead of system time.
     pub fixed_time: Option<DateTime<Utc>>,
+    /// Order lists by id under `sort=` as Kustomer documents. Off by default:
+    /// the emulator has always ordered lists by creation, and the sidecar's
+    /// "latest conversation" lookup still relies on that.
+    pub sort_lists_by_id: bool,
+    /// Searches per minute (Kustomer: 100 for API keys).
+    pub search_per_minute: u32,
+    /// Entries the request log and the webhook log each keep (oldest dropped).
+    pub log_capacity: usize,
 }
 
 impl Default for KustomerEmulatorConfig {
@@ -60,6 +68,9 @@ impl Default for KustomerEmulatorConfig {
             customer_creates_per_minute: 120,
             webhook: None,
             fixed_time: None,
+            sort_lists_by_id: false,
+            search_per_minute: 100,
+            log_capacity: 20_000,
         }
     }
 }
@@ -228,7 +239,10 @@ async fn gate(
     let Ok(bytes) = axum::body::to_bytes(body, READ_LIMIT).await else {
         return ApiError::too_large().into_response();
     };
-    let logged_body = serde_json::from_slice::<Value>(&bytes).ok();
+    // Validated without building a `Value`; the log keeps the text.
+    let logged_body: Option<Box<str>> = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+        .ok()
+        .map(|_| String::from_utf8_lossy(&bytes).into());
     let req = Request::from_parts(parts, Body::from(bytes));
     let is_api = path.starts_with("/v1/");
 
@@ -237,16 +251,19 @@ async fn gate(
         let seq = inner.next_seq;
         inner.next_seq += 1;
         let at = inner.now();
-        inner.requests.push(RecordedRequest {
-            seq,
-            method: method.clone(),
-            path: path_q.clone(),
-            at,
-            status,
-            body: logged_body.clone(),
-            fault: fault.map(str::to_string),
-            window_start: window,
-        });
+        inner.record_request(
+            RecordedRequest {
+                seq,
+                method: method.clone(),
+                path: path_q.clone(),
+                at,
+                status,
+                body: None,
+                fault: fault.map(str::to_string),
+                window_start: window,
+            },
+            logged_body.clone(),
+        );
     };
 
     let fault = app.write(|i| i.take_fault(&method, &path));
@@ -412,6 +429,9 @@ pub(crate) fn fresh_inner(config: &KustomerEmulatorConfig) -> Inner {
             rate_limit_per_minute: config.rate_limit_per_minute,
             customer_creates_per_minute: config.customer_creates_per_minute,
             webhook: config.webhook.clone(),
+            sort_lists_by_id: config.sort_lists_by_id,
+            search_per_minute: config.search_per_minute,
+            log_capacity: config.log_capacity,
         },
         clock: match config.fixed_time {
             Some(at) => ClockMode::Fixed { at },
@@ -421,12 +441,14 @@ pub(crate) fn fresh_inner(config: &KustomerEmulatorConfig) -> Inner {
         org_window: None,
         customer_windows: Default::default(),
         faults: Default::default(),
-        requests: Vec::new(),
-        deliveries: Vec::new(),
+        requests: Default::default(),
+        deliveries: Default::default(),
+        search_window: None,
         outbox: Vec::new(),
         next_seq: 1,
     };
     objects::seed(&mut inner);
+    org::seed(&mut inner);
     inner
 }
 
@@ -445,6 +467,8 @@ pub async fn start(config: KustomerEmulatorConfig) -> anyhow::Result<KustomerEmu
     };
     let router: Router = api::routes()
         .merge(control::routes())
+        .fallback(api::no_route)
+        .method_not_allowed_fallback(api::wrong_method)
         .layer(axum::middleware::from_fn_with_state(app.clone(), gate))
         .layer(DefaultBodyLimit::max(READ_LIMIT))
         .with_state(app.clone());

@@ -2,6 +2,8 @@
 //! windows, queued faults and the request log.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,9 +30,20 @@ pub fn reset_epoch(start: DateTime<Utc>) -> i64 {
     }
 }
 
-/// A fresh 24-hex id, the shape of a Mongo ObjectId as Kustomer uses.
+/// A fresh 24-hex id laid out like the Mongo ObjectIds Kustomer uses: four
+/// bytes of Unix seconds, five bytes fixed per process, a three-byte counter.
+/// Ids made by one emulator therefore sort in creation order, as Kustomer's
+/// do; only caller-supplied ids can sort elsewhere.
 pub fn new_id() -> String {
-    let bytes: [u8; 12] = rand::random();
+    static PROCESS: OnceLock<[u8; 5]> = OnceLock::new();
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let process = PROCESS.get_or_init(rand::random);
+    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let seconds = u32::try_from(Utc::now().timestamp()).unwrap_or(u32::MAX);
+    let mut bytes = [0u8; 12];
+    bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+    bytes[4..9].copy_from_slice(process);
+    bytes[9..].copy_from_slice(&counter.to_be_bytes()[1..]);
     hex::encode(bytes)
 }
 
@@ -288,42 +301,395 @@ pub struct WorkSession {
     pub attrs: Map<String, Value>,
 }
 
-/// Everything the emulated org stores. Vectors keep creation order; lookups
-/// are linear, which is plenty for test-sized data.
+/// Rows of one kind in creation order, with an id index so every lookup by
+/// id is a hash probe rather than a scan.
+#[derive(Debug)]
+pub struct Table<T> {
+    rows: Vec<T>,
+    by_id: HashMap<String, usize>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            rows: Vec::new(),
+            by_id: HashMap::new(),
+        }
+    }
+}
+
+/// A stored object with a Kustomer id.
+pub trait Row {
+    fn id(&self) -> &str;
+}
+
+impl<T: Row> Table<T> {
+    pub fn get(&self, id: &str) -> Option<&T> {
+        self.by_id.get(id).and_then(|&i| self.rows.get(i))
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
+        let i = *self.by_id.get(id)?;
+        self.rows.get_mut(i)
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// Appends a row and returns its position.
+    pub fn push(&mut self, row: T) -> usize {
+        let i = self.rows.len();
+        self.by_id.insert(row.id().to_string(), i);
+        self.rows.push(row);
+        i
+    }
+
+    pub fn at(&self, i: usize) -> Option<&T> {
+        self.rows.get(i)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.rows.iter()
+    }
+}
+
+macro_rules! row {
+    ($($t:ty),*) => {$(
+        impl Row for $t {
+            fn id(&self) -> &str {
+                &self.id
+            }
+        }
+    )*};
+}
+row!(
+    Customer,
+    Conversation,
+    Message,
+    Note,
+    Attachment,
+    User,
+    RoutingStatus,
+    WorkSession,
+    Record
+);
+
+/// A team, tag or shortcut: read-only org configuration.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: String,
+    pub attrs: Map<String, Value>,
+}
+
+/// Everything the emulated org stores, with the secondary indexes the API
+/// needs (contact points, children of a customer or conversation, external
+/// ids), so no request scans a whole kind. Writes that touch an indexed field
+/// go through the methods here to keep the indexes true.
 #[derive(Debug, Default)]
 pub struct Db {
-    pub customers: Vec<Customer>,
-    pub conversations: Vec<Conversation>,
-    pub messages: Vec<Message>,
-    pub notes: Vec<Note>,
-    pub attachments: Vec<Attachment>,
-    pub users: Vec<User>,
-    pub statuses: Vec<RoutingStatus>,
-    pub work_sessions: Vec<WorkSession>,
+    pub customers: Table<Customer>,
+    pub conversations: Table<Conversation>,
+    pub messages: Table<Message>,
+    pub notes: Table<Note>,
+    pub attachments: Table<Attachment>,
+    pub users: Table<User>,
+    pub statuses: Table<RoutingStatus>,
+    pub work_sessions: Table<WorkSession>,
+    pub teams: Table<Record>,
+    pub tags: Table<Record>,
+    pub shortcuts: Table<Record>,
     /// resource (`customer`, `conversation`, …) → properties.
     pub metadata: HashMap<String, Map<String, Value>>,
+    /// (identity kind, value) → customer id, for uniqueness and lookups.
+    identities: HashMap<(&'static str, String), String>,
+    conversations_by_customer: HashMap<String, Vec<usize>>,
+    messages_by_conversation: HashMap<String, Vec<usize>>,
+    messages_by_customer: HashMap<String, Vec<usize>>,
+    notes_by_conversation: HashMap<String, Vec<usize>>,
+    notes_by_customer: HashMap<String, Vec<usize>>,
+    conversation_external: HashMap<String, usize>,
+    message_external: HashMap<String, usize>,
+    note_external: HashMap<String, usize>,
+}
+
+/// Contact points that must be unique per org: (kind, value, JSON pointer).
+/// Emails and social usernames compare case-insensitively.
+pub fn identities(attrs: &Map<String, Value>) -> Vec<(&'static str, String, String)> {
+    let mut out = Vec::new();
+    let mut list = |field: &str, key: &str, kind: &'static str, lower: bool| {
+        if let Some(Value::Array(items)) = attrs.get(field) {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(v) = item.get(key).and_then(Value::as_str) {
+                    let v = if lower {
+                        v.to_lowercase()
+                    } else {
+                        v.to_string()
+                    };
+                    out.push((kind, v, format!("/{field}/{i}/{key}")));
+                }
+            }
+        }
+    };
+    list("emails", "email", "email", true);
+    list("phones", "phone", "phone", false);
+    list("whatsapps", "phone", "whatsapp", false);
+    list("externalIds", "externalId", "externalId", false);
+    list("socials", "username", "social", true);
+    if let Some(Value::String(x)) = attrs.get("externalId") {
+        out.push(("externalId", x.clone(), "/externalId".into()));
+    }
+    out
+}
+
+fn external_id(attrs: &Map<String, Value>) -> Option<String> {
+    attrs
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn rows_of<'a, T: Row>(
+    table: &'a Table<T>,
+    index: &'a HashMap<String, Vec<usize>>,
+    key: &str,
+) -> impl DoubleEndedIterator<Item = &'a T> + 'a {
+    index
+        .get(key)
+        .map(|v| v.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|&i| table.at(i))
 }
 
 impl Db {
     pub fn customer(&self, id: &str) -> Option<&Customer> {
-        self.customers.iter().find(|c| c.id == id)
-    }
-    pub fn customer_mut(&mut self, id: &str) -> Option<&mut Customer> {
-        self.customers.iter_mut().find(|c| c.id == id)
+        self.customers.get(id)
     }
     pub fn conversation(&self, id: &str) -> Option<&Conversation> {
-        self.conversations.iter().find(|c| c.id == id)
+        self.conversations.get(id)
     }
     pub fn conversation_mut(&mut self, id: &str) -> Option<&mut Conversation> {
-        self.conversations.iter_mut().find(|c| c.id == id)
+        self.conversations.get_mut(id)
     }
     /// True when any stored object of any kind already has this id.
     pub fn id_taken(&self, id: &str) -> bool {
-        self.customers.iter().any(|r| r.id == id)
-            || self.conversations.iter().any(|r| r.id == id)
-            || self.messages.iter().any(|r| r.id == id)
-            || self.notes.iter().any(|r| r.id == id)
-            || self.attachments.iter().any(|r| r.id == id)
+        self.customers.contains(id)
+            || self.conversations.contains(id)
+            || self.messages.contains(id)
+            || self.notes.contains(id)
+            || self.attachments.contains(id)
+    }
+
+    /// The customer holding a contact point (`email` values lower-case).
+    pub fn customer_by_identity(&self, kind: &'static str, value: &str) -> Option<&Customer> {
+        self.identities
+            .get(&(kind, value.to_string()))
+            .and_then(|id| self.customers.get(id))
+    }
+
+    /// The id of another customer already holding one of these contact
+    /// points, with the clashing (kind, value, pointer).
+    pub fn identity_clash(
+        &self,
+        attrs: &Map<String, Value>,
+        own_id: Option<&str>,
+    ) -> Option<(&'static str, String, String)> {
+        identities(attrs).into_iter().find(|(kind, value, _)| {
+            self.identities
+                .get(&(*kind, value.clone()))
+                .is_some_and(|holder| Some(holder.as_str()) != own_id)
+        })
+    }
+
+    fn index_identities(&mut self, id: &str, attrs: &Map<String, Value>, add: bool) {
+        for (kind, value, _) in identities(attrs) {
+            if add {
+                self.identities.insert((kind, value), id.to_string());
+            } else if self
+                .identities
+                .get(&(kind, value.clone()))
+                .map(String::as_str)
+                == Some(id)
+            {
+                self.identities.remove(&(kind, value));
+            }
+        }
+    }
+
+    pub fn insert_customer(&mut self, c: Customer) {
+        let (id, attrs) = (c.id.clone(), c.attrs.clone());
+        self.customers.push(c);
+        self.index_identities(&id, &attrs, true);
+    }
+
+    /// Replaces a customer's attributes and re-indexes its contact points.
+    pub fn set_customer_attrs(&mut self, id: &str, attrs: Map<String, Value>) {
+        let Some(old) = self.customers.get(id).map(|c| c.attrs.clone()) else {
+            return;
+        };
+        self.index_identities(id, &old, false);
+        self.index_identities(id, &attrs, true);
+        if let Some(c) = self.customers.get_mut(id) {
+            c.attrs = attrs;
+        }
+    }
+
+    pub fn insert_conversation(&mut self, c: Conversation) {
+        let customer = c.customer_id.clone();
+        let external = external_id(&c.attrs);
+        let i = self.conversations.push(c);
+        self.conversations_by_customer
+            .entry(customer)
+            .or_default()
+            .push(i);
+        if let Some(x) = external {
+            self.conversation_external.entry(x).or_insert(i);
+        }
+    }
+
+    /// Writes a conversation's attributes, queue and customer, moving it
+    /// between customers' indexes when the customer changes.
+    pub fn set_conversation(
+        &mut self,
+        id: &str,
+        attrs: Map<String, Value>,
+        queue_id: Option<String>,
+        customer_id: String,
+    ) {
+        let Some(&i) = self.conversations.by_id.get(id) else {
+            return;
+        };
+        let Some(c) = self.conversations.rows.get_mut(i) else {
+            return;
+        };
+        let old_customer = std::mem::replace(&mut c.customer_id, customer_id.clone());
+        let old_external = external_id(&c.attrs);
+        let new_external = external_id(&attrs);
+        c.attrs = attrs;
+        c.queue_id = queue_id;
+        if old_customer != customer_id {
+            if let Some(list) = self.conversations_by_customer.get_mut(&old_customer) {
+                list.retain(|&x| x != i);
+            }
+            let list = self
+                .conversations_by_customer
+                .entry(customer_id)
+                .or_default();
+            // Keep creation order: positions are creation order.
+            let at = list.partition_point(|&x| x < i);
+            list.insert(at, i);
+        }
+        reindex_external(
+            &mut self.conversation_external,
+            old_external,
+            new_external,
+            i,
+        );
+    }
+
+    pub fn insert_message(&mut self, m: Message) {
+        let (conversation, customer) = (m.conversation_id.clone(), m.customer_id.clone());
+        let external = external_id(&m.attrs);
+        let i = self.messages.push(m);
+        self.messages_by_conversation
+            .entry(conversation)
+            .or_default()
+            .push(i);
+        self.messages_by_customer
+            .entry(customer)
+            .or_default()
+            .push(i);
+        if let Some(x) = external {
+            self.message_external.entry(x).or_insert(i);
+        }
+    }
+
+    pub fn set_message_attrs(&mut self, id: &str, attrs: Map<String, Value>) {
+        let Some(&i) = self.messages.by_id.get(id) else {
+            return;
+        };
+        let Some(m) = self.messages.rows.get_mut(i) else {
+            return;
+        };
+        let old_external = external_id(&m.attrs);
+        let new_external = external_id(&attrs);
+        m.attrs = attrs;
+        reindex_external(&mut self.message_external, old_external, new_external, i);
+    }
+
+    pub fn insert_note(&mut self, n: Note) {
+        let (conversation, customer) = (n.conversation_id.clone(), n.customer_id.clone());
+        let external = external_id(&n.attrs);
+        let i = self.notes.push(n);
+        self.notes_by_conversation
+            .entry(conversation)
+            .or_default()
+            .push(i);
+        self.notes_by_customer.entry(customer).or_default().push(i);
+        if let Some(x) = external {
+            self.note_external.entry(x).or_insert(i);
+        }
+    }
+
+    /// A customer's conversations, oldest first.
+    pub fn conversations_of(
+        &self,
+        customer_id: &str,
+    ) -> impl DoubleEndedIterator<Item = &Conversation> {
+        rows_of(
+            &self.conversations,
+            &self.conversations_by_customer,
+            customer_id,
+        )
+    }
+    pub fn messages_of_conversation(&self, id: &str) -> impl DoubleEndedIterator<Item = &Message> {
+        rows_of(&self.messages, &self.messages_by_conversation, id)
+    }
+    pub fn messages_of_customer(&self, id: &str) -> impl DoubleEndedIterator<Item = &Message> {
+        rows_of(&self.messages, &self.messages_by_customer, id)
+    }
+    pub fn notes_of_conversation(&self, id: &str) -> impl DoubleEndedIterator<Item = &Note> {
+        rows_of(&self.notes, &self.notes_by_conversation, id)
+    }
+    pub fn notes_of_customer(&self, id: &str) -> impl DoubleEndedIterator<Item = &Note> {
+        rows_of(&self.notes, &self.notes_by_customer, id)
+    }
+
+    pub fn conversation_by_external(&self, x: &str) -> Option<&Conversation> {
+        self.conversation_external
+            .get(x)
+            .and_then(|&i| self.conversations.at(i))
+    }
+    pub fn message_by_external(&self, x: &str) -> Option<&Message> {
+        self.message_external
+            .get(x)
+            .and_then(|&i| self.messages.at(i))
+    }
+    pub fn note_by_external(&self, x: &str) -> Option<&Note> {
+        self.note_external.get(x).and_then(|&i| self.notes.at(i))
+    }
+}
+
+/// Moves an external-id index entry when a write changes the external id.
+/// The first object to claim an external id keeps it, as a lookup by
+/// external id returns the oldest match.
+fn reindex_external(
+    index: &mut HashMap<String, usize>,
+    old: Option<String>,
+    new: Option<String>,
+    i: usize,
+) {
+    if old == new {
+        return;
+    }
+    if let Some(o) = old {
+        if index.get(&o) == Some(&i) {
+            index.remove(&o);
+        }
+    }
+    if let Some(n) = new {
+        index.entry(n).or_insert(i);
     }
 }
 
@@ -338,6 +704,44 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     pub customer_creates_per_minute: u32,
     pub webhook: Option<WebhookTarget>,
+    /// `sort=asc|desc` on lists orders by id, as Kustomer documents; off,
+    /// lists order by creation (the emulator's historical behaviour).
+    pub sort_lists_by_id: bool,
+    /// `POST /v1/customers/search` budget per minute for API keys.
+    pub search_per_minute: u32,
+    /// Most recent entries the request log and webhook log keep each.
+    pub log_capacity: usize,
+}
+
+/// A log entry whose JSON body is kept as text: a parsed `Value` takes
+/// several times the memory of its text, and logs are read rarely.
+#[derive(Debug, Clone)]
+pub struct Logged<T> {
+    entry: T,
+    body: Option<Box<str>>,
+}
+
+impl Logged<RecordedRequest> {
+    pub fn get(&self) -> RecordedRequest {
+        let mut r = self.entry.clone();
+        r.body = self
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str(b).ok());
+        r
+    }
+}
+
+impl Logged<WebhookDelivery> {
+    pub fn get(&self) -> WebhookDelivery {
+        let mut d = self.entry.clone();
+        d.body = self
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        d
+    }
 }
 
 /// All mutable state behind one `std::sync::Mutex`: no handler holds it across
@@ -351,8 +755,11 @@ pub struct Inner {
     pub org_window: Option<Window>,
     pub customer_windows: HashMap<String, Window>,
     pub faults: VecDeque<Fault>,
-    pub requests: Vec<RecordedRequest>,
-    pub deliveries: Vec<WebhookDelivery>,
+    /// Bounded by `settings.log_capacity` so a long load test does not grow
+    /// the emulator without limit; the oldest entries go first.
+    pub requests: VecDeque<Logged<RecordedRequest>>,
+    pub deliveries: VecDeque<Logged<WebhookDelivery>>,
+    pub search_window: Option<Window>,
     /// Webhook events raised by the current write, sent once the write is done.
     pub outbox: Vec<(String, Value)>,
     pub next_seq: u64,
@@ -373,6 +780,38 @@ impl Inner {
             self.faults.remove(idx);
         }
         Some(kind)
+    }
+
+    /// Logs a request; `body` is its raw JSON text, if it was JSON.
+    pub fn record_request(&mut self, r: RecordedRequest, body: Option<Box<str>>) {
+        if self.requests.len() >= self.settings.log_capacity.max(1) {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(Logged { entry: r, body });
+    }
+
+    /// Logs a webhook event with its body as JSON text.
+    pub fn record_delivery(&mut self, d: WebhookDelivery, body: Box<str>) {
+        if self.deliveries.len() >= self.settings.log_capacity.max(1) {
+            self.deliveries.pop_front();
+        }
+        self.deliveries.push_back(Logged {
+            entry: d,
+            body: Some(body),
+        });
+    }
+
+    /// Counts one search against the per-minute search budget; on refusal
+    /// returns the window's reset (epoch seconds).
+    pub fn charge_search(&mut self) -> Result<(), i64> {
+        let now = self.now();
+        let limit = self.settings.search_per_minute;
+        let w = Window::current(&mut self.search_window, now);
+        if w.count >= limit {
+            return Err(reset_epoch(w.start));
+        }
+        w.count += 1;
+        Ok(())
     }
 
     /// Counts one request against the org budget. Returns the window start

@@ -32,12 +32,15 @@ pub async fn worker(state: Arc<Mutex<Inner>>, mut rx: mpsc::UnboundedReceiver<(S
         };
         let Some(target) = target else {
             if let Ok(mut inner) = state.lock() {
-                inner.deliveries.push(WebhookDelivery {
-                    event,
-                    body,
-                    signature: String::new(),
-                    status: None,
-                });
+                inner.record_delivery(
+                    WebhookDelivery {
+                        event,
+                        body: Value::Null,
+                        signature: String::new(),
+                        status: None,
+                    },
+                    body.to_string().into_boxed_str(),
+                );
             }
             continue;
         };
@@ -48,18 +51,21 @@ pub async fn worker(state: Arc<Mutex<Inner>>, mut rx: mpsc::UnboundedReceiver<(S
             .header("content-type", "application/json")
             .header("x-kustomer-webhook-event", &event)
             .header("x-kustomer-webhook-signature", &signature)
-            .body(raw)
+            .body(raw.clone())
             .send()
             .await
             .ok()
             .map(|r| r.status().as_u16());
         if let Ok(mut inner) = state.lock() {
-            inner.deliveries.push(WebhookDelivery {
-                event,
-                body,
-                signature,
-                status,
-            });
+            inner.record_delivery(
+                WebhookDelivery {
+                    event,
+                    body: Value::Null,
+                    signature,
+                    status,
+                },
+                raw.into_boxed_str(),
+            );
         }
     }
 }
