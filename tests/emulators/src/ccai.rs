@@ -42,8 +42,8 @@ pub use scenarios::{
     media_file, scenario_named, scenarios, stable_uuid, Scenario, Step, Stream, MEDIA_BASE,
 };
 pub use state::{
-    default_statuses, Agent, Credentials, Fault, RecordedRequest, UserStatus,
-    LOCKED_SYSTEM_STATUSES,
+    agents_created_at, default_statuses, Agent, Credentials, Fault, Menu, RecordedRequest, Team,
+    UserStatus, LOCKED_SYSTEM_STATUSES,
 };
 
 use anyhow::Context as _;
@@ -63,6 +63,13 @@ pub struct CcaiConfig {
     pub credentials: Credentials,
     /// Requests per second before 429; `None` turns throttling off.
     pub rate_limit: Option<u32>,
+    /// Origin written into `link` pagination headers, e.g.
+    /// `https://acme.uc1.ccaiplatform.com`; `None` = the emulator's own
+    /// address (http, or https with `tls`).
+    pub public_base_url: Option<String>,
+    /// Serve HTTPS with a self-signed certificate generated at start (see
+    /// [`CcaiEmulator::certificate_pem`]).
+    pub tls: bool,
 }
 
 impl Default for CcaiConfig {
@@ -71,6 +78,8 @@ impl Default for CcaiConfig {
             port: 0,
             credentials: Credentials::default(),
             rate_limit: Some(10),
+            public_base_url: None,
+            tls: false,
         }
     }
 }
@@ -81,6 +90,7 @@ pub struct CcaiEmulator {
     addr: SocketAddr,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+    certificate_pem: Option<String>,
 }
 
 impl Drop for CcaiEmulator {
@@ -95,17 +105,36 @@ pub async fn start(config: CcaiConfig) -> anyhow::Result<CcaiEmulator> {
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", config.port))?;
     let addr = listener.local_addr()?;
+    let scheme = if config.tls { "https" } else { "http" };
     let shared = Arc::new(Shared::new(
         State::new(config.credentials, config.rate_limit),
-        format!("http://{addr}"),
+        format!("{scheme}://{addr}"),
+        config.public_base_url,
     ));
     let app = server::router(shared.clone());
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "ccai emulator stopped");
-        }
-    });
-    Ok(CcaiEmulator { addr, shared, task })
+    let (task, certificate_pem) = if config.tls {
+        let cert = crate::tls::SelfSigned::generate()?;
+        let tls = cert.listener(listener)?;
+        let task = tokio::spawn(async move {
+            if let Err(error) = axum::serve(tls, app).await {
+                tracing::error!(%error, "ccai emulator stopped");
+            }
+        });
+        (task, Some(cert.cert_pem))
+    } else {
+        let task = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "ccai emulator stopped");
+            }
+        });
+        (task, None)
+    };
+    Ok(CcaiEmulator {
+        addr,
+        shared,
+        task,
+        certificate_pem,
+    })
 }
 
 impl CcaiEmulator {
@@ -113,9 +142,22 @@ impl CcaiEmulator {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`; the API bases are `/apps/api/v1` and `/manager/api/v1` under it.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS); the API bases are
+    /// `/apps/api/v1` and `/manager/api/v1` under it.
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
+    }
+
+    /// The origin `link` headers point at (the configured public base URL,
+    /// or [`Self::base_url`]).
+    pub fn link_base_url(&self) -> String {
+        self.shared.link_base.clone()
+    }
+
+    /// PEM of the self-signed certificate when serving TLS, for a client to
+    /// trust.
+    pub fn certificate_pem(&self) -> Option<String> {
+        self.certificate_pem.clone()
     }
 
     pub fn credentials(&self) -> Credentials {
@@ -129,7 +171,7 @@ impl CcaiEmulator {
 
     /// API requests seen so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().requests.clone()
+        self.shared.lock().requests.iter().cloned().collect()
     }
 
     pub fn clear_requests(&self) {
@@ -200,8 +242,11 @@ impl CcaiEmulator {
         }
     }
 
-    pub fn upsert_chat(&self, chat: Value) {
+    /// Inserts or replaces a Manager API chat record (by `id`), filling the
+    /// documented fields it lacks (first/last message times, response times).
+    pub fn upsert_chat(&self, mut chat: Value) {
         if let Some(id) = chat["id"].as_u64() {
+            state::complete_chat(&mut chat);
             self.shared.lock().chats.insert(id, chat);
         }
     }
@@ -267,6 +312,13 @@ pub struct CliArgs {
     /// Publish every scenario's final records at start.
     #[arg(long)]
     pub with_scenarios: bool,
+    /// Origin of `link` pagination headers (e.g.
+    /// `https://acme.uc1.ccaiplatform.com`); default: the emulator's own.
+    #[arg(long)]
+    pub public_base_url: Option<String>,
+    /// Serve HTTPS with a self-signed certificate generated at start.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Command-line options of `switchboard-emulators scenario`.
@@ -317,8 +369,13 @@ pub async fn run_cli(args: CliArgs) -> anyhow::Result<()> {
             company_secret: args.company_secret,
         },
         rate_limit: Some(10),
+        public_base_url: args.public_base_url,
+        tls: args.tls,
     })
     .await?;
+    if let Some(pem) = emulator.certificate_pem() {
+        println!("self-signed certificate (trust it in the client):\n{pem}");
+    }
     if args.with_scenarios {
         scenarios().iter().for_each(|s| emulator.publish(s));
     }

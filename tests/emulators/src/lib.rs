@@ -7,3 +7,4 @@
 pub mod bench;
 pub mod ccai;
 pub mod kustomer;
+mod tls;

@@ -1,7 +1,7 @@
 //! HTTP surface of the emulator: the Apps and Manager API subset, and the
 //! `/__control` endpoints tests use to inspect and steer it.
 
-use super::state::{iso, paginate, Fault, RecordedRequest, State};
+use super::state::{complete_chat, iso, paginate, Fault, RecordedRequest, State};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Query, Request, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -21,16 +21,22 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Shared {
     pub state: Mutex<State>,
-    /// Base URL (`http://127.0.0.1:port`), for `link` headers.
+    /// The emulator's own base URL (`http[s]://127.0.0.1:port`).
     pub base_url: String,
+    /// Origin of `link` headers: the public base URL clients are told to
+    /// follow (the real API gives `https://{subdomain}.…`), or `base_url`.
+    pub link_base: String,
     /// Arrival times of recent API requests, for the 10 requests/second limit.
     window: Mutex<VecDeque<Instant>>,
 }
 
 impl Shared {
-    pub fn new(state: State, base_url: String) -> Self {
+    pub fn new(state: State, base_url: String, link_base: Option<String>) -> Self {
         Self {
             state: Mutex::new(state),
+            link_base: link_base
+                .map(|b| b.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| base_url.clone()),
             base_url,
             window: Mutex::new(VecDeque::new()),
         }
@@ -131,7 +137,7 @@ async fn api_layer(AxState(shared): AxState<AppState>, request: Request, next: N
         let request = Request::from_parts(parts.clone(), Body::from(bytes));
         next.run(request).await
     };
-    shared.lock().requests.push(RecordedRequest {
+    shared.lock().record_request(RecordedRequest {
         method: parts.method.to_string(),
         path,
         query: parts.uri.query().map(str::to_string),
@@ -161,7 +167,13 @@ pub fn router(shared: AppState) -> Router {
         .route("/manager/api/v1/chats", get(list_chats))
         .route("/manager/api/v1/chats/{id}", get(get_chat))
         .route("/manager/api/v1/settings/organization", get(organization))
+        .route("/manager/api/v1/menus", get(list_menus))
+        .route("/manager/api/v1/menus/tree", get(menus_tree))
+        .route("/manager/api/v1/teams", get(list_teams))
+        .route("/manager/api/v1/teams/tree", get(teams_tree))
+        .route("/manager/api/v1/teams/{id}", get(get_team))
         .fallback(|| async { message(404, "Resource not found - Please check your subdomain") })
+        .method_not_allowed_fallback(|| async { message(405, "Method Not Allowed") })
         .layer(middleware::from_fn_with_state(shared.clone(), api_layer));
     let control = Router::new()
         .route("/__control/state", get(control_state))
@@ -257,10 +269,10 @@ async fn end_users(AxState(shared): AxState<AppState>, body: bytes::Bytes) -> Re
 type ListQuery = Query<Vec<(String, String)>>;
 
 /// A Manager API page with `total`, `per-page` and `link` headers.
-fn page_response(
+fn page_response<'a>(
     shared: &Shared,
     path: &str,
-    records: Vec<Value>,
+    records: impl IntoIterator<Item = &'a Value>,
     query: &[(String, String)],
     time_key: &str,
 ) -> Response {
@@ -282,7 +294,7 @@ fn page_response(
         next.push(("page".into(), (page.page + 1).to_string()));
         next.push(("per".into(), page.per.to_string()));
         let encoded = serde_urlencoded::to_string(&next).unwrap_or_default();
-        let link = format!("<{}{}?{}>; rel=\"next\"", shared.base_url, path, encoded);
+        let link = format!("<{}{}?{}>; rel=\"next\"", shared.link_base, path, encoded);
         if let Ok(v) = HeaderValue::from_str(&link) {
             headers.insert(header::LINK, v);
         }
@@ -295,6 +307,7 @@ async fn list_agents(AxState(shared): AxState<AppState>, Query(query): ListQuery
         let state = shared.lock();
         state.agents.iter().map(|a| state.agent_json(a)).collect()
     };
+    let records = &records;
     page_response(
         &shared,
         "/manager/api/v1/agents",
@@ -321,22 +334,22 @@ async fn user_statuses(AxState(shared): AxState<AppState>) -> Response {
 }
 
 async fn activity_logs(AxState(shared): AxState<AppState>, Query(query): ListQuery) -> Response {
-    let records = shared.lock().activity_logs.clone();
+    let state = shared.lock();
     page_response(
         &shared,
         "/manager/api/v1/agent_activity_logs",
-        records,
+        &state.activity_logs,
         &query,
         "started_at",
     )
 }
 
 async fn list_calls(AxState(shared): AxState<AppState>, Query(query): ListQuery) -> Response {
-    let records: Vec<Value> = shared.lock().calls.values().cloned().collect();
+    let state = shared.lock();
     page_response(
         &shared,
         "/manager/api/v1/calls",
-        records,
+        state.calls.values(),
         &query,
         "updated_at",
     )
@@ -354,11 +367,11 @@ async fn get_call(AxState(shared): AxState<AppState>, Path(id): Path<String>) ->
 }
 
 async fn list_chats(AxState(shared): AxState<AppState>, Query(query): ListQuery) -> Response {
-    let records: Vec<Value> = shared.lock().chats.values().cloned().collect();
+    let state = shared.lock();
     page_response(
         &shared,
         "/manager/api/v1/chats",
-        records,
+        state.chats.values(),
         &query,
         "updated_at",
     )
@@ -401,7 +414,7 @@ async fn control_reset(AxState(shared): AxState<AppState>) -> StatusCode {
 }
 
 async fn control_requests(AxState(shared): AxState<AppState>) -> Response {
-    Json(shared.lock().requests.clone()).into_response()
+    Json(shared.lock().requests.iter().cloned().collect::<Vec<_>>()).into_response()
 }
 
 async fn control_clear_requests(AxState(shared): AxState<AppState>) -> StatusCode {
@@ -498,9 +511,59 @@ async fn control_upsert_chat(
 ) -> Response {
     match chat["id"].as_u64() {
         Some(id) => {
+            let mut chat = chat;
+            complete_chat(&mut chat);
             shared.lock().chats.insert(id, chat);
             StatusCode::NO_CONTENT.into_response()
         }
         None => message(400, "chat needs an integer id"),
+    }
+}
+
+async fn list_menus(AxState(shared): AxState<AppState>, Query(query): ListQuery) -> Response {
+    let records: Vec<Value> = {
+        let state = shared.lock();
+        state.menus.iter().map(|m| state.menu_json(m)).collect()
+    };
+    page_response(
+        &shared,
+        "/manager/api/v1/menus",
+        &records,
+        &query,
+        "updated_at",
+    )
+}
+
+async fn menus_tree(AxState(shared): AxState<AppState>) -> Response {
+    Json(shared.lock().menus_tree()).into_response()
+}
+
+async fn list_teams(AxState(shared): AxState<AppState>, Query(query): ListQuery) -> Response {
+    let records: Vec<Value> = {
+        let state = shared.lock();
+        state.teams.iter().map(|t| state.team_json(t)).collect()
+    };
+    page_response(
+        &shared,
+        "/manager/api/v1/teams",
+        &records,
+        &query,
+        "updated_at",
+    )
+}
+
+async fn teams_tree(AxState(shared): AxState<AppState>) -> Response {
+    Json(shared.lock().teams_tree()).into_response()
+}
+
+async fn get_team(AxState(shared): AxState<AppState>, Path(id): Path<String>) -> Response {
+    let state = shared.lock();
+    match id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| state.teams.iter().find(|t| t.id == id))
+    {
+        Some(team) => Json(state.team_json(team)).into_response(),
+        None => message(404, "Resource not found"),
     }
 }

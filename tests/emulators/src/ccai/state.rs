@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 /// System statuses an API call may neither leave nor enter (ids).
@@ -58,6 +58,12 @@ pub struct Agent {
     pub agent_number: Option<String>,
     pub status_id: i64,
     pub status_updated_at: DateTime<Utc>,
+    /// When the agent was created; an agent starts in its status from then.
+    #[serde(default = "agents_created_at")]
+    pub created_at: DateTime<Utc>,
+    /// The last time the agent came online (left Offline).
+    #[serde(default = "agents_created_at")]
+    pub last_login_at: DateTime<Utc>,
     pub online: bool,
     /// May place outbound calls (`Agent does not have access to make calls`).
     pub can_call: bool,
@@ -68,9 +74,21 @@ pub struct Agent {
     pub logout_pending: bool,
 }
 
+/// The day the emulated tenant's agents were created (the `created_at` the
+/// emulator has always shown). Agents are stamped a minute apart from it.
+pub fn agents_created_at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2025-01-06T08:00:00Z")
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
 impl Agent {
-    /// A new available, online agent.
+    /// A new available, online agent, created (and logged in, in its
+    /// status) at [`agents_created_at`] plus `id` minutes, so every agent
+    /// has a real `status_updated_at` and `last_login_time`.
     pub fn new(id: u64, email: &str, first: &str, last: &str) -> Self {
+        let created =
+            agents_created_at() + ChronoDuration::minutes(i64::try_from(id % 100_000).unwrap_or(0));
         Self {
             id,
             email: email.into(),
@@ -78,7 +96,9 @@ impl Agent {
             last_name: last.into(),
             agent_number: Some(format!("Agent No.{}", 100 + id)),
             status_id: 0,
-            status_updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            status_updated_at: created,
+            created_at: created,
+            last_login_at: created,
             online: true,
             can_call: true,
             needs_adapter: false,
@@ -137,11 +157,37 @@ fn default_menus() -> Vec<Menu> {
         parent_id: None,
         after_hours: false,
     };
+    let mut disputes = menu(11, "Disputes", "ivr_menu");
+    disputes.parent_id = Some(10);
     vec![
         menu(9, "Lock Star", "ivr_menu"),
         menu(10, "Billing", "ivr_menu"),
+        disputes,
         menu(20, "App Support", "mobile_menu"),
         menu(30, "Web Help", "web_menu"),
+    ]
+}
+
+/// A team of the emulated tenant (`GET /manager/api/v1/teams`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: u64,
+    pub name: String,
+    pub parent_id: Option<u64>,
+    pub position: u32,
+}
+
+fn default_teams() -> Vec<Team> {
+    let team = |id, name: &str, parent_id, position| Team {
+        id,
+        name: name.into(),
+        parent_id,
+        position,
+    };
+    vec![
+        team(1, "Support", None, 0),
+        team(2, "Tier 2", Some(1), 0),
+        team(3, "Sales", None, 1),
     ]
 }
 
@@ -266,6 +312,10 @@ fn bad_request(message: &str) -> ApiError {
     (400, json!({ "message": message }))
 }
 
+/// Most recent API requests the log keeps, so a long load test does not
+/// grow the emulator without bound.
+pub const REQUEST_LOG_CAPACITY: usize = 20_000;
+
 /// All emulated state.
 #[derive(Debug)]
 pub struct State {
@@ -273,14 +323,20 @@ pub struct State {
     pub statuses: Vec<UserStatus>,
     pub agents: Vec<Agent>,
     pub menus: Vec<Menu>,
+    pub teams: Vec<Team>,
     pub languages: Vec<String>,
     /// Final (or current) call records by id, Manager API shape.
     pub calls: BTreeMap<u64, Value>,
     pub chats: BTreeMap<u64, Value>,
     pub activity_logs: Vec<Value>,
+    /// Agent id → index of their open (not yet ended) activity log entry,
+    /// so a status change does not search the whole history.
+    open_activity: HashMap<u64, usize>,
     /// End users by identifier (`POST /end_users` upserts).
     pub end_users: Vec<Value>,
-    pub requests: Vec<RecordedRequest>,
+    end_user_index: HashMap<String, usize>,
+    /// Bounded by [`REQUEST_LOG_CAPACITY`]: oldest entries are dropped.
+    pub requests: VecDeque<RecordedRequest>,
     pub faults: VecDeque<Fault>,
     pub latency: Duration,
     pub clock: Clock,
@@ -296,12 +352,15 @@ impl State {
             statuses: default_statuses(),
             agents: default_agents(),
             menus: default_menus(),
+            teams: default_teams(),
             languages: vec!["en".into(), "es".into(), "fr-CA".into()],
             calls: BTreeMap::new(),
             chats: BTreeMap::new(),
             activity_logs: Vec::new(),
+            open_activity: HashMap::new(),
             end_users: Vec::new(),
-            requests: Vec::new(),
+            end_user_index: HashMap::new(),
+            requests: VecDeque::new(),
             faults: VecDeque::new(),
             latency: Duration::ZERO,
             clock: Clock::default(),
@@ -317,6 +376,13 @@ impl State {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    pub fn record_request(&mut self, r: RecordedRequest) {
+        if self.requests.len() >= REQUEST_LOG_CAPACITY {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(r);
     }
 
     fn next_id(&mut self) -> u64 {
@@ -363,8 +429,8 @@ impl State {
         json!({
             "id": agent.id,
             "email": agent.email,
-            "created_at": "2025-01-06T08:00:00.000Z",
-            "last_login_time": iso(agent.status_updated_at),
+            "created_at": iso(agent.created_at),
+            "last_login_time": iso(agent.last_login_at),
             "first_name": agent.first_name,
             "middle_name": null,
             "last_name": agent.last_name,
@@ -379,10 +445,7 @@ impl State {
             "chat_count": 0,
             "location": null,
             "roles": ["agent"],
-            "teams": agent.team_ids.iter().map(|id| json!({
-                "id": id, "name": format!("Team {id}"), "parent_id": null,
-                "position": 0, "deleted": false, "agents_count": 0
-            })).collect::<Vec<_>>(),
+            "teams": agent.team_ids.iter().map(|id| self.team_brief(*id)).collect::<Vec<_>>(),
             "channels": [],
         })
     }
@@ -407,6 +470,9 @@ impl State {
         let previous = self.agents[index].status_id;
         self.agents[index].status_id = status_id;
         self.agents[index].status_updated_at = now;
+        if previous == -10 && status_id != -10 {
+            self.agents[index].last_login_at = now;
+        }
         self.agents[index].online = status_id != -10;
         // Leaving a call/chat/wrap-up completes a pending force logout.
         if self.agents[index].logout_pending
@@ -424,20 +490,23 @@ impl State {
 
     fn log_activity(&mut self, agent: &Agent, activity: &str, now: DateTime<Utc>) {
         // The open log entry of this agent ends now.
-        for log in self.activity_logs.iter_mut().rev() {
-            if log["agent_id"] == json!(agent.id) && log["ended_at"].is_null() {
-                let started = log["started_at"]
-                    .as_str()
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .map(|d| d.with_timezone(&Utc));
-                log["ended_at"] = json!(iso(now));
-                if let Some(started) = started {
-                    log["duration"] = json!((now - started).num_seconds());
-                }
-                break;
+        if let Some(log) = self
+            .open_activity
+            .remove(&agent.id)
+            .and_then(|i| self.activity_logs.get_mut(i))
+        {
+            let started = log["started_at"]
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|d| d.with_timezone(&Utc));
+            log["ended_at"] = json!(iso(now));
+            if let Some(started) = started {
+                log["duration"] = json!((now - started).num_seconds());
             }
         }
         let id = self.activity_logs.len() as u64 + 1;
+        self.open_activity
+            .insert(agent.id, self.activity_logs.len());
         let entry = json!({
             "id": id,
             "agent_id": agent.id,
@@ -570,9 +639,9 @@ impl State {
             .ok_or_else(|| bad_request("identifier is required"))?
             .to_string();
         if let Some(existing) = self
-            .end_users
-            .iter_mut()
-            .find(|u| u["identifier"] == json!(identifier))
+            .end_user_index
+            .get(&identifier)
+            .and_then(|&i| self.end_users.get_mut(i))
         {
             for key in ["name", "email", "phone"] {
                 if let Some(v) = user.get(key) {
@@ -590,6 +659,7 @@ impl State {
             "phone": user.get("phone").cloned().unwrap_or(Value::Null),
             "out_contact_id": null,
         });
+        self.end_user_index.insert(identifier, self.end_users.len());
         self.end_users.push(record.clone());
         Ok(record)
     }
@@ -818,6 +888,199 @@ impl State {
     }
 }
 
+/// Teams and menus (`/manager/api/v1/teams`, `/menus` and their trees).
+impl State {
+    fn agents_in(&self, team_id: u64) -> impl Iterator<Item = &Agent> {
+        self.agents
+            .iter()
+            .filter(move |a| a.team_ids.contains(&team_id))
+    }
+
+    fn assignee(agent: &Agent) -> Value {
+        json!({
+            "id": agent.id,
+            "name": agent.name(),
+            "first_name": agent.first_name,
+            "last_name": agent.last_name,
+            "agent_number": agent.agent_number,
+            "avatar_url": null,
+        })
+    }
+
+    /// A team as agents list it: `{id,name,parent_id,position,deleted,agents_count}`.
+    pub fn team_brief(&self, id: u64) -> Value {
+        let team = self.teams.iter().find(|t| t.id == id);
+        json!({
+            "id": id,
+            "name": team.map(|t| t.name.clone()).unwrap_or_else(|| format!("Team {id}")),
+            "parent_id": team.and_then(|t| t.parent_id),
+            "position": team.map(|t| t.position).unwrap_or(0),
+            "deleted": false,
+            "agents_count": self.agents_in(id).count(),
+        })
+    }
+
+    /// `GET /teams[/:id]`: the brief plus `assignees`.
+    pub fn team_json(&self, team: &Team) -> Value {
+        let mut v = self.team_brief(team.id);
+        v["assignees"] = Value::Array(self.agents_in(team.id).map(Self::assignee).collect());
+        v
+    }
+
+    /// `GET /teams/tree`: root teams, each with its `children` nested.
+    pub fn teams_tree(&self) -> Value {
+        fn node(state: &State, team: &Team) -> Value {
+            let mut v = state.team_brief(team.id);
+            v["children"] = Value::Array(
+                state
+                    .teams
+                    .iter()
+                    .filter(|t| t.parent_id == Some(team.id))
+                    .map(|t| node(state, t))
+                    .collect(),
+            );
+            v
+        }
+        Value::Array(
+            self.teams
+                .iter()
+                .filter(|t| t.parent_id.is_none())
+                .map(|t| node(self, t))
+                .collect(),
+        )
+    }
+
+    /// `GET /menus`: a menu with the teams assigned to it. Every leaf queue is
+    /// staffed by the first team, as a fresh tenant's would be.
+    pub fn menu_json(&self, menu: &Menu) -> Value {
+        let channel = match menu.menu_type.as_str() {
+            "ivr_menu" => "voice_call",
+            _ => "chat",
+        };
+        let leaf = !self.menus.iter().any(|m| m.parent_id == Some(menu.id));
+        let team_assignments: Vec<Value> = if leaf {
+            self.teams
+                .iter()
+                .take(1)
+                .map(|t| {
+                    json!({
+                        "queue_level": "level_1",
+                        "group_type": "team",
+                        "channel_type": channel,
+                        "lang": "en",
+                        "team": self.team_json(t),
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        json!({
+            "id": menu.id,
+            "name": menu.name,
+            "parent_id": menu.parent_id,
+            "position": self.menus.iter().filter(|m| m.parent_id == menu.parent_id).position(|m| m.id == menu.id).unwrap_or(0),
+            "deleted": false,
+            "hidden": false,
+            "menu_type": menu.menu_type,
+            "output_msg": format!("You selected {}.", menu.name),
+            "team_assignments": team_assignments,
+            "agent_assignments": [],
+        })
+    }
+
+    /// `GET /menus/tree`: root menus with their sub-menus as `children`.
+    pub fn menus_tree(&self) -> Value {
+        fn node(state: &State, menu: &Menu) -> Value {
+            let leaf = !state.menus.iter().any(|m| m.parent_id == Some(menu.id));
+            let agents = if leaf {
+                state
+                    .teams
+                    .first()
+                    .map(|t| state.agents_in(t.id).count())
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            json!({
+                "id": menu.id,
+                "name": menu.name,
+                "parent_id": menu.parent_id,
+                "position": state.menus.iter().filter(|m| m.parent_id == menu.parent_id).position(|m| m.id == menu.id).unwrap_or(0),
+                "deleted": false,
+                "menu_type": menu.menu_type,
+                "agents_count": agents,
+                "children": state
+                    .menus
+                    .iter()
+                    .filter(|m| m.parent_id == Some(menu.id))
+                    .map(|m| node(state, m))
+                    .collect::<Vec<_>>(),
+            })
+        }
+        Value::Array(
+            self.menus
+                .iter()
+                .filter(|m| m.parent_id.is_none())
+                .map(|m| node(self, m))
+                .collect(),
+        )
+    }
+}
+
+fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// Fills the documented chat fields a stored record lacks: the first and
+/// last message times (from assignment to the end of the chat), the message
+/// count and the agent's average and longest response times in seconds.
+pub fn complete_chat(chat: &mut Value) {
+    let Value::Object(map) = chat else {
+        return;
+    };
+    let at = |k: &str| map.get(k).and_then(parse_time);
+    let first = at("first_msg_sent_at")
+        .or_else(|| at("connected_at"))
+        .or_else(|| at("assigned_at"))
+        .or_else(|| at("created_at"));
+    let last = at("last_msg_sent_at")
+        .or_else(|| at("ends_at"))
+        .or_else(|| at("updated_at"))
+        .or(first);
+    let count = map
+        .get("message_count")
+        .and_then(Value::as_i64)
+        .unwrap_or(if first.is_some() { 2 } else { 0 });
+    let span = match (first, last) {
+        (Some(f), Some(l)) if l > f => (l - f).num_seconds(),
+        _ => 0,
+    };
+    // With `count` messages there are `count - 1` gaps; the longest takes
+    // what the others (one second each) leave of the span.
+    let gaps = (count - 1).max(1);
+    let average = span / gaps;
+    let longest = (span - (gaps - 1)).max(average);
+    let mut set = |k: &str, v: Value| {
+        if map.get(k).is_none_or(Value::is_null) {
+            map.insert(k.to_string(), v);
+        }
+    };
+    set(
+        "first_msg_sent_at",
+        first.map(|t| json!(iso(t))).unwrap_or(Value::Null),
+    );
+    set(
+        "last_msg_sent_at",
+        last.map(|t| json!(iso(t))).unwrap_or(Value::Null),
+    );
+    set("message_count", json!(count));
+    set("average_response_time", json!(average));
+    set("longest_response_time", json!(longest));
+}
+
 /// Adds the keys of `extra` to the object `target`.
 fn merge(target: &mut Value, extra: Value) {
     if let (Value::Object(target), Value::Object(extra)) = (target, extra) {
@@ -833,9 +1096,14 @@ pub struct Page {
     pub page: usize,
 }
 
-/// Lists `records` like the Manager API: `time_key[from]` filter,
-/// `sort_column`/`sort_direction`, `page`/`per` (default 100, clamped to 1..=100).
-pub fn paginate(records: Vec<Value>, query: &[(String, String)], time_key: &str) -> Page {
+/// Lists `records` like the Manager API: `time_key[from]`/`[to]` filter,
+/// `sort_column`/`sort_direction`, `page`/`per` (default 100, clamped to
+/// 1..=100). Only the page's records are cloned.
+pub fn paginate<'a>(
+    records: impl IntoIterator<Item = &'a Value>,
+    query: &[(String, String)],
+    time_key: &str,
+) -> Page {
     let get = |key: &str| {
         query
             .iter()
@@ -849,7 +1117,25 @@ pub fn paginate(records: Vec<Value>, query: &[(String, String)], time_key: &str)
     };
     let from = get(&format!("{time_key}[from]")).and_then(parse);
     let to = get(&format!("{time_key}[to]")).and_then(parse);
-    let mut items: Vec<Value> = records
+    let column = get("sort_column").unwrap_or("id").to_string();
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Key {
+        Missing,
+        Number(u64),
+        Time(i64),
+        Text(String),
+    }
+    let key = |v: &Value| -> (Key, u64) {
+        let primary = match &v[&column] {
+            Value::String(s) => parse(s)
+                .map(|d| Key::Time(d.timestamp_micros()))
+                .unwrap_or_else(|| Key::Text(s.clone())),
+            Value::Number(n) => Key::Number(n.as_u64().unwrap_or(0)),
+            _ => Key::Missing,
+        };
+        (primary, v["id"].as_u64().unwrap_or(0))
+    };
+    let mut items: Vec<((Key, u64), &Value)> = records
         .into_iter()
         .filter(|r| {
             let at = r[time_key].as_str().and_then(parse);
@@ -859,19 +1145,9 @@ pub fn paginate(records: Vec<Value>, query: &[(String, String)], time_key: &str)
                 (from, to, Some(at)) => from.is_none_or(|f| at >= f) && to.is_none_or(|t| at <= t),
             }
         })
+        .map(|r| (key(r), r))
         .collect();
-    let column = get("sort_column").unwrap_or("id").to_string();
-    let key = |v: &Value| -> (String, u64) {
-        let primary = match &v[&column] {
-            Value::String(s) => parse(s)
-                .map(|d| format!("{:020}", d.timestamp_micros()))
-                .unwrap_or_else(|| s.clone()),
-            Value::Number(n) => format!("{:020}", n.as_u64().unwrap_or(0)),
-            _ => String::new(),
-        };
-        (primary, v["id"].as_u64().unwrap_or(0))
-    };
-    items.sort_by_key(key);
+    items.sort_by(|a, b| a.0.cmp(&b.0));
     if get("sort_direction").is_some_and(|d| d.eq_ignore_ascii_case("desc")) {
         items.reverse();
     }
@@ -884,7 +1160,12 @@ pub fn paginate(records: Vec<Value>, query: &[(String, String)], time_key: &str)
         .unwrap_or(1)
         .max(1);
     let total = items.len();
-    let items = items.into_iter().skip((page - 1) * per).take(per).collect();
+    let items = items
+        .into_iter()
+        .skip((page - 1).saturating_mul(per))
+        .take(per)
+        .map(|(_, v)| v.clone())
+        .collect();
     Page {
         items,
         total,

@@ -83,14 +83,14 @@ fn pages_are_clamped_and_filtered_inclusively() {
         .map(|i| json!({ "id": i, "updated_at": format!("2026-01-01T00:{:02}:00.000Z", i % 60) }))
         .collect();
     let query = vec![("per".to_string(), "500".to_string())];
-    let page = paginate(records.clone(), &query, "updated_at");
+    let page = paginate(&records, &query, "updated_at");
     assert_eq!((page.per, page.items.len(), page.total), (100, 100, 250));
     let query = vec![(
         "updated_at[from]".to_string(),
         "2026-01-01T00:59:00.000Z".to_string(),
     )];
     assert_eq!(
-        paginate(records, &query, "updated_at").total,
+        paginate(&records, &query, "updated_at").total,
         4,
         "inclusive lower bound"
     );
