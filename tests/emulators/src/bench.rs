@@ -177,9 +177,14 @@ async fn one_event(
     Ok(())
 }
 
-/// Starts `exe kustomer` on a free port, drives it and reports.
+/// Starts this binary's `kustomer` subcommand on a free port, drives it and
+/// reports.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
-    let exe = std::env::current_exe()?;
+    run_with(&std::env::current_exe()?, args).await
+}
+
+/// [`run`] against the `switchboard-emulators` binary at `exe`.
+pub async fn run_with(exe: &std::path::Path, args: &BenchArgs) -> anyhow::Result<BenchReport> {
     let port = free_port()?;
     let mut child = tokio::process::Command::new(exe)
         .args([
