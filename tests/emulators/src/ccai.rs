@@ -7,7 +7,10 @@
 //! (`total`, `per-page`, `link: <…>; rel="next"`), the documented 400
 //! messages of `POST /calls`, system user statuses that an API call can
 //! neither leave nor enter, a 10 requests/second limit (429), and an
-//! `agent_activity_logs` entry for every status change.
+//! `agent_activity_logs` entry for every status change. Menus, teams and
+//! their trees; agents stamped from their creation; chats completed with the
+//! documented message-time fields. `link` headers point at a configurable
+//! public origin, and `tls` serves HTTPS with a certificate made at start.
 //!
 //! Control surface (no auth), also available as [`CcaiEmulator`] methods:
 //!
@@ -15,7 +18,8 @@
 //! |---|---|
 //! | `GET /__control/state` | agents, calls, chats, activity logs, faults, clock |
 //! | `POST /__control/reset` | fresh tenant |
-//! | `GET`/`DELETE /__control/requests` | recorded API requests |
+//! | `GET`/`DELETE /__control/requests` | recorded API requests (newest 20,000) |
+//! | `GET /__control/stats` | `{requests_served}` since start or reset |
 //! | `POST`/`DELETE /__control/faults` | `{status, count, retry_after?, path_contains?}` |
 //! | `POST /__control/latency` | `{ms}` added to every API answer |
 //! | `GET`/`POST /__control/clock` | `{set: iso}`, `{advance_ms}`, `{real: true}` |
@@ -172,6 +176,12 @@ impl CcaiEmulator {
     /// API requests seen so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.iter().cloned().collect()
+    }
+
+    /// API requests answered since start or reset, including those the
+    /// bounded log has dropped.
+    pub fn requests_served(&self) -> u64 {
+        self.shared.lock().served
     }
 
     pub fn clear_requests(&self) {

@@ -1,6 +1,7 @@
-//! Kustomer API emulator: a real HTTP server on loopback that follows
-//! `shared/reference/kustomer-api.md` §0 and answers in the shapes of
-//! `shared/samples/kustomer`.
+//! Kustomer API emulator: a real HTTP server on loopback that follows the
+//! public Kustomer REST API reference and answers in the shapes of the
+//! recorded samples (`tests/fixtures/samples/kustomer`). `README.md` beside
+//! this crate lists every endpoint with what is faithful and what is not.
 //!
 //! What it does:
 //! - Bearer auth (401 with `errors[]`), 24-hex ids, the `{"data":…}` envelope
@@ -13,7 +14,16 @@
 //!   without a conversation creates one), notes, the three-step attachment
 //!   upload (the presigned-POST target is the emulator's own
 //!   `/__upload/attachments`), custom-attribute suffix checks, metadata
-//!   GET/PUT with merge semantics, users, routing statuses, work sessions.
+//!   GET/PUT with merge semantics, users (and `users/current`, the key's
+//!   machine user), teams, tags, shortcuts, routing statuses, work sessions.
+//! - `POST /v1/customers/search` (and `archive/search`): `queryContext`,
+//!   nested `and`/`or`/`not` criteria across customer, conversation, message
+//!   and note fields, `sort`, `timeZone`, pages of up to 500, the 100-page
+//!   limit and the 100 searches per minute of API keys.
+//! - JSON `{"errors":[…]}` bodies for every error, unknown routes (404) and
+//!   methods (405) included.
+//! - Storage indexed by id, contact point, parent and external id, so no
+//!   request scans a whole kind; the request and webhook logs are bounded.
 //! - The org budget per 60-second window (default 1,000) and 120 creates per
 //!   customer per minute, with `x-ratelimit-limit/-remaining/-reset` (epoch
 //!   seconds, strings) on every `/v1` response and a `date` header from the
@@ -28,7 +38,8 @@
 //! |---|---|
 //! | `GET /__control/state` | every object by kind |
 //! | `POST /__control/reset` | clear data, faults, logs, windows |
-//! | `GET`/`DELETE /__control/requests` | request log |
+//! | `GET`/`DELETE /__control/requests` | request log (newest `log_capacity` entries) |
+//! | `GET /__control/stats` | `{"requestsServed"}` since start or reset |
 //! | `GET`/`POST`/`DELETE /__control/faults` | `{"kind":"rate_limited"\|"server_error"\|"latency"\|"drop_connection"\|"apply_then_drop", "count", "method"?, "pathPrefix"?, …}` |
 //! | `GET`/`POST /__control/clock` | `{"set"}` \| `{"advanceMs"}` \| `{"advanceTo"}` \| `{"system":true,"offsetMs"}` |
 //! | `GET`/`POST /__control/rate-limit` | `{"perMinute","customerCreatesPerMinute"}` |
@@ -73,6 +84,16 @@ pub struct CliArgs {
     /// HMAC token of the outbound webhooks.
     #[arg(long, default_value = "emulator-webhook-token")]
     pub webhook_token: String,
+    /// Order lists by id under `sort=`, as Kustomer documents (default:
+    /// creation order).
+    #[arg(long)]
+    pub sort_lists_by_id: bool,
+    /// Searches per minute before 429.
+    #[arg(long, default_value_t = 100)]
+    pub search_per_minute: u32,
+    /// Entries the request log and the webhook log keep each.
+    #[arg(long, default_value_t = 20_000)]
+    pub log_capacity: usize,
 }
 
 /// Runs the emulator until interrupted.
@@ -86,6 +107,9 @@ pub async fn run_cli(args: CliArgs) -> anyhow::Result<()> {
             url,
             token: args.webhook_token.clone(),
         }),
+        sort_lists_by_id: args.sort_lists_by_id,
+        search_per_minute: args.search_per_minute,
+        log_capacity: args.log_capacity,
         ..KustomerEmulatorConfig::default()
     })
     .await?;

@@ -596,4 +596,5 @@ async fn the_request_log_keeps_only_the_newest_entries() {
     let log = emu.requests();
     assert_eq!(log.len(), 5);
     assert_eq!(log.last().map(|r| r.seq), Some(12));
+    assert_eq!(emu.requests_served(), 12, "the count outlives the log");
 }

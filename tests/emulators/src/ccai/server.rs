@@ -187,6 +187,7 @@ pub fn router(shared: AppState) -> Router {
             post(control_fault).delete(control_clear_faults),
         )
         .route("/__control/latency", post(control_latency))
+        .route("/__control/stats", get(control_stats))
         .route(
             "/__control/clock",
             get(control_clock).post(control_set_clock),
@@ -415,6 +416,10 @@ async fn control_reset(AxState(shared): AxState<AppState>) -> StatusCode {
 
 async fn control_requests(AxState(shared): AxState<AppState>) -> Response {
     Json(shared.lock().requests.iter().cloned().collect::<Vec<_>>()).into_response()
+}
+
+async fn control_stats(AxState(shared): AxState<AppState>) -> Response {
+    Json(json!({ "requests_served": shared.lock().served })).into_response()
 }
 
 async fn control_clear_requests(AxState(shared): AxState<AppState>) -> StatusCode {

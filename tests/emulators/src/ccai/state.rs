@@ -337,6 +337,8 @@ pub struct State {
     end_user_index: HashMap<String, usize>,
     /// Bounded by [`REQUEST_LOG_CAPACITY`]: oldest entries are dropped.
     pub requests: VecDeque<RecordedRequest>,
+    /// API requests answered since start or reset (the log is bounded).
+    pub served: u64,
     pub faults: VecDeque<Fault>,
     pub latency: Duration,
     pub clock: Clock,
@@ -361,6 +363,7 @@ impl State {
             end_users: Vec::new(),
             end_user_index: HashMap::new(),
             requests: VecDeque::new(),
+            served: 0,
             faults: VecDeque::new(),
             latency: Duration::ZERO,
             clock: Clock::default(),
@@ -379,6 +382,7 @@ impl State {
     }
 
     pub fn record_request(&mut self, r: RecordedRequest) {
+        self.served += 1;
         if self.requests.len() >= REQUEST_LOG_CAPACITY {
             self.requests.pop_front();
         }

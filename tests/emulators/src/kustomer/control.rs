@@ -192,6 +192,12 @@ impl KustomerControl {
         lock(&self.app.state).requests.clear();
     }
 
+    /// Requests answered since start or reset, including those the bounded
+    /// log has dropped: what a load test divides by its duration.
+    pub fn requests_served(&self) -> u64 {
+        lock(&self.app.state).next_seq.saturating_sub(1)
+    }
+
     // ------------------------------------------------------------- faults
 
     /// Queues a fault for the next matching requests.
@@ -271,6 +277,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/__control/state", get(state))
         .route("/__control/reset", post(reset))
         .route("/__control/requests", get(requests).delete(clear_requests))
+        .route("/__control/stats", get(stats))
         .route(
             "/__control/faults",
             get(faults).post(add_faults).delete(clear_faults),
@@ -307,6 +314,10 @@ async fn reset(State(app): State<App>) -> StatusCode {
 
 async fn requests(State(app): State<App>) -> Json<Vec<RecordedRequest>> {
     Json(control(app).requests())
+}
+
+async fn stats(State(app): State<App>) -> Json<Value> {
+    Json(json!({ "requestsServed": control(app).requests_served() }))
 }
 
 async fn clear_requests(State(app): State<App>) -> StatusCode {

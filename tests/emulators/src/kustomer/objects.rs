@@ -1,6 +1,6 @@
 //! The emulated Kustomer objects: validation, writes with their side effects
 //! (`rev`, timestamps, derived conversation fields, uniqueness, webhooks) and
-//! rendering in the shapes of `shared/samples/kustomer`.
+//! rendering in the shapes of the recorded Kustomer samples.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
