@@ -292,7 +292,74 @@ async fn search_matches_related_objects_in_every_context() {
     let body = search(json!({"queryContext": "kobject",
         "and": [{"kobject_custom_order_totalNum": {"gte": 1}}]}))
     .await;
-    assert_eq!(body["meta"]["total"], 0, "no KObjects are stored");
+    assert_eq!(body["meta"]["total"], 0, "no KObjects yet");
+}
+
+#[tokio::test]
+async fn kobjects_are_stored_listed_and_searchable() {
+    let emu = emulator(KustomerEmulatorConfig::default()).await;
+    let api = Api::of(&emu);
+    let ann = api.customer("Ann Orders", "orders@example.com").await;
+    let bob = api.customer("Bob Orders", "bob-orders@example.com").await;
+    let mut made = Vec::new();
+    for (who, total) in [(&ann, 250), (&ann, 20), (&bob, 40)] {
+        let (status, body) = api
+            .post(
+                &format!("/v1/customers/{who}/klasses/order"),
+                json!({"title": format!("Order {total}"), "externalId": format!("o-{total}"),
+                       "custom": {"totalNum": total}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["data"]["type"], "kobject");
+        assert_eq!(
+            body["data"]["relationships"]["klass"]["data"]["id"],
+            "order"
+        );
+        made.push(body["data"]["id"].as_str().expect("id").to_string());
+    }
+    let (status, other) = api
+        .post(
+            "/v1/klasses/refund",
+            json!({"customer": bob, "custom": {"totalNum": 999}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{other}");
+
+    let (_, list) = api.get(&format!("/v1/customers/{ann}/klasses/order")).await;
+    assert_eq!(list["meta"]["total"], 2);
+    let (_, list) = api.get("/v1/klasses/order?pageSize=2").await;
+    assert_eq!(list["meta"]["totalPages"], 2);
+    let (status, one) = api.get(&format!("/v1/klasses/order/{}", made[2])).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        one["data"]["links"]["self"],
+        format!("/v1/klasses/order/{}", made[2])
+    );
+    let (status, _) = api.get(&format!("/v1/klasses/refund/{}", made[2])).await;
+    assert_eq!(status, 404, "a KObject is read through its own klass");
+
+    let (_, found) = api
+        .post(
+            "/v1/customers/search",
+            json!({"and": [{"kobject_custom_order_totalNum": {"gte": 100}}]}),
+        )
+        .await;
+    assert_eq!(found["meta"]["total"], 1, "{found}");
+    assert_eq!(found["data"][0]["id"], ann.as_str());
+    let (_, found) = api
+        .post(
+            "/v1/customers/search",
+            json!({"queryContext": "kobject",
+                   "and": [{"customer_email": {"equals": "bob-orders@example.com"}},
+                           {"kobject_custom_order_totalNum": {"lte": 1000}}]}),
+        )
+        .await;
+    assert_eq!(
+        found["meta"]["total"], 1,
+        "the refund is another klass: {found}"
+    );
+    assert_eq!(found["data"][0]["id"], made[2].as_str());
 }
 
 #[tokio::test]

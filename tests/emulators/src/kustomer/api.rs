@@ -82,6 +82,12 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v1/teams/{id}", get(team_get))
         .route("/v1/tags", get(tag_list))
         .route("/v1/tags/{id}", get(tag_get))
+        .route("/v1/klasses/{name}", get(kobject_list).post(kobject_create))
+        .route("/v1/klasses/{name}/{id}", get(kobject_get))
+        .route(
+            "/v1/customers/{id}/klasses/{name}",
+            get(customer_kobjects).post(customer_kobject_create),
+        )
         .route("/v1/shortcuts", get(shortcut_list))
         .route("/v1/shortcuts/{id}", get(shortcut_get))
         .route("/v1/users/{id}", get(user_get))
@@ -711,4 +717,78 @@ pub(crate) async fn no_route(method: Method, uri: Uri) -> Response {
 /// A served path with a method it does not take.
 pub(crate) async fn wrong_method(method: Method, uri: Uri) -> Response {
     ApiError::method_not_allowed(method.as_str(), uri.path()).into_response()
+}
+
+// ----------------------------------------------------------------- KObjects
+
+async fn kobject_list(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult {
+    let base = q.base(&format!("/v1/klasses/{name}"));
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.kobjects_of_klass(&name).collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &base, 100, |k| {
+            org::render_kobject(&i.settings, k)
+        })
+    })?)
+}
+
+async fn kobject_create(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = json_body(&body)?;
+    created(app.write(|i| org::create_kobject(i, &name, None, body))?)
+}
+
+async fn kobject_get(
+    State(app): State<App>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult {
+    read(&app, |i| {
+        i.db.kobjects
+            .get(&id)
+            .filter(|k| k.klass == name)
+            .map(|k| org::render_kobject(&i.settings, k))
+            .ok_or_else(|| ApiError::not_found("kobject"))
+    })
+    .and_then(ok)
+}
+
+async fn customer_kobjects(
+    State(app): State<App>,
+    Path((id, name)): Path<(String, String)>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult {
+    customer_exists(&app, &id)?;
+    let base = q.base(&format!("/v1/customers/{id}/klasses/{name}"));
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.kobjects_of_customer(&id)
+                .filter(|k| k.klass == name)
+                .collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &base, 100, |k| {
+            org::render_kobject(&i.settings, k)
+        })
+    })?)
+}
+
+async fn customer_kobject_create(
+    State(app): State<App>,
+    Path((id, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = json_body(&body)?;
+    customer_exists(&app, &id)?;
+    created(app.write(|i| org::create_kobject(i, &name, Some(&id), body))?)
 }

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::render::{rel, resource};
-use super::state::{new_id, ts, Inner, Record, Settings};
+use super::render::{rel, resource, ApiError};
+use super::state::{new_id, ts, Inner, KObject, Record, Settings};
 
 fn obj(v: Value) -> Map<String, Value> {
     match v {
@@ -166,5 +166,119 @@ pub fn render_token(inner: &Inner) -> Value {
         }),
         r,
         "/v1/auth/tokens/current",
+    )
+}
+
+// ----------------------------------------------------------------- KObjects
+
+/// Creates a KObject of `klass` (201). A `customer` ties it to one, and then
+/// counts against that customer's create limit like conversations and
+/// messages do.
+pub fn create_kobject(
+    inner: &mut Inner,
+    klass: &str,
+    customer_from_path: Option<&str>,
+    body: Map<String, Value>,
+) -> Result<Value, ApiError> {
+    let now = inner.now();
+    if !valid_klass(klass) {
+        return Err(ApiError::not_found("klass"));
+    }
+    let customer_id = match customer_from_path {
+        Some(c) => Some(c.to_string()),
+        None => match body.get("customer") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(c)) => Some(c.clone()),
+            Some(_) => return Err(ApiError::invalid("/customer", "customer must be an id")),
+        },
+    };
+    if let Some(c) = &customer_id {
+        if inner.db.customer(c).is_none() {
+            return Err(ApiError::not_found("customer"));
+        }
+    }
+    let id = match body.get("id").and_then(Value::as_str) {
+        None => new_id(),
+        Some(id) if !super::state::is_id(id) => {
+            return Err(ApiError::invalid("/id", "id must be a 24-character hex id"))
+        }
+        Some(id) if inner.db.id_taken(id) => {
+            return Err(ApiError::conflict(
+                "/id",
+                format!("an object with id {id} already exists"),
+            ))
+        }
+        Some(id) => id.to_string(),
+    };
+    if let Some(custom) = body.get("custom") {
+        super::objects::validate_custom(&inner.db, &format!("kobject.{klass}"), custom)?;
+    }
+    let imported = body.get("importedAt").is_some_and(|v| !v.is_null());
+    if let (Some(c), false) = (&customer_id, imported) {
+        inner.charge_customer_create(c).map_err(|retry| {
+            let mut e = ApiError::rate_limited(
+                "create limit of this customer reached (conversations, messages, KObjects per minute)",
+            );
+            e.retry_after = Some(retry);
+            e
+        })?;
+    }
+    let mut attrs = obj(json!({
+        "title": null, "description": null, "icon": null, "externalId": null,
+        "data": {}, "custom": null, "images": [], "rev": 1,
+    }));
+    attrs.extend(stamps(now));
+    for key in [
+        "title",
+        "description",
+        "icon",
+        "externalId",
+        "data",
+        "custom",
+        "images",
+        "importedAt",
+        "createdAt",
+    ] {
+        if let Some(v) = body.get(key) {
+            attrs.insert(key.into(), v.clone());
+        }
+    }
+    let k = KObject {
+        id,
+        klass: klass.to_string(),
+        customer_id,
+        attrs,
+    };
+    let rendered = render_kobject(&inner.settings, &k);
+    inner.db.insert_kobject(k);
+    Ok(rendered)
+}
+
+/// Klass names are identifiers: letters, digits, `-` and `_`.
+fn valid_klass(klass: &str) -> bool {
+    !klass.is_empty()
+        && klass
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub fn render_kobject(s: &Settings, k: &KObject) -> Value {
+    let mut r = rels(s);
+    r.insert(
+        "klass".into(),
+        rel("klass", &k.klass, &format!("/v1/klasses/{}", k.klass)),
+    );
+    if let Some(c) = &k.customer_id {
+        r.insert(
+            "customer".into(),
+            rel("customer", c, &format!("/v1/customers/{c}")),
+        );
+    }
+    resource(
+        "kobject",
+        &k.id,
+        Value::Object(k.attrs.clone()),
+        r,
+        &format!("/v1/klasses/{}/{}", k.klass, k.id),
     )
 }

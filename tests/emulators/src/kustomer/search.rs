@@ -11,8 +11,9 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
 use super::objects as o;
+use super::org;
 use super::render::{page_params, page_with, ApiError, PageQuery};
-use super::state::{Conversation, Customer, Inner, Message, Note};
+use super::state::{Conversation, Customer, Inner, KObject, Message, Note};
 
 /// The real search index only holds objects updated in the past two years.
 const HORIZON_DAYS: i64 = 730;
@@ -64,6 +65,11 @@ enum Attr {
     Id,
     Plain(String),
     Custom(String),
+    /// `kobject_custom_<klass>_<attr>`: a custom attribute of one klass.
+    KlassCustom {
+        klass: String,
+        name: String,
+    },
 }
 
 #[derive(Debug)]
@@ -98,9 +104,14 @@ fn camel(snake: &str) -> String {
 
 fn parse_attr(kind: Kind, rest: &str) -> Attr {
     match rest.strip_prefix("custom_") {
-        // KObject custom fields carry the klass name first; KObjects are not
-        // stored, so the exact split does not matter.
-        Some(name) if kind == Kind::KObject => Attr::Custom(name.to_string()),
+        // KObject custom fields name the klass first.
+        Some(name) if kind == Kind::KObject => match name.split_once('_') {
+            Some((klass, attr)) => Attr::KlassCustom {
+                klass: klass.to_string(),
+                name: attr.to_string(),
+            },
+            None => Attr::Custom(name.to_string()),
+        },
         Some(name) => Attr::Custom(name.to_string()),
         None if rest == "id" => Attr::Id,
         None => Attr::Plain(camel(rest)),
@@ -258,6 +269,8 @@ fn compare(stored: &Value, op: Op, query: &Value, tz: FixedOffset) -> bool {
 struct Obj<'a> {
     id: &'a str,
     attrs: &'a Map<String, Value>,
+    /// The klass of a KObject.
+    klass: Option<&'a str>,
 }
 
 /// The scalars an attribute holds: the attribute itself (each element if it
@@ -279,6 +292,13 @@ fn values<'a>(obj: Obj<'a>, attr: &'a Attr) -> Vec<&'a Value> {
                 push(&mut out, v);
             }
         }
+        Attr::KlassCustom { klass, name } => {
+            if obj.klass == Some(klass.as_str()) {
+                if let Some(v) = obj.attrs.get("custom").and_then(|c| c.get(name)) {
+                    push(&mut out, v);
+                }
+            }
+        }
         Attr::Plain(name) => {
             if let Some(v) = obj.attrs.get(name) {
                 push(&mut out, v);
@@ -298,33 +318,31 @@ enum Cand<'a> {
     Conversation(&'a Conversation),
     Message(&'a Message),
     Note(&'a Note),
+    KObject(&'a KObject),
 }
 
 impl<'a> Cand<'a> {
     fn obj(self) -> Obj<'a> {
         match self {
-            Cand::Customer(c) => Obj {
-                id: &c.id,
-                attrs: &c.attrs,
-            },
-            Cand::Conversation(c) => Obj {
-                id: &c.id,
-                attrs: &c.attrs,
-            },
-            Cand::Message(m) => Obj {
-                id: &m.id,
-                attrs: &m.attrs,
-            },
-            Cand::Note(n) => Obj {
-                id: &n.id,
-                attrs: &n.attrs,
+            Cand::Customer(c) => obj_of(&c.id, &c.attrs),
+            Cand::Conversation(c) => obj_of(&c.id, &c.attrs),
+            Cand::Message(m) => obj_of(&m.id, &m.attrs),
+            Cand::Note(n) => obj_of(&n.id, &n.attrs),
+            Cand::KObject(k) => Obj {
+                id: &k.id,
+                attrs: &k.attrs,
+                klass: Some(&k.klass),
             },
         }
     }
 }
 
 fn obj_of<'a>(id: &'a str, attrs: &'a Map<String, Value>) -> Obj<'a> {
-    Obj { id, attrs }
+    Obj {
+        id,
+        attrs,
+        klass: None,
+    }
 }
 
 /// The objects of `kind` related to a candidate (itself for its own kind).
@@ -352,8 +370,36 @@ fn related<'a>(inner: &'a Inner, cand: Cand<'a>, kind: Kind) -> Vec<Obj<'a>> {
             .map(|n| obj_of(&n.id, &n.attrs))
             .collect()
     };
+    let kobjects_of = |customer: &str| -> Vec<Obj<'a>> {
+        db.kobjects_of_customer(customer)
+            .map(|k| Cand::KObject(k).obj())
+            .collect()
+    };
     match (cand, kind) {
-        (_, Kind::KObject) => Vec::new(),
+        (Cand::KObject(_), Kind::KObject) => vec![cand.obj()],
+        (Cand::KObject(k), other) => match &k.customer_id {
+            None => Vec::new(),
+            Some(c) => match other {
+                Kind::Customer => customer(c),
+                Kind::Conversation => db
+                    .conversations_of(c)
+                    .map(|v| obj_of(&v.id, &v.attrs))
+                    .collect(),
+                Kind::Message => db
+                    .messages_of_customer(c)
+                    .map(|m| obj_of(&m.id, &m.attrs))
+                    .collect(),
+                Kind::Note => db
+                    .notes_of_customer(c)
+                    .map(|n| obj_of(&n.id, &n.attrs))
+                    .collect(),
+                Kind::KObject => Vec::new(),
+            },
+        },
+        (Cand::Customer(c), Kind::KObject) => kobjects_of(&c.id),
+        (Cand::Conversation(c), Kind::KObject) => kobjects_of(&c.customer_id),
+        (Cand::Message(m), Kind::KObject) => kobjects_of(&m.customer_id),
+        (Cand::Note(n), Kind::KObject) => kobjects_of(&n.customer_id),
         (Cand::Customer(_), Kind::Customer)
         | (Cand::Conversation(_), Kind::Conversation)
         | (Cand::Message(_), Kind::Message)
@@ -510,7 +556,7 @@ pub fn run(
         Kind::Conversation => db.conversations.iter().map(Cand::Conversation).collect(),
         Kind::Message => db.messages.iter().map(Cand::Message).collect(),
         Kind::Note => db.notes.iter().map(Cand::Note).collect(),
-        Kind::KObject => Vec::new(),
+        Kind::KObject => db.kobjects.iter().map(Cand::KObject).collect(),
     };
     let mut hits: Vec<Cand<'_>> = candidates
         .into_iter()
@@ -561,6 +607,7 @@ pub fn run(
         Cand::Conversation(c) => o::render_conversation(&inner.settings, c),
         Cand::Message(m) => o::render_message(&inner.settings, m),
         Cand::Note(n) => o::render_note(&inner.settings, n),
+        Cand::KObject(k) => org::render_kobject(&inner.settings, k),
     })?;
     let last = total.div_ceil(size).clamp(1, MAX_PAGE);
     out["links"]["last"] = json!(format!("{path}page={last}&pageSize={size}"));

@@ -265,6 +265,15 @@ pub struct Message {
     pub attrs: Map<String, Value>,
 }
 
+/// A KObject: a record of a custom klass, usually tied to a customer.
+#[derive(Debug, Clone)]
+pub struct KObject {
+    pub id: String,
+    pub klass: String,
+    pub customer_id: Option<String>,
+    pub attrs: Map<String, Value>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Note {
     pub id: String,
@@ -372,7 +381,8 @@ row!(
     User,
     RoutingStatus,
     WorkSession,
-    Record
+    Record,
+    KObject
 );
 
 /// A team, tag or shortcut: read-only org configuration.
@@ -399,6 +409,7 @@ pub struct Db {
     pub teams: Table<Record>,
     pub tags: Table<Record>,
     pub shortcuts: Table<Record>,
+    pub kobjects: Table<KObject>,
     /// resource (`customer`, `conversation`, …) → properties.
     pub metadata: HashMap<String, Map<String, Value>>,
     /// (identity kind, value) → customer id, for uniqueness and lookups.
@@ -408,6 +419,8 @@ pub struct Db {
     messages_by_customer: HashMap<String, Vec<usize>>,
     notes_by_conversation: HashMap<String, Vec<usize>>,
     notes_by_customer: HashMap<String, Vec<usize>>,
+    kobjects_by_customer: HashMap<String, Vec<usize>>,
+    kobjects_by_klass: HashMap<String, Vec<usize>>,
     conversation_external: HashMap<String, usize>,
     message_external: HashMap<String, usize>,
     note_external: HashMap<String, usize>,
@@ -474,7 +487,8 @@ impl Db {
     }
     /// True when any stored object of any kind already has this id.
     pub fn id_taken(&self, id: &str) -> bool {
-        self.customers.contains(id)
+        self.kobjects.contains(id)
+            || self.customers.contains(id)
             || self.conversations.contains(id)
             || self.messages.contains(id)
             || self.notes.contains(id)
@@ -630,6 +644,23 @@ impl Db {
         if let Some(x) = external {
             self.note_external.entry(x).or_insert(i);
         }
+    }
+
+    pub fn insert_kobject(&mut self, k: KObject) {
+        let (klass, customer) = (k.klass.clone(), k.customer_id.clone());
+        let i = self.kobjects.push(k);
+        self.kobjects_by_klass.entry(klass).or_default().push(i);
+        if let Some(c) = customer {
+            self.kobjects_by_customer.entry(c).or_default().push(i);
+        }
+    }
+
+    pub fn kobjects_of_customer(&self, id: &str) -> impl DoubleEndedIterator<Item = &KObject> {
+        rows_of(&self.kobjects, &self.kobjects_by_customer, id)
+    }
+
+    pub fn kobjects_of_klass(&self, klass: &str) -> impl DoubleEndedIterator<Item = &KObject> {
+        rows_of(&self.kobjects, &self.kobjects_by_klass, klass)
     }
 
     /// A customer's conversations, oldest first.
