@@ -306,7 +306,7 @@ fn page_response<'a>(
 async fn list_agents(AxState(shared): AxState<AppState>, Query(query): ListQuery) -> Response {
     let records: Vec<Value> = {
         let state = shared.lock();
-        state.agents.iter().map(|a| state.agent_json(a)).collect()
+        state.agents_json()
     };
     let records = &records;
     page_response(
@@ -398,7 +398,7 @@ async fn control_state(AxState(shared): AxState<AppState>) -> Response {
     let state = shared.lock();
     Json(json!({
         "now": iso(state.now()),
-        "agents": state.agents.iter().map(|a| state.agent_json(a)).collect::<Vec<_>>(),
+        "agents": state.agents_json(),
         "calls": state.calls.values().collect::<Vec<_>>(),
         "chats": state.chats.values().collect::<Vec<_>>(),
         "agent_activity_logs": state.activity_logs,

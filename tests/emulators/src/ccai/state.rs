@@ -430,6 +430,35 @@ impl State {
     }
 
     pub fn agent_json(&self, agent: &Agent) -> Value {
+        let teams: Vec<Value> = agent
+            .team_ids
+            .iter()
+            .map(|id| self.team_brief(*id))
+            .collect();
+        self.agent_json_with(agent, teams)
+    }
+
+    /// Every agent rendered, each team summarised once for the whole list
+    /// (a team's `agents_count` is a pass over the agents).
+    pub fn agents_json(&self) -> Vec<Value> {
+        let mut briefs: HashMap<u64, Value> = HashMap::new();
+        for id in self.agents.iter().flat_map(|a| a.team_ids.iter()) {
+            briefs.entry(*id).or_insert_with(|| self.team_brief(*id));
+        }
+        self.agents
+            .iter()
+            .map(|a| {
+                let teams = a
+                    .team_ids
+                    .iter()
+                    .map(|id| briefs.get(id).cloned().unwrap_or(Value::Null))
+                    .collect();
+                self.agent_json_with(a, teams)
+            })
+            .collect()
+    }
+
+    fn agent_json_with(&self, agent: &Agent, teams: Vec<Value>) -> Value {
         json!({
             "id": agent.id,
             "email": agent.email,
@@ -449,7 +478,7 @@ impl State {
             "chat_count": 0,
             "location": null,
             "roles": ["agent"],
-            "teams": agent.team_ids.iter().map(|id| self.team_brief(*id)).collect::<Vec<_>>(),
+            "teams": teams,
             "channels": [],
         })
     }
