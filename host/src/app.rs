@@ -2,18 +2,15 @@
 //! shut down (`switchboard serve`, the demo and the end-to-end tests).
 use crate::click_to_call::{self, ClickToCall};
 use crate::config::Config;
-use crate::connectors::ccai::CcaiClient;
-use crate::connectors::kustomer::KustomerClient;
-use crate::connectors::Clients;
 use crate::http::{self, AppState};
 use crate::intake::{self, IntakeConfig, IntakeState, Poller, TenantIntake};
-use crate::pipeline::{Pipeline, Tenant};
+use crate::pipeline::Pipeline;
 use crate::runtime::{Registry, Runtime};
 use crate::status_sync::{self, StatusSync};
 use crate::store::Store;
+use crate::tenant::{Tenant, Tenants};
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -39,6 +36,9 @@ fn prometheus() -> PrometheusHandle {
 /// A running service.
 pub struct App {
     addr: SocketAddr,
+    store: Store,
+    registry: Arc<Registry>,
+    tenants: Tenants,
     pipeline: Arc<Pipeline>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -75,27 +75,13 @@ impl App {
             }
         }
 
-        // One pair of clients per tenant, shared by every part below.
-        let mut clients = HashMap::new();
-        for t in &config.tenants {
-            let pair = Clients {
-                kustomer: KustomerClient::new(t.kustomer.clone())?,
-                ccai: CcaiClient::new(t.ccai.clone())?,
-            };
-            clients.insert(t.id.clone(), pair);
-        }
-        let tenants = config
-            .tenants
-            .iter()
-            .filter_map(|t| {
-                let c = clients.get(&t.id)?;
-                Some(Arc::new(Tenant::new(t.clone(), c.kustomer.clone())))
-            })
-            .collect();
+        // One handle per tenant (config, clients, directory), borrowed by
+        // every part below.
+        let tenants = Tenants::build(&config.tenants)?;
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             registry.clone(),
-            tenants,
+            tenants.clone(),
             config.server.workers,
         ));
 
@@ -103,11 +89,12 @@ impl App {
         let mut tasks = JoinSet::new();
         tasks.spawn(pipeline.clone().run(shutdown_rx.clone()));
 
-        for tenant in &config.tenants {
-            if let (Some(interval), Some(c)) = (tenant.poll_interval, clients.get(&tenant.id)) {
-                let client = c.ccai.clone();
-                let start = tenant.poll_start.unwrap_or_else(chrono::Utc::now);
-                let poller = Poller::new(tenant.id.clone(), client, store.clone(), start);
+        for tenant in tenants.iter() {
+            let t = &tenant.config;
+            if let Some(interval) = t.poll_interval {
+                let start = t.poll_start.unwrap_or_else(chrono::Utc::now);
+                let poller = Poller::new(t.id.clone(), tenant.ccai.clone(), store.clone(), start)
+                    .with_phone_region(t.phone_region);
                 tasks.spawn(poller.run(interval, shutdown_rx.clone()));
             }
         }
@@ -125,25 +112,19 @@ impl App {
         // tenants that configure them.
         let admin_token = config.server.admin_token.map(Arc::new);
         let status_sync = Arc::new(StatusSync::new(
-            &config.tenants,
-            &clients,
+            &tenants,
             store.clone(),
             registry.clone(),
             admin_token.clone(),
         ));
         status_sync.spawn(&mut tasks, shutdown_rx.clone());
-        let click_to_call = Arc::new(ClickToCall::new(
-            &config.tenants,
-            &clients,
-            admin_token.clone(),
-        ));
+        let click_to_call = Arc::new(ClickToCall::new(tenants.clone(), admin_token.clone()));
 
         let intake_state = IntakeState::new(
-            store,
-            config
-                .tenants
+            store.clone(),
+            tenants
                 .iter()
-                .map(|t| (t.id.clone(), TenantIntake::from(&t.ccai)))
+                .map(|t| (t.config.id.clone(), TenantIntake::from(&**t)))
                 .collect(),
             IntakeConfig {
                 max_body_bytes: config.server.max_body_bytes,
@@ -151,9 +132,12 @@ impl App {
             },
         );
         let state = AppState {
-            pipeline: pipeline.clone(),
+            store: store.clone(),
+            registry: registry.clone(),
+            tenants: tenants.clone(),
             admin_token,
             metrics: prometheus(),
+            wake: pipeline.waker(),
         };
         let router = http::router(state)
             .merge(intake::router(intake_state))
@@ -178,6 +162,9 @@ impl App {
         tracing::info!(%addr, tenants = config.tenants.len(), "switchboard listening");
         Ok(Self {
             addr,
+            store,
+            registry,
+            tenants,
             pipeline,
             shutdown,
             tasks,
@@ -190,9 +177,24 @@ impl App {
         self.addr
     }
 
-    /// The pipeline (store, registry, tenants).
-    pub fn pipeline(&self) -> &Arc<Pipeline> {
-        &self.pipeline
+    /// The durable store (inbox, outcomes, links, status-sync state).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The rule-module registry (live versions, history, hot swap).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// A configured tenant.
+    pub fn tenant(&self, id: &str) -> Option<&Arc<Tenant>> {
+        self.tenants.get(id)
+    }
+
+    /// Tells the pipeline new events are in the inbox.
+    pub fn wake(&self) {
+        self.pipeline.wake();
     }
 
     /// Stops accepting requests, lets in-flight work finish and waits for

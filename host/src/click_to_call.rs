@@ -2,7 +2,7 @@
 //!
 //! Body: `{"agent_email", "phone", "conversation_id"?, "mode": "prefill" |
 //! "dial"}`, `phone` as Kustomer shows it (any formatting; numbers without a
-//! country code are read in the tenant's `default_region`).
+//! country code are read in the tenant's `phone_region`, see [`crate::phone`]).
 //! - `prefill` (C2C1, Kustomer's intended behaviour: the adapter is filled
 //!   and the agent presses Call) answers 200 with the E.164 number and the
 //!   conversation to follow: the given one, else the customer's latest open
@@ -21,139 +21,40 @@
 //!
 //! Authentication: `Authorization: Bearer <token>` with the tenant's
 //! `click_to_call.token`, or the admin token.
-use crate::config::{invalid, ConfigError, SecretRef, TenantConfig};
-use crate::connectors::ccai::{CallPlaced, CallRejection, CcaiClient, CcaiError, OutboundCall};
+use crate::connectors::ccai::{CallPlaced, CallRejection, CcaiError, OutboundCall, SystemStatus};
 use crate::connectors::kustomer::{KustomerClient, KustomerError};
-use crate::connectors::Clients;
-use crate::http::{bearer_matches, error};
+use crate::phone;
+use crate::tenant::{Tenant, Tenants};
+use crate::web::{bearer_or_admin, error, refusal as refuse};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use phonenumber::country;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
-use std::path::Path as FsPath;
 use std::sync::Arc;
-
-/// `[tenant.click_to_call]` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClickToCallFile {
-    /// Bearer token of the tenant's click-to-call endpoint.
-    token: SecretRef,
-    /// ISO 3166 region for numbers written without a country code.
-    #[serde(default = "default_region")]
-    default_region: String,
-}
-
-fn default_region() -> String {
-    "US".into()
-}
-
-/// Validated click-to-call settings.
-#[derive(Debug, Clone)]
-pub struct ClickToCallConfig {
-    pub token: SecretString,
-    pub default_region: country::Id,
-}
-
-impl ClickToCallConfig {
-    pub fn new(token: &str, default_region: country::Id) -> Self {
-        Self {
-            token: token.to_string().into(),
-            default_region,
-        }
-    }
-}
-
-impl ClickToCallFile {
-    pub(crate) fn validate(
-        self,
-        key: &str,
-        base: &FsPath,
-    ) -> Result<ClickToCallConfig, ConfigError> {
-        let default_region = self
-            .default_region
-            .to_ascii_uppercase()
-            .parse::<country::Id>()
-            .map_err(|_| {
-                invalid(
-                    format!("{key}.default_region"),
-                    format!("`{}` is not an ISO 3166 region code", self.default_region),
-                )
-            })?;
-        Ok(ClickToCallConfig {
-            token: self.token.resolve(&format!("{key}.token"), base)?,
-            default_region,
-        })
-    }
-}
-
-/// Why a number could not be normalised.
-#[derive(Debug, thiserror::Error)]
-#[error("{number:?} is not a valid phone number{hint}")]
-pub struct NumberError {
-    pub number: String,
-    hint: String,
-}
-
-/// The E.164 form of a number as Kustomer shows it, read in `region` when
-/// it has no country code.
-pub fn normalise(raw: &str, region: country::Id) -> Result<String, NumberError> {
-    let fail = |hint: &str| NumberError {
-        number: raw.to_string(),
-        hint: hint.to_string(),
-    };
-    let parsed =
-        phonenumber::parse(Some(region), raw.trim()).map_err(|e| fail(&format!(": {e}")))?;
-    if !phonenumber::is_valid(&parsed) {
-        return Err(fail(" (no such number in its region)"));
-    }
-    Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
-}
 
 /// Click-to-call of every tenant that configures it. Cheap to share.
 pub struct ClickToCall {
-    tenants: HashMap<String, TenantCalls>,
+    tenants: Tenants,
     admin_token: Option<Arc<SecretString>>,
 }
 
-struct TenantCalls {
-    config: ClickToCallConfig,
-    ccai: CcaiClient,
-    kustomer: KustomerClient,
-}
-
-/// Why building the clients failed.
 impl ClickToCall {
-    /// `clients` are the tenants' shared clients, by tenant id.
-    pub fn new(
-        tenants: &[TenantConfig],
-        clients: &HashMap<String, Clients>,
-        admin_token: Option<Arc<SecretString>>,
-    ) -> Self {
-        let mut map = HashMap::new();
-        for tenant in tenants {
-            let (Some(config), Some(c)) = (&tenant.click_to_call, clients.get(&tenant.id)) else {
-                continue;
-            };
-            map.insert(
-                tenant.id.clone(),
-                TenantCalls {
-                    config: config.clone(),
-                    ccai: c.ccai.clone(),
-                    kustomer: c.kustomer.clone(),
-                },
-            );
-        }
+    pub fn new(tenants: Tenants, admin_token: Option<Arc<SecretString>>) -> Self {
         Self {
-            tenants: map,
+            tenants,
             admin_token,
         }
+    }
+
+    /// The tenant, when it has click-to-call configured.
+    fn tenant(&self, id: &str) -> Option<&Arc<Tenant>> {
+        self.tenants
+            .get(id)
+            .filter(|t| t.config.click_to_call.is_some())
     }
 }
 
@@ -183,31 +84,22 @@ struct CallRequest {
     mode: Mode,
 }
 
-fn refuse(status: StatusCode, reason: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({ "error": message.into(), "reason": reason })),
-    )
-        .into_response()
-}
-
 async fn click_to_call(
     State(calls): State<Arc<ClickToCall>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(t) = calls.tenants.get(&tenant) else {
+    let Some((t, config)) = calls
+        .tenant(&tenant)
+        .and_then(|t| Some((t, t.config.click_to_call.as_ref()?)))
+    else {
         return error(
             StatusCode::NOT_FOUND,
             format!("tenant `{tenant}` has no click-to-call configured"),
         );
     };
-    let admin = calls
-        .admin_token
-        .as_deref()
-        .is_some_and(|token| bearer_matches(&headers, token));
-    if !admin && !bearer_matches(&headers, &t.config.token) {
+    if !bearer_or_admin(&headers, &config.token, calls.admin_token.as_deref()) {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
     }
     let request: CallRequest = match serde_json::from_slice(&body) {
@@ -220,7 +112,7 @@ async fn click_to_call(
             )
         }
     };
-    let number = match normalise(&request.phone, t.config.default_region) {
+    let number = match phone::e164(&request.phone, t.config.phone_region) {
         Ok(n) => n,
         Err(e) => {
             return refuse(
@@ -245,7 +137,9 @@ async fn click_to_call(
         Err(e) => return refuse(StatusCode::BAD_GATEWAY, "ccai_error", e.to_string()),
     };
     if let Some(status) = &agent.status {
-        if matches!(status.id, -6 | -7 | -8 | -10) {
+        let busy_or_offline = SystemStatus::from_id(status.id)
+            .is_some_and(|s| s.in_session() || s == SystemStatus::Offline);
+        if busy_or_offline {
             return refuse(
                 StatusCode::CONFLICT,
                 "agent_unavailable",
@@ -329,36 +223,4 @@ async fn latest_open_conversation(
         .into_iter()
         .find(|c| c.attributes.status.as_deref() == Some("open"))
         .map(|c| c.id))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn c2c1_numbers_as_kustomer_shows_them_become_e164() {
-        for raw in [
-            "+1 415-555-0101",
-            "(415) 555-0101",
-            "415.555.0101",
-            "+14155550101",
-        ] {
-            assert_eq!(
-                normalise(raw, country::Id::US).expect(raw),
-                "+14155550101",
-                "{raw}"
-            );
-        }
-        assert_eq!(
-            normalise("030 901820", country::Id::DE).expect("de"),
-            "+4930901820"
-        );
-    }
-
-    #[test]
-    fn c2c3_garbage_is_not_a_number() {
-        for raw in ["", "call me", "12", "+1 000"] {
-            assert!(normalise(raw, country::Id::US).is_err(), "{raw} accepted");
-        }
-    }
 }

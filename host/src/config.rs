@@ -3,8 +3,15 @@
 //!
 //! Secrets are never written in the file: every credential is a reference,
 //! `{ env = "NAME" }` or `{ file = "/run/secrets/name" }`, resolved at start.
+mod click_to_call;
+mod status_sync;
+
+pub use click_to_call::{ClickToCallConfig, ClickToCallFile};
+pub use status_sync::{Direction, Priority, StatusSyncConfig, StatusSyncFile};
+
 use crate::connectors::{ccai, kustomer};
 use crate::fields::StandardFields;
+use crate::phone::Region;
 use crate::runtime::{types as t, RuntimeConfig};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -129,12 +136,15 @@ struct TenantFile {
     field_mapping: BTreeMap<String, String>,
     #[serde(default)]
     options: BTreeMap<String, String>,
+    /// ISO 3166 region of numbers written without a country code.
+    #[serde(default = "us")]
+    phone_region: String,
     kustomer: KustomerFile,
     ccai: CcaiFile,
     /// Agent status sync (SPEC §6); absent = off.
-    status_sync: Option<crate::status_sync::StatusSyncFile>,
+    status_sync: Option<StatusSyncFile>,
     /// Click-to-call (SPEC §7); absent = off.
-    click_to_call: Option<crate::click_to_call::ClickToCallFile>,
+    click_to_call: Option<ClickToCallFile>,
 }
 
 fn yes() -> bool {
@@ -142,6 +152,9 @@ fn yes() -> bool {
 }
 fn ten() -> u64 {
     10
+}
+fn us() -> String {
+    "US".into()
 }
 fn ccai_prefix() -> String {
     "ccai".into()
@@ -221,15 +234,17 @@ pub struct TenantConfig {
     pub fields: StandardFields,
     pub field_mapping: Vec<t::FieldMapping>,
     pub options: Vec<(String, String)>,
+    /// Where numbers without a country code are read (intake, click-to-call).
+    pub phone_region: Region,
     pub kustomer: kustomer::KustomerConfig,
     pub ccai: ccai::CcaiConfig,
     pub poll_interval: Option<Duration>,
     /// Where a poller with no saved cursor starts; `None` = start time.
     pub poll_start: Option<chrono::DateTime<chrono::Utc>>,
     /// Agent status sync (SPEC §6); `None` = off.
-    pub status_sync: Option<crate::status_sync::StatusSyncConfig>,
+    pub status_sync: Option<StatusSyncConfig>,
     /// Click-to-call (SPEC §7); `None` = off.
-    pub click_to_call: Option<crate::click_to_call::ClickToCallConfig>,
+    pub click_to_call: Option<ClickToCallConfig>,
 }
 
 impl Config {
@@ -402,6 +417,10 @@ fn tenant_config(f: TenantFile, i: usize, base: &Path) -> Result<TenantConfig, C
         fields: StandardFields::with_prefix(&f.field_prefix),
         field_mapping,
         options: f.options.into_iter().collect(),
+        phone_region: f
+            .phone_region
+            .parse()
+            .map_err(|e: String| invalid(key("phone_region"), e))?,
         kustomer,
         ccai,
         poll_interval: c.poll_interval_seconds.map(Duration::from_secs),

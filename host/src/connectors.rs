@@ -2,17 +2,9 @@
 //! modules never do I/O.
 
 pub mod ccai;
+pub mod clock;
 pub mod kustomer;
-
-/// One tenant's clients. Built once per tenant and cloned into every part of
-/// the service: clones share the connection pool and, above all, the
-/// rate-limit state, so the tenant's traffic as a whole stays within
-/// Kustomer's org budget and CCAI Platform's 10 requests per second.
-#[derive(Debug, Clone)]
-pub struct Clients {
-    pub kustomer: kustomer::KustomerClient,
-    pub ccai: ccai::CcaiClient,
-}
+pub mod retry;
 
 /// Counts one HTTP exchange with a platform: `status` is the HTTP status
 /// code, or `error` when no response arrived.

@@ -32,9 +32,9 @@ pub struct StackOptions {
     /// A watched module directory.
     pub modules_dir: Option<PathBuf>,
     /// Agent status sync (SPEC §6); `None` = off.
-    pub status_sync: Option<crate::status_sync::StatusSyncConfig>,
+    pub status_sync: Option<crate::config::StatusSyncConfig>,
     /// Click-to-call (SPEC §7); `None` = off.
-    pub click_to_call: Option<crate::click_to_call::ClickToCallConfig>,
+    pub click_to_call: Option<crate::config::ClickToCallConfig>,
 }
 
 impl StackOptions {
@@ -49,14 +49,11 @@ impl StackOptions {
             runtime: RuntimeConfig::default(),
             workers: 16,
             modules_dir: None,
-            status_sync: Some(crate::status_sync::StatusSyncConfig::one_way(
+            status_sync: Some(crate::config::StatusSyncConfig::one_way(
                 DEMO_STATUS_MAP,
                 AGENT_API_TOKEN,
             )),
-            click_to_call: Some(crate::click_to_call::ClickToCallConfig::new(
-                AGENT_API_TOKEN,
-                phonenumber::country::Id::US,
-            )),
+            click_to_call: Some(crate::config::ClickToCallConfig::new(AGENT_API_TOKEN)),
         }
     }
 }
@@ -176,7 +173,7 @@ impl Stack {
                 bad.body
             );
         }
-        self.app.pipeline().wake();
+        self.app.wake();
         Ok(deliveries.len())
     }
 
@@ -184,7 +181,7 @@ impl Stack {
     /// chance to add final records), or fails after `timeout`.
     pub async fn wait_idle(&self, timeout: Duration) -> anyhow::Result<()> {
         let started = Instant::now();
-        let store = self.app.pipeline().store();
+        let store = self.app.store();
         let mut quiet_since: Option<Instant> = None;
         let settle = self
             .options
@@ -260,7 +257,7 @@ fn tenant_config(
             secondary: None,
         },
     );
-    c.retry_base = Duration::from_millis(20);
+    c.retry.base_delay = Duration::from_millis(20);
     Ok(TenantConfig {
         id: options.tenant.clone(),
         module: Some(options.module.clone()),
@@ -274,6 +271,7 @@ fn tenant_config(
             name: "ccaiLoyaltyTierStr".into(),
         }],
         options: vec![],
+        phone_region: crate::phone::Region::default(),
         kustomer: k,
         ccai: c,
         poll_interval: options.poll_interval,

@@ -4,7 +4,10 @@
 //! No business logic lives here.
 mod admin;
 
-use crate::pipeline::Pipeline;
+use crate::runtime::Registry;
+use crate::store::Store;
+use crate::tenant::Tenants;
+use crate::web::{basic_matches, error};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,18 +16,18 @@ use axum::{Json, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use std::sync::Arc;
+use tokio::sync::Notify;
 
-/// Shared state of these routes. Cheap to clone.
+/// What these routes need. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub pipeline: Arc<Pipeline>,
+    pub store: Store,
+    pub registry: Arc<Registry>,
+    pub tenants: Tenants,
     pub admin_token: Option<Arc<SecretString>>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-}
-
-/// A JSON error body: `{"error": "..."}`.
-pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+    /// Wakes the pipeline after events are requeued.
+    pub wake: Arc<Notify>,
 }
 
 /// Health, readiness, metrics, screen pop and admin routes.
@@ -42,8 +45,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> String {
-    for tenant in state.pipeline.registry().tenants() {
-        if let Some(live) = state.pipeline.registry().live(&tenant) {
+    for tenant in state.registry.tenants() {
+        if let Some(live) = state.registry.live(&tenant) {
             metrics::gauge!("switchboard_module_version", "tenant" => tenant.clone(), "digest" => live.info.digest.clone())
                 .set(f64::from(live.info.version));
         }
@@ -54,11 +57,11 @@ async fn metrics(State(state): State<AppState>) -> String {
 /// Ready when the store answers and every configured tenant has a live module.
 async fn ready(State(state): State<AppState>) -> Response {
     let mut problems = Vec::new();
-    if let Err(e) = state.pipeline.store().pending(None, 1) {
+    if let Err(e) = state.store.pending(None, 1) {
         problems.push(format!("store: {e}"));
     }
-    for tenant in state.pipeline.tenant_ids() {
-        if state.pipeline.registry().live(&tenant).is_none() {
+    for tenant in state.tenants.ids() {
+        if state.registry.live(&tenant).is_none() {
             problems.push(format!("tenant `{tenant}` has no live rule module"));
         }
     }
@@ -80,14 +83,14 @@ async fn screen_pop(
     Path((tenant, session_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(t) = state.pipeline.tenant(&tenant) else {
+    let Some(t) = state.tenants.get(&tenant) else {
         return error(StatusCode::NOT_FOUND, format!("unknown tenant `{tenant}`"));
     };
     let creds = &t.config.ccai.session_events;
     if !basic_matches(&headers, &creds.username, creds.password.expose_secret()) {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
     }
-    match state.pipeline.store().session_link(&tenant, &session_id) {
+    match state.store.session_link(&tenant, &session_id) {
         Ok(Some(link)) => Json(json!({
             "session_id": link.session_id,
             "conversation_id": link.conversation_id,
@@ -99,61 +102,5 @@ async fn screen_pop(
             format!("session `{session_id}` has no conversation yet"),
         ),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-/// Byte-wise comparison whose time depends on neither where the inputs
-/// differ nor which one is shorter (credentials, tokens, signatures).
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
-}
-
-/// HTTP Basic credentials `user:password` in `Authorization`.
-pub(crate) fn basic_matches(headers: &HeaderMap, user: &str, password: &str) -> bool {
-    use base64::Engine as _;
-    let Some(value) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(encoded) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-    else {
-        return false;
-    };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    let expected = format!("{user}:{password}");
-    constant_time_eq(&decoded, expected.as_bytes())
-}
-
-pub(crate) fn bearer_matches(headers: &HeaderMap, token: &SecretString) -> bool {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| {
-            constant_time_eq(given.trim().as_bytes(), token.expose_secret().as_bytes())
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_time_eq_compares_content_and_length() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

@@ -70,8 +70,10 @@ mod http;
 pub use item::{ChatWebhook, SessionEventBatch, SessionEventEnvelope, SessionItem};
 pub use poller::{Cursor, PollError, PollReport, Poller};
 
-use crate::connectors::ccai::{CcaiConfig, InboundBasic, WebhookSecrets};
+use crate::connectors::ccai::{InboundBasic, WebhookSecrets};
+use crate::phone::Region;
 use crate::store::Store;
+use crate::tenant::Tenant;
 use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -79,18 +81,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What the intake needs to know about one tenant.
+/// What the intake needs to know about one tenant: the credentials CCAI
+/// Platform presents and where callers' numbers are read.
 #[derive(Debug, Clone)]
 pub struct TenantIntake {
     pub session_events: InboundBasic,
     pub webhooks: WebhookSecrets,
+    pub phone_region: Region,
 }
 
-impl From<&CcaiConfig> for TenantIntake {
-    fn from(config: &CcaiConfig) -> Self {
+impl From<&Tenant> for TenantIntake {
+    fn from(tenant: &Tenant) -> Self {
         Self {
-            session_events: config.session_events.clone(),
-            webhooks: config.webhooks.clone(),
+            session_events: tenant.config.ccai.session_events.clone(),
+            webhooks: tenant.config.ccai.webhooks.clone(),
+            phone_region: tenant.config.phone_region,
         }
     }
 }

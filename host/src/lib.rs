@@ -3,12 +3,38 @@
 //! WebAssembly rule module.
 //!
 //! # Layout
-//! - [`runtime`]: the wasmtime engine that loads, validates and runs rule
-//!   modules in a sandbox (one fresh store per call).
-//! - [`connectors`]: the Kustomer and CCAI Platform API clients.
-//! - [`status_sync`]: agent status sync between Kustomer and CCAI Platform.
-//! - [`click_to_call`]: click-to-call prefill and dialling.
-//! - [`cli`]: the `switchboard` command line.
+//! In the order data flows through the service; each layer uses only the
+//! ones after it.
+//!
+//! 1. [`http`]: the operator's routes (health, readiness, metrics, screen
+//!    pop, the admin API), beside the routes of [`intake`], [`status_sync`]
+//!    and [`click_to_call`]; [`app`] builds every part from the
+//!    configuration and serves them, [`cli`] is the `switchboard` command
+//!    and [`demo`] (feature `demo`) the self-contained demo.
+//! 2. [`intake`]: session events, chat webhooks and the Manager API poller,
+//!    authenticated, validated and normalised into WIT session events.
+//! 3. [`store`]: the durable inbox (written before the 2xx), outcomes,
+//!    session links, status-sync state and poller cursors.
+//! 4. [`pipeline`]: each customer's events in order: context from Kustomer,
+//!    a decision from the tenant's module, the plan carried out.
+//!    [`status_sync`] and [`click_to_call`] are the agent-side features
+//!    beside it: they decide through the same runtime and act through the
+//!    same clients.
+//! 5. [`runtime`]: the wasmtime engine that loads, validates and runs rule
+//!    modules in a sandbox (one fresh store per call) and the module
+//!    registry with hot swap.
+//! 6. [`connectors`]: the Kustomer and CCAI Platform API clients, with one
+//!    retry policy and rate limiting.
+//!
+//! Used by several layers, and using none above [`runtime`] and
+//! [`connectors`]:
+//! - [`tenant`]: one handle per tenant (configuration, its one Kustomer and
+//!   one CCAI client, its directory of agents and statuses), built once and
+//!   borrowed by intake, pipeline, status sync and click-to-call;
+//! - [`config`]: the configuration file and its validation;
+//! - [`fields`]: the standard custom fields (CF1–CF5);
+//! - [`phone`]: phone numbers to E.164, in the tenant's region;
+//! - [`web`]: JSON error bodies and credential checks every route uses.
 
 pub mod app;
 pub mod cli;
@@ -20,7 +46,10 @@ pub mod demo;
 pub mod fields;
 pub mod http;
 pub mod intake;
+pub mod phone;
 pub mod pipeline;
 pub mod runtime;
 pub mod status_sync;
 pub mod store;
+pub mod tenant;
+pub mod web;

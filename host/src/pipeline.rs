@@ -20,12 +20,13 @@
 mod context;
 mod execute;
 
-use crate::config::{FailurePolicy, TenantConfig};
-use crate::connectors::kustomer::{KustomerClient, KustomerError};
+use crate::config::FailurePolicy;
+use crate::connectors::kustomer::KustomerError;
 use crate::runtime::{types as t, CallError, CallMeta, Registry};
 use crate::store::{InboxRow, OutcomeState, Store, StoreError};
+use crate::tenant::{Tenant, Tenants};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -62,58 +63,11 @@ impl PipelineError {
     /// failing the event for an operator to look at.
     pub fn is_transient(&self) -> bool {
         match self {
-            PipelineError::Kustomer(e) => match e.status() {
-                Some(s) => s.is_server_error() || s.as_u16() == 429 || s.as_u16() == 409,
-                None => matches!(
-                    e,
-                    KustomerError::Transport { .. } | KustomerError::Exhausted { .. }
-                ),
-            },
+            PipelineError::Kustomer(e) => e.is_transient(),
             PipelineError::Store(_) => true,
             PipelineError::Fetch { transient, .. } => *transient,
             _ => false,
         }
-    }
-}
-
-/// One tenant as the pipeline sees it.
-pub struct Tenant {
-    pub config: TenantConfig,
-    pub kustomer: KustomerClient,
-    /// Agent email → Kustomer user id. Agents rarely change; a `std` mutex,
-    /// never held across an await.
-    users: Mutex<HashMap<String, String>>,
-}
-
-impl Tenant {
-    /// `kustomer` is the tenant's shared client (see [`crate::connectors::Clients`]).
-    pub fn new(config: TenantConfig, kustomer: KustomerClient) -> Self {
-        Self {
-            config,
-            kustomer,
-            users: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The Kustomer user id of an agent, by email (AS4 linking), cached.
-    pub async fn user_id(&self, email: &str) -> Result<Option<String>, KustomerError> {
-        let key = email.to_ascii_lowercase();
-        if let Some(id) = self
-            .users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Ok(Some(id.clone()));
-        }
-        let found = self.kustomer.find_user_by_email(email).await?.map(|u| u.id);
-        if let Some(id) = &found {
-            self.users
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key, id.clone());
-        }
-        Ok(found)
     }
 }
 
@@ -130,28 +84,21 @@ pub enum EventOutcome {
 pub struct Pipeline {
     store: Store,
     registry: Arc<Registry>,
-    tenants: HashMap<String, Arc<Tenant>>,
+    tenants: Tenants,
     workers: usize,
-    wake: Notify,
+    /// Shared with the routes that add work (admin retry), which wake it.
+    wake: Arc<Notify>,
     http: reqwest::Client,
 }
 
 impl Pipeline {
-    pub fn new(
-        store: Store,
-        registry: Arc<Registry>,
-        tenants: Vec<Arc<Tenant>>,
-        workers: usize,
-    ) -> Self {
+    pub fn new(store: Store, registry: Arc<Registry>, tenants: Tenants, workers: usize) -> Self {
         Self {
             store,
             registry,
-            tenants: tenants
-                .into_iter()
-                .map(|t| (t.config.id.clone(), t))
-                .collect(),
+            tenants,
             workers: workers.max(1),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -159,23 +106,10 @@ impl Pipeline {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
-    pub fn tenant(&self, id: &str) -> Option<&Arc<Tenant>> {
-        self.tenants.get(id)
-    }
-
-    /// Configured tenant ids, sorted.
-    pub fn tenant_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.tenants.keys().cloned().collect();
-        ids.sort();
-        ids
+    /// What wakes the pipeline: `notify_one` tells it new events are in the
+    /// inbox.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
 
     /// Tells the pipeline new events are in the inbox.

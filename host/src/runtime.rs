@@ -29,12 +29,13 @@ pub use module::{LoadedModule, ModuleInfo};
 pub use registry::{DeployError, Deployed, Registry, VersionInfo};
 
 use engine::EngineHandle;
+use limits::MemoryLimitExceeded;
 use state::RuleState;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use wasmtime::component::Linker;
-use wasmtime::Store;
+use wasmtime::{Store, Trap};
 
 /// Who a call is for; used to tag guest logs and to seed the guest's clock
 /// and randomness.
@@ -146,7 +147,7 @@ impl Runtime {
         let rule = module.instantiate(&mut store)?;
         let started = Instant::now();
         let result = rule.call_on_session_event(&mut store, event, ctx);
-        let outcome = error::classify(result, &store, started)?;
+        let outcome = classify(result, &store, started)?;
         let plan = outcome.map_err(|e| CallError::Rule {
             code: e.code,
             message: e.message,
@@ -167,7 +168,7 @@ impl Runtime {
         let rule = module.instantiate(&mut store)?;
         let started = Instant::now();
         let result = rule.call_on_status_change(&mut store, change, ctx);
-        let decision = error::classify(result, &store, started)?;
+        let decision = classify(result, &store, started)?;
         limits::check_decision(&decision, &self.config)?;
         Ok(decision)
     }
@@ -191,7 +192,7 @@ impl Runtime {
         let started = Instant::now();
         for _ in 0..iterations {
             let result = rule.call_on_session_event(&mut store, event, ctx);
-            let plan = error::classify(result, &store, started)?;
+            let plan = classify(result, &store, started)?;
             std::hint::black_box(plan.ok());
         }
         Ok(started.elapsed())
@@ -205,5 +206,38 @@ impl Runtime {
         store.set_epoch_deadline(self.engine.deadline_ticks(self.config.deadline));
         store.epoch_deadline_trap();
         store
+    }
+}
+
+/// Maps the outcome of a guest call to the runtime's error vocabulary.
+fn classify<T>(
+    result: wasmtime::Result<T>,
+    store: &Store<RuleState>,
+    started: Instant,
+) -> Result<T, CallError> {
+    let error = match result {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    let limits = &store.data().limits;
+    if error.downcast_ref::<MemoryLimitExceeded>().is_some() || limits.exceeded() {
+        return Err(CallError::MemoryLimit {
+            limit: limits.limit(),
+        });
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Err(CallError::Timeout {
+            deadline_ms: store.data().deadline_ms,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }),
+        Some(Trap::UnreachableCodeReached) => Err(CallError::Panic),
+        Some(trap) => Err(CallError::Trap {
+            trap: Some(*trap),
+            message: format!("{error:#}"),
+        }),
+        None => Err(CallError::Trap {
+            trap: None,
+            message: format!("{error:#}"),
+        }),
     }
 }

@@ -47,19 +47,17 @@
 //! last applied status, so only the echo itself is suppressed.
 //!
 //! Changes of one tenant are handled one at a time, in arrival order.
-mod config;
 mod http;
 mod poll;
 
-pub use config::{Direction, Priority, StatusSyncConfig, StatusSyncFile};
+pub use crate::config::{Direction, Priority, StatusSyncConfig};
 pub use http::router;
 
-use crate::config::TenantConfig;
-use crate::connectors::ccai::{Agent, CcaiClient, CcaiError};
+use crate::connectors::ccai::{Agent, CcaiClient, CcaiError, SystemStatus};
 use crate::connectors::kustomer::{KustomerClient, KustomerError};
-use crate::connectors::Clients;
 use crate::runtime::{types as t, CallError, CallMeta, Registry};
 use crate::store::{StatusAgentRow, Store, StoreError};
+use crate::tenant::{Tenant, Tenants};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -188,10 +186,8 @@ pub struct StatusSync {
 
 /// One tenant's sync.
 pub struct TenantSync {
-    id: String,
+    tenant: Arc<Tenant>,
     config: StatusSyncConfig,
-    ccai: CcaiClient,
-    kustomer: KustomerClient,
     /// Serialises the tenant's changes, API calls included, so decisions
     /// see the state the previous one left. A tokio mutex because it is held
     /// across awaits; status changes are rare enough that one per tenant
@@ -217,10 +213,6 @@ struct Memory {
     ccai_seen: Option<HashMap<u64, CcaiSeen>>,
     /// Agent email → (work session id, status id) last seen in Kustomer.
     kustomer_seen: HashMap<String, (String, Option<String>)>,
-    /// Kustomer routing statuses (id, name), read once.
-    kustomer_statuses: Vec<(String, String)>,
-    /// Agent email → Kustomer user id.
-    users: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -255,20 +247,20 @@ fn system_of(name: &str) -> t::System {
 
 /// AS7: the agent's activity from the CCAI status id.
 pub fn activity(status_id: Option<i64>) -> t::AgentActivity {
-    match status_id {
-        Some(-7) => t::AgentActivity::InCall,
-        Some(-8) => t::AgentActivity::InChat,
-        Some(-6) => t::AgentActivity::WrapUp,
-        Some(-10) | None => t::AgentActivity::Offline,
-        Some(_) => t::AgentActivity::Idle,
+    let Some(id) = status_id else {
+        return t::AgentActivity::Offline;
+    };
+    match SystemStatus::from_id(id) {
+        Some(SystemStatus::InCall) => t::AgentActivity::InCall,
+        Some(SystemStatus::InChat) => t::AgentActivity::InChat,
+        Some(SystemStatus::WrapUp) => t::AgentActivity::WrapUp,
+        Some(SystemStatus::Offline) => t::AgentActivity::Offline,
+        _ => t::AgentActivity::Idle,
     }
 }
 
 fn in_session(status_id: i64) -> bool {
-    matches!(
-        activity(Some(status_id)),
-        t::AgentActivity::InCall | t::AgentActivity::InChat | t::AgentActivity::WrapUp
-    )
+    SystemStatus::from_id(status_id).is_some_and(SystemStatus::in_session)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: &Option<String>) -> Option<T> {
@@ -281,26 +273,22 @@ fn json<T: Serialize>(value: &Option<T>) -> Option<String> {
 
 impl StatusSync {
     /// The sync of every tenant with a `[tenant.status_sync]` table.
-    /// `clients` are the tenants' shared clients, by tenant id.
     pub fn new(
-        tenants: &[TenantConfig],
-        clients: &HashMap<String, Clients>,
+        tenants: &Tenants,
         store: Store,
         registry: Arc<Registry>,
         admin_token: Option<Arc<SecretString>>,
     ) -> Self {
         let mut map = HashMap::new();
-        for tenant in tenants {
-            let (Some(config), Some(c)) = (&tenant.status_sync, clients.get(&tenant.id)) else {
+        for tenant in tenants.iter() {
+            let Some(config) = &tenant.config.status_sync else {
                 continue;
             };
             map.insert(
-                tenant.id.clone(),
+                tenant.id().to_string(),
                 Arc::new(TenantSync {
-                    id: tenant.id.clone(),
+                    tenant: tenant.clone(),
                     config: config.clone(),
-                    ccai: c.ccai.clone(),
-                    kustomer: c.kustomer.clone(),
                     state: tokio::sync::Mutex::new(Memory::default()),
                     instances: Mutex::new(HashMap::new()),
                     recent: Mutex::new(HashMap::new()),
@@ -373,7 +361,7 @@ impl StatusSync {
 
     /// The agents' state for the agents endpoint.
     pub fn agents(&self, tenant: &TenantSync) -> Result<Vec<AgentView>, StoreError> {
-        let rows = self.store.status_agents(&tenant.id)?;
+        let rows = self.store.status_agents(tenant.id())?;
         let recent = tenant
             .recent
             .lock()
@@ -420,9 +408,9 @@ impl StatusSync {
             applied: false,
             error: None,
         };
-        let mut row = match self.store.status_agent(&tenant.id, &email) {
+        let mut row = match self.store.status_agent(tenant.id(), &email) {
             Ok(row) => row.unwrap_or_else(|| StatusAgentRow {
-                tenant: tenant.id.clone(),
+                tenant: tenant.id().to_string(),
                 agent_email: email.clone(),
                 ..StatusAgentRow::default()
             }),
@@ -446,13 +434,13 @@ impl StatusSync {
         row: Option<StatusAgentRow>,
         record: DecisionRecord,
     ) -> DecisionRecord {
-        metrics::counter!("switchboard_status_decisions_total", "tenant" => tenant.id.clone(), "decision" => record.decision.clone())
+        metrics::counter!("switchboard_status_decisions_total", "tenant" => tenant.id().to_string(), "decision" => record.decision.clone())
             .increment(1);
         if let Some(error) = &record.error {
-            metrics::counter!("switchboard_status_sync_errors_total", "tenant" => tenant.id.clone()).increment(1);
-            tracing::warn!(tenant = %tenant.id, agent = %record.agent_email, %error, "status sync error");
+            metrics::counter!("switchboard_status_sync_errors_total", "tenant" => tenant.id().to_string()).increment(1);
+            tracing::warn!(tenant = %tenant.id(), agent = %record.agent_email, %error, "status sync error");
         } else {
-            tracing::info!(tenant = %tenant.id, agent = %record.agent_email, decision = %record.decision,
+            tracing::info!(tenant = %tenant.id(), agent = %record.agent_email, decision = %record.decision,
                 status = %record.status, target = ?record.target_status, "status sync decision");
         }
         if let Some(mut row) = row {
@@ -463,7 +451,7 @@ impl StatusSync {
                 row.last_error = None;
             }
             if let Err(e) = self.store.put_status_agent(&row) {
-                tracing::error!(tenant = %tenant.id, error = %e, "status sync state not saved");
+                tracing::error!(tenant = %tenant.id(), error = %e, "status sync state not saved");
             }
         }
         let mut recent = tenant.recent.lock().unwrap_or_else(|p| p.into_inner());
@@ -489,7 +477,7 @@ impl StatusSync {
         let email = record.agent_email.clone();
         let agent = match agent {
             Some(agent) => agent,
-            None => tenant.ccai.agent_by_email(&change.agent_email).await.map_err(|e| match e {
+            None => tenant.ccai().agent_by_email(&change.agent_email).await.map_err(|e| match e {
                 CcaiError::UnknownAgent { .. } => StatusSyncError::Link(format!(
                     "no CCAI Platform agent has the email {}; agents are linked by the same email in Kustomer and CCAI Platform (AS4)",
                     change.agent_email
@@ -497,7 +485,7 @@ impl StatusSync {
                 other => other.into(),
             })?,
         };
-        let kustomer = match tenant.kustomer_status(memory, &email).await {
+        let kustomer = match tenant.kustomer_status(&email).await {
             Ok(k) => k,
             Err(StatusSyncError::Link(_)) if change.source == t::System::Ccai && !two_way => None,
             Err(e) => return Err(e),
@@ -530,9 +518,12 @@ impl StatusSync {
         };
         let live = self
             .registry
-            .live(&tenant.id)
-            .ok_or_else(|| StatusSyncError::NoModule(tenant.id.clone()))?;
-        let meta = CallMeta::new(tenant.id.clone(), format!("status:{email}:{}", change.at));
+            .live(tenant.id())
+            .ok_or_else(|| StatusSyncError::NoModule(tenant.id().to_string()))?;
+        let meta = CallMeta::new(
+            tenant.id().to_string(),
+            format!("status:{email}:{}", change.at),
+        );
         let decision =
             self.registry
                 .runtime()
@@ -553,7 +544,7 @@ impl StatusSync {
                 match target.target {
                     t::System::Ccai => {
                         tenant
-                            .ccai
+                            .ccai()
                             .set_agent_status(agent.id, &target.status)
                             .await
                             .map_err(|e| match e {
@@ -569,9 +560,9 @@ impl StatusSync {
                     t::System::Kustomer => {
                         let (session, _, _) = kustomer
                             .ok_or_else(|| StatusSyncError::NoWorkSession(email.clone()))?;
-                        let status_id = tenant.kustomer_status_id(memory, &target.status).await?;
+                        let status_id = tenant.kustomer_status_id(&target.status).await?;
                         tenant
-                            .kustomer
+                            .kustomer()
                             .set_agent_status(&session, &status_id)
                             .await?;
                         memory
@@ -623,7 +614,15 @@ impl StatusSync {
 
 impl TenantSync {
     pub fn id(&self) -> &str {
-        &self.id
+        self.tenant.id()
+    }
+
+    fn ccai(&self) -> &CcaiClient {
+        &self.tenant.ccai
+    }
+
+    fn kustomer(&self) -> &KustomerClient {
+        &self.tenant.kustomer
     }
 
     pub fn config(&self) -> &StatusSyncConfig {
@@ -676,78 +675,27 @@ impl TenantSync {
     /// `None` when signed out; `Link` error when no user has the email.
     async fn kustomer_status(
         &self,
-        memory: &mut Memory,
         email: &str,
     ) -> Result<Option<(String, Option<String>, Option<String>)>, StatusSyncError> {
-        let user = match memory.users.get(email) {
-            Some(id) => id.clone(),
-            None => {
-                let user = self.kustomer.find_user_by_email(email).await?.ok_or_else(|| {
-                    StatusSyncError::Link(format!(
-                        "no Kustomer user has the email {email}; agents are linked by the same email in Kustomer and CCAI Platform (AS4)"
-                    ))
-                })?;
-                memory.users.insert(email.to_string(), user.id.clone());
-                user.id
-            }
-        };
-        let Some(current) = self.kustomer.current_status(&user).await? else {
+        let user = self.tenant.user_id(email).await?.ok_or_else(|| {
+            StatusSyncError::Link(format!(
+                "no Kustomer user has the email {email}; agents are linked by the same email in Kustomer and CCAI Platform (AS4)"
+            ))
+        })?;
+        let Some(current) = self.kustomer().current_status(&user).await? else {
             return Ok(None);
         };
         let name = match &current.status_id {
-            Some(id) => self.kustomer_status_name(memory, id).await?,
+            Some(id) => self.tenant.kustomer_status_name(id).await?,
             None => None,
         };
         Ok(Some((current.work_session_id, current.status_id, name)))
     }
 
-    async fn kustomer_statuses(
-        &self,
-        memory: &mut Memory,
-        refresh: bool,
-    ) -> Result<(), StatusSyncError> {
-        if memory.kustomer_statuses.is_empty() || refresh {
-            memory.kustomer_statuses = self
-                .kustomer
-                .routing_statuses()
-                .await?
-                .into_iter()
-                .filter_map(|s| s.attributes.name.clone().map(|n| (s.id, n)))
-                .collect();
-        }
-        Ok(())
-    }
-
-    async fn kustomer_status_name(
-        &self,
-        memory: &mut Memory,
-        id: &str,
-    ) -> Result<Option<String>, StatusSyncError> {
-        self.kustomer_statuses(memory, false).await?;
-        if !memory.kustomer_statuses.iter().any(|(i, _)| i == id) {
-            self.kustomer_statuses(memory, true).await?;
-        }
-        Ok(memory
-            .kustomer_statuses
-            .iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, n)| n.clone()))
-    }
-
-    async fn kustomer_status_id(
-        &self,
-        memory: &mut Memory,
-        name: &str,
-    ) -> Result<String, StatusSyncError> {
-        self.kustomer_statuses(memory, false).await?;
-        if !memory.kustomer_statuses.iter().any(|(_, n)| n == name) {
-            self.kustomer_statuses(memory, true).await?;
-        }
-        memory
-            .kustomer_statuses
-            .iter()
-            .find(|(_, n)| n == name)
-            .map(|(id, _)| id.clone())
+    async fn kustomer_status_id(&self, name: &str) -> Result<String, StatusSyncError> {
+        self.tenant
+            .kustomer_status_id(name)
+            .await?
             .ok_or_else(|| StatusSyncError::UnknownStatus {
                 system: "Kustomer",
                 name: name.to_string(),

@@ -1,4 +1,4 @@
-//! The embedded store: one SQLite file in WAL mode (ARCHITECTURE §5).
+//! The embedded store: one SQLite file in WAL mode, durable across `kill -9`.
 //!
 //! It holds, for now:
 //! - the **inbox**: every accepted, normalised session event, durable before

@@ -31,6 +31,7 @@ fn tenant_intake() -> TenantIntake {
             primary: PRIMARY.into(),
             secondary: Some(SECONDARY.into()),
         },
+        phone_region: Default::default(),
     }
 }
 
@@ -562,7 +563,7 @@ fn client_for(emu: &CcaiEmulator, style: &str) -> CcaiClient {
             secondary: None,
         },
     );
-    config.retry_base = Duration::from_millis(5);
+    config.retry.base_delay = Duration::from_millis(5);
     config.requests_per_second = 1000;
     CcaiClient::new(config).expect("client")
 }
@@ -952,7 +953,7 @@ async fn emulator_serves_manager_lists_with_paging_headers() {
 
 fn sample(name: &str) -> String {
     let path = format!(
-        "{}/../../shared/samples/ccai/{name}",
+        "{}/../tests/fixtures/samples/ccai/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -1116,7 +1117,8 @@ fn session_event_batch_parses_with_only_the_documented_fields() {
         "item": { "id": 42, "dn": "+14155550100", "status": "connected", "unknown_future_key": true }
     }]});
     let batch: SessionEventBatch = serde_json::from_value(minimal).expect("parses");
-    let event = intake::normalize::from_envelope(&batch.events[0]).expect("an event");
+    let event =
+        intake::normalize::from_envelope(&batch.events[0], Default::default()).expect("an event");
     assert_eq!(event.event.id, "call-42:created");
     assert_eq!(
         event.event.session.end_user.phone.as_deref(),

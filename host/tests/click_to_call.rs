@@ -153,7 +153,6 @@ async fn c2c2_dial_places_the_call_which_then_follows_tc3_and_tu2() {
     .expect("applied");
     let link = stack
         .app
-        .pipeline()
         .store()
         .session_link("acme", &format!("call-{call_id}"))
         .expect("store")
@@ -191,7 +190,6 @@ async fn c2c2_dial_places_the_call_which_then_follows_tc3_and_tu2() {
     .expect("applied");
     let link = stack
         .app
-        .pipeline()
         .store()
         .session_link("acme", &format!("call-{call_id}"))
         .expect("store")

@@ -1,5 +1,5 @@
 //! The Kustomer client against the Kustomer emulator, the samples in
-//! `shared/samples/kustomer` against the client's types, and the emulator's
+//! `tests/fixtures/samples/kustomer` against the client's types, and the emulator's
 //! answers against the samples' shapes.
 
 use std::collections::BTreeMap;
@@ -993,7 +993,7 @@ async fn emulator_webhooks_verify_with_the_token_and_parse() {
 // ------------------------------------------------------------------- samples
 
 fn samples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples/kustomer")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/samples/kustomer")
 }
 
 fn sample(name: &str) -> Value {

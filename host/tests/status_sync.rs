@@ -130,7 +130,7 @@ fn kustomer_status(stack: &Stack, email: &str) -> Option<String> {
 
 /// The agent changes their own Kustomer status (work session API).
 async fn set_kustomer_status(stack: &Stack, email: &str, name: &str) {
-    let tenant = stack.app.pipeline().tenant("acme").expect("tenant");
+    let tenant = stack.app.tenant("acme").expect("tenant");
     let user = tenant.user_id(email).await.expect("lookup").expect("user");
     let current = tenant
         .kustomer
@@ -569,7 +569,6 @@ async fn as9_adapter_drop_down_change_is_a_ccai_side_change() {
     let ccai = switchboard::connectors::ccai::CcaiClient::new(
         stack
             .app
-            .pipeline()
             .tenant("acme")
             .expect("tenant")
             .config

@@ -1,11 +1,12 @@
 //! CCAI Platform (ex-UJET) Apps and Manager API client.
 //!
-//! # Limits of the API (`reference/ccai-platform.md`)
+//! # Limits of the API (the public CCAI Platform documentation)
 //! - **Rate**: 10 requests/second per customer; throttled requests get 429.
 //!   The client spaces its own requests to [`CcaiConfig::requests_per_second`]
 //!   (default 10) across all clones and retries 429 after `Retry-After`.
-//! - **Retries**: up to [`CcaiConfig::max_attempts`] with exponential backoff
-//!   on 5xx, 429 and connection errors. Placing a call is not idempotent, so
+//! - **Retries**: the connectors' one [`RetryPolicy`](crate::connectors::retry::RetryPolicy)
+//!   ([`CcaiConfig::retry`]: jittered exponential backoff) on 5xx, 429 and
+//!   connection errors. Placing a call is not idempotent, so
 //!   it is retried only on 429 or when the connection was never made.
 //!   A refused status change (system status such as In-call) is an answer,
 //!   not a failure: [`CcaiError::StatusRefused`], never retried.

@@ -1,4 +1,4 @@
-//! Kustomer REST API client (facts: `shared/reference/kustomer-api.md`).
+//! Kustomer REST API client (facts: the public Kustomer API documentation; sample payloads in `tests/fixtures/samples/kustomer`).
 //!
 //! Layout: [`config`] (base URL, secret API key, retry and pacing knobs),
 //! [`client`] (one `Clone` client over one pooled `reqwest::Client`),
@@ -38,8 +38,10 @@ pub mod model;
 mod ratelimit;
 pub mod webhook;
 
+pub use crate::connectors::clock::{Clock, SystemClock};
+pub use crate::connectors::retry::RetryPolicy;
 pub use client::{derive_id, AgentStatus, KustomerClient, MetadataMerge};
-pub use config::{ApiKey, KustomerConfig, RetryPolicy};
+pub use config::{ApiKey, KustomerConfig};
 pub use error::KustomerError;
-pub use ratelimit::{Clock, RateHeaders, SystemClock};
+pub use ratelimit::RateHeaders;
 pub use webhook::{parse_webhook_event, verify_webhook_signature, WebhookError};

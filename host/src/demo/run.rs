@@ -94,7 +94,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::new(&default)).await?;
     let live = stack
         .app
-        .pipeline()
         .registry()
         .live(&stack.options.tenant)
         .context("default module is live")?;
@@ -149,7 +148,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             started.elapsed().as_millis()
         );
     }
-    let store = stack.app.pipeline().store();
+    let store = stack.app.store();
     for row in store.events(&stack.options.tenant)? {
         if row.status == crate::store::InboxStatus::Failed {
             failures.push(format!(
@@ -323,7 +322,6 @@ async fn agent_features(stack: &Stack) -> anyhow::Result<()> {
     stack.wait_idle(Duration::from_secs(30)).await?;
     let link = stack
         .app
-        .pipeline()
         .store()
         .session_link(&stack.options.tenant, &format!("call-{call_id}"))?;
     println!(

@@ -6,7 +6,8 @@
 //! - `POST /admin/tenants/{t}/modules/rollback[?version=N]`
 //! - `GET  /admin/tenants/{t}/events[?status=failed]`: inbox rows with outcomes
 //! - `POST /admin/tenants/{t}/events/retry[?event_id=ID]`: requeue failed events
-use super::{bearer_matches, error, AppState};
+use super::AppState;
+use crate::web::{bearer_matches, error};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -45,7 +46,7 @@ fn authorise(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result<(), 
             "missing or wrong admin token",
         )));
     }
-    if state.pipeline.tenant(tenant).is_none() {
+    if state.tenants.get(tenant).is_none() {
         return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             format!("unknown tenant `{tenant}`"),
@@ -62,7 +63,7 @@ async fn list_modules(
     if let Err(r) = authorise(&state, &headers, &tenant) {
         return *r;
     }
-    let registry = state.pipeline.registry();
+    let registry = state.registry;
     let live = registry.live(&tenant).map(|d| d.info.version);
     Json(json!({ "tenant": tenant, "live": live, "versions": registry.versions(&tenant) }))
         .into_response()
@@ -77,7 +78,7 @@ async fn upload_module(
     if let Err(r) = authorise(&state, &headers, &tenant) {
         return *r;
     }
-    let registry = state.pipeline.registry().clone();
+    let registry = state.registry.clone();
     // Compiling takes tens of milliseconds: keep it off the async workers.
     let result =
         tokio::task::spawn_blocking(move || registry.deploy(&tenant, &body, "admin-api")).await;
@@ -102,7 +103,7 @@ async fn rollback(
     if let Err(r) = authorise(&state, &headers, &tenant) {
         return *r;
     }
-    match state.pipeline.registry().rollback(&tenant, q.version) {
+    match state.registry.rollback(&tenant, q.version) {
         Ok(info) => Json(json!(info)).into_response(),
         Err(e) => error(StatusCode::CONFLICT, e.to_string()),
     }
@@ -122,7 +123,7 @@ async fn list_events(
     if let Err(r) = authorise(&state, &headers, &tenant) {
         return *r;
     }
-    let store = state.pipeline.store();
+    let store = &state.store;
     let rows = match store.events(&tenant) {
         Ok(rows) => rows,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -161,13 +162,9 @@ async fn retry_events(
     if let Err(r) = authorise(&state, &headers, &tenant) {
         return *r;
     }
-    match state
-        .pipeline
-        .store()
-        .requeue_failed(&tenant, q.event_id.as_deref())
-    {
+    match state.store.requeue_failed(&tenant, q.event_id.as_deref()) {
         Ok(n) => {
-            state.pipeline.wake();
+            state.wake.notify_one();
             Json(json!({ "requeued": n })).into_response()
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -4,6 +4,7 @@ use super::item::{ChatWebhook, SessionEventBatch};
 use super::normalize::{self, Normalised};
 use super::{IntakeState, TenantIntake};
 use crate::runtime::types::Session;
+use crate::web::error as reject;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -16,11 +17,6 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use sha2::Sha256;
 use std::collections::HashSet;
-
-/// A 4xx/5xx answer with a JSON reason.
-pub(crate) fn reject(status: StatusCode, reason: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": reason.into() }))).into_response()
-}
 
 /// A refusal before the body is handled; small, unlike a `Response`.
 pub(crate) struct Rejection(StatusCode, String);
@@ -50,7 +46,7 @@ async fn read_body(state: &IntakeState, body: Body) -> Result<bytes::Bytes, Resp
 }
 
 fn basic_ok(headers: &HeaderMap, tenant: &TenantIntake) -> bool {
-    crate::http::basic_matches(
+    crate::web::basic_matches(
         headers,
         &tenant.session_events.username,
         tenant.session_events.password.expose_secret(),
@@ -109,7 +105,7 @@ pub(crate) async fn session_events(
     let received = envelopes.len();
     let mut normalised: Vec<Normalised> = envelopes
         .iter()
-        .filter_map(normalize::from_envelope)
+        .filter_map(|e| normalize::from_envelope(e, tenant.phone_region))
         .collect();
     let ignored = received - normalised.len();
     // A session another source created first keeps the custom data its
@@ -234,7 +230,7 @@ pub(crate) async fn chat_webhooks(
         .flat_map(|g| {
             expected
                 .iter()
-                .map(move |e| crate::http::constant_time_eq(g, e))
+                .map(move |e| crate::web::constant_time_eq(g, e))
         })
         .fold(false, |acc, ok| acc | ok);
     if !matched {
@@ -268,7 +264,7 @@ pub(crate) async fn chat_webhooks(
             .map(|e| e.session),
         Err(e) => return store_error(e),
     };
-    let session = normalize::session_from_webhook(&hook, prior);
+    let session = normalize::session_from_webhook(&hook, prior, tenant.phone_region);
     let outcome = normalize::from_webhook(&hook, session.clone(), at);
     if let Some(message) = &outcome.message {
         if let Err(e) = state

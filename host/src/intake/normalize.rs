@@ -2,6 +2,7 @@
 
 use super::item::{ChatWebhook, ItemChannel, SessionEventEnvelope, SessionItem};
 use crate::connectors::ccai::{AgentInfo, Call, Chat, EndUser, SmartAction, Transfer};
+use crate::phone::{self, Region};
 use crate::runtime::types::{
     Agent, Channel, CustomDatum, Direction, Durations, EndUser as WitEndUser, EventKind, File,
     FileSource, Menu, Rating, Session, SessionEvent, SessionKind, SmartActionFailure,
@@ -11,26 +12,11 @@ use crate::store::{ChatMessage, NewInboxEvent};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use std::collections::BTreeMap;
 
-/// Normalises a phone number to E.164. Numbers written with `+` or `00`
-/// keep their country code; 10-digit numbers and 11-digit numbers starting
-/// with 1 are read as North American (the platform's default region). Any
-/// other national format is not guessed: `None`.
-pub fn phone_e164(raw: &str) -> Option<String> {
-    let raw = raw.trim();
-    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
-    let international = if raw.starts_with('+') {
-        digits
-    } else if let Some(rest) = digits.strip_prefix("00").filter(|_| raw.starts_with("00")) {
-        rest.to_string()
-    } else if digits.len() == 10 {
-        format!("1{digits}")
-    } else if digits.len() == 11 && digits.starts_with('1') {
-        digits
-    } else {
-        return None;
-    };
-    ((8..=15).contains(&international.len()) && !international.starts_with('0'))
-        .then(|| format!("+{international}"))
+/// The caller's number in E.164, read in the tenant's region; `None` when it
+/// is not a valid number (withheld, `anonymous`, a national number of
+/// another region).
+pub fn phone_e164(raw: &str, region: Region) -> Option<String> {
+    phone::e164(raw, region).ok()
 }
 
 /// Session kind, channel and direction from the platform's session type.
@@ -108,10 +94,10 @@ fn agent(info: &AgentInfo) -> Agent {
     }
 }
 
-fn end_user(user: Option<&EndUser>, dn: Option<&str>) -> WitEndUser {
+fn end_user(user: Option<&EndUser>, dn: Option<&str>, region: Region) -> WitEndUser {
     let phone = dn
         .or(user.and_then(|u| u.phone.as_deref()))
-        .and_then(phone_e164);
+        .and_then(|raw| phone_e164(raw, region));
     WitEndUser {
         phone,
         sdk_identifier: user
@@ -155,7 +141,7 @@ fn menu(
 }
 
 /// The WIT session described by a session-event item.
-pub fn session_from_item(item: &SessionItem) -> Session {
+pub fn session_from_item(item: &SessionItem, region: Region) -> Session {
     let session_type = item
         .session_type
         .clone()
@@ -193,7 +179,7 @@ pub fn session_from_item(item: &SessionItem) -> Session {
         channel,
         direction,
         session_type,
-        end_user: end_user(item.end_user.as_ref(), dn),
+        end_user: end_user(item.end_user.as_ref(), dn, region),
         menu,
         queue_name,
         language: item.lang.clone(),
@@ -479,8 +465,8 @@ impl Normalised {
 }
 
 /// One External Session Events update → at most one event.
-pub fn from_envelope(envelope: &SessionEventEnvelope) -> Option<Normalised> {
-    let session = session_from_item(&envelope.item);
+pub fn from_envelope(envelope: &SessionEventEnvelope, region: Region) -> Option<Normalised> {
+    let session = session_from_item(&envelope.item, region);
     let (kind, id) = kind_from_envelope(envelope, &session)?;
     let id = id.unwrap_or_else(|| envelope.event_id.clone());
     Some(Normalised::new(
@@ -523,7 +509,7 @@ pub fn webhook_time(hook: &ChatWebhook, fallback: DateTime<Utc>) -> DateTime<Utc
 }
 
 /// The session a chat webhook describes.
-pub fn session_from_webhook(hook: &ChatWebhook, prior: Option<Session>) -> Session {
+pub fn session_from_webhook(hook: &ChatWebhook, prior: Option<Session>, region: Region) -> Session {
     let chat = hook.chat.clone().unwrap_or_default();
     let mut item = SessionItem {
         id: hook.chat_id,
@@ -547,7 +533,7 @@ pub fn session_from_webhook(hook: &ChatWebhook, prior: Option<Session>) -> Sessi
             materialized_path: m.materialized_path.clone(),
         });
     }
-    let mut session = session_from_item(&item);
+    let mut session = session_from_item(&item, region);
     if let Some(prior) = prior {
         // What earlier events already said wins over the webhook's summary
         // when the webhook left it out.
@@ -658,7 +644,7 @@ pub fn transcript(
 /// Events only a final Manager API call record carries: the end with its
 /// durations, recording, rating, voicemail state, transfers and Smart
 /// Action results. `prior` is the session as session events described it.
-pub fn from_final_call(call: &Call, prior: Option<Session>) -> Vec<Normalised> {
+pub fn from_final_call(call: &Call, prior: Option<Session>, region: Region) -> Vec<Normalised> {
     let item = SessionItem {
         id: call.id,
         channel: ItemChannel::Call,
@@ -678,7 +664,7 @@ pub fn from_final_call(call: &Call, prior: Option<Session>) -> Vec<Normalised> {
         hold_duration: call.hold_duration,
         ..SessionItem::default()
     };
-    let mut session = session_from_item(&item);
+    let mut session = session_from_item(&item, region);
     if let Some(prior) = prior {
         session = merge(prior, session);
     }
@@ -772,7 +758,7 @@ pub fn from_final_call(call: &Call, prior: Option<Session>) -> Vec<Normalised> {
 
 /// Events only a final Manager API chat record carries: end with durations,
 /// rating and Smart Action results.
-pub fn from_final_chat(chat: &Chat, prior: Option<Session>) -> Vec<Normalised> {
+pub fn from_final_chat(chat: &Chat, prior: Option<Session>, region: Region) -> Vec<Normalised> {
     let item = SessionItem {
         id: chat.id,
         channel: ItemChannel::Chat,
@@ -788,7 +774,7 @@ pub fn from_final_chat(chat: &Chat, prior: Option<Session>) -> Vec<Normalised> {
         call_duration: chat.chat_duration,
         ..SessionItem::default()
     };
-    let mut session = session_from_item(&item);
+    let mut session = session_from_item(&item, region);
     if let Some(prior) = prior {
         session = merge(prior, session);
     }
@@ -883,27 +869,27 @@ mod tests {
     #[test]
     fn phone_numbers_normalise_to_e164_or_not_at_all() {
         assert_eq!(
-            phone_e164("+1 415-555-0101").as_deref(),
+            phone_e164("+1 415-555-0101", Region::default()).as_deref(),
             Some("+14155550101")
         );
         assert_eq!(
-            phone_e164("(415) 555-0122").as_deref(),
+            phone_e164("(415) 555-0122", Region::default()).as_deref(),
             Some("+14155550122")
         );
         assert_eq!(
-            phone_e164("+44 20 7946 0958").as_deref(),
+            phone_e164("+44 20 7946 0958", Region::default()).as_deref(),
             Some("+442079460958")
         );
         assert_eq!(
-            phone_e164("0044 20 7946 0958").as_deref(),
+            phone_e164("0044 20 7946 0958", Region::default()).as_deref(),
             Some("+442079460958")
         );
         assert_eq!(
-            phone_e164("020 7946 0958"),
+            phone_e164("020 7946 0958", Region::default()),
             None,
             "national formats are not guessed"
         );
-        assert_eq!(phone_e164("anonymous"), None);
+        assert_eq!(phone_e164("anonymous", Region::default()), None);
     }
 
     #[test]

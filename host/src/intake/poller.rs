@@ -12,6 +12,7 @@
 
 use super::normalize::{self, Normalised};
 use crate::connectors::ccai::{CcaiClient, CcaiError, Page};
+use crate::phone::Region;
 use crate::runtime::types::{Session, SessionEvent};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -82,13 +83,15 @@ pub struct Poller {
     start_from: DateTime<Utc>,
     /// Page size (max 100).
     per: u32,
+    /// Where callers' numbers without a country code are read.
+    phone_region: Region,
 }
 
 /// A record of either list, reduced to what the poller needs.
 trait Record {
     fn id(&self) -> u64;
     fn updated_at(&self) -> Option<&str>;
-    fn events(&self, prior: Option<Session>) -> Vec<Normalised>;
+    fn events(&self, prior: Option<Session>, region: Region) -> Vec<Normalised>;
     fn session_id(&self) -> String;
 }
 
@@ -99,8 +102,8 @@ impl Record for crate::connectors::ccai::Call {
     fn updated_at(&self) -> Option<&str> {
         self.updated_at.as_deref()
     }
-    fn events(&self, prior: Option<Session>) -> Vec<Normalised> {
-        normalize::from_final_call(self, prior)
+    fn events(&self, prior: Option<Session>, region: Region) -> Vec<Normalised> {
+        normalize::from_final_call(self, prior, region)
     }
     fn session_id(&self) -> String {
         format!("call-{}", self.id)
@@ -114,8 +117,8 @@ impl Record for crate::connectors::ccai::Chat {
     fn updated_at(&self) -> Option<&str> {
         self.updated_at.as_deref()
     }
-    fn events(&self, prior: Option<Session>) -> Vec<Normalised> {
-        normalize::from_final_chat(self, prior)
+    fn events(&self, prior: Option<Session>, region: Region) -> Vec<Normalised> {
+        normalize::from_final_chat(self, prior, region)
     }
     fn session_id(&self) -> String {
         format!("chat-{}", self.id)
@@ -135,7 +138,14 @@ impl Poller {
             store,
             start_from,
             per: 100,
+            phone_region: Region::default(),
         }
+    }
+
+    /// Reads callers' numbers without a country code in `region`.
+    pub fn with_phone_region(mut self, region: Region) -> Self {
+        self.phone_region = region;
+        self
     }
 
     /// Page size, clamped to the API's 1..=100.
@@ -259,7 +269,7 @@ impl Poller {
                 let prior = self.prior_session(&record.session_id())?;
                 rows.extend(
                     record
-                        .events(prior)
+                        .events(prior, self.phone_region)
                         .into_iter()
                         .map(|n| n.into_inbox(&self.tenant, "manager-api")),
                 );
@@ -302,7 +312,7 @@ impl Poller {
 trait RecordBox: Send + Sync {
     fn id(&self) -> u64;
     fn updated_at(&self) -> Option<&str>;
-    fn events(&self, prior: Option<Session>) -> Vec<Normalised>;
+    fn events(&self, prior: Option<Session>, region: Region) -> Vec<Normalised>;
     fn session_id(&self) -> String;
 }
 
@@ -313,8 +323,8 @@ impl<T: Record + Send + Sync> RecordBox for T {
     fn updated_at(&self) -> Option<&str> {
         Record::updated_at(self)
     }
-    fn events(&self, prior: Option<Session>) -> Vec<Normalised> {
-        Record::events(self, prior)
+    fn events(&self, prior: Option<Session>, region: Region) -> Vec<Normalised> {
+        Record::events(self, prior, region)
     }
     fn session_id(&self) -> String {
         Record::session_id(self)

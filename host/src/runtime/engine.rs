@@ -100,7 +100,7 @@ impl EngineHandle {
     fn config(config: &RuntimeConfig, pooling: bool) -> Config {
         let mut cfg = Config::new();
         // Rules are plain synchronous calls; component-model concurrency only
-        // adds per-store state and slows every call (wasmtime-notes §1).
+        // adds per-store state and slows every call.
         cfg.concurrency_support(false)
             .epoch_interruption(true)
             .memory_init_cow(true)

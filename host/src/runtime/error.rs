@@ -1,9 +1,6 @@
 //! What can go wrong loading or calling a rule module.
 use super::bindings::WORLD;
-use super::limits::MemoryLimitExceeded;
-use super::state::RuleState;
-use std::time::Instant;
-use wasmtime::{Store, Trap};
+use wasmtime::Trap;
 
 /// A module was refused at load time.
 #[derive(Debug, thiserror::Error)]
@@ -100,38 +97,5 @@ impl CallError {
             CallError::OutputTooLarge(_) => "output_too_large",
             CallError::Instantiate(_) => "instantiate",
         }
-    }
-}
-
-/// Maps the outcome of a guest call to the runtime's error vocabulary.
-pub(crate) fn classify<T>(
-    result: wasmtime::Result<T>,
-    store: &Store<RuleState>,
-    started: Instant,
-) -> Result<T, CallError> {
-    let error = match result {
-        Ok(value) => return Ok(value),
-        Err(error) => error,
-    };
-    let limits = &store.data().limits;
-    if error.downcast_ref::<MemoryLimitExceeded>().is_some() || limits.exceeded() {
-        return Err(CallError::MemoryLimit {
-            limit: limits.limit(),
-        });
-    }
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => Err(CallError::Timeout {
-            deadline_ms: store.data().deadline_ms,
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        }),
-        Some(Trap::UnreachableCodeReached) => Err(CallError::Panic),
-        Some(trap) => Err(CallError::Trap {
-            trap: Some(*trap),
-            message: format!("{error:#}"),
-        }),
-        None => Err(CallError::Trap {
-            trap: None,
-            message: format!("{error:#}"),
-        }),
     }
 }

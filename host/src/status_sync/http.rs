@@ -8,7 +8,7 @@
 //! Both take `Authorization: Bearer <token>`: the tenant's
 //! `status_sync.token`, or the admin token.
 use super::{KustomerReport, StatusSync, TenantSync};
-use crate::http::{bearer_matches, error};
+use crate::web::{bearer_or_admin, error};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,11 +36,7 @@ fn authorise(
             format!("tenant `{tenant}` has no status sync configured"),
         ));
     };
-    let admin = sync
-        .admin_token
-        .as_deref()
-        .is_some_and(|token| bearer_matches(headers, token));
-    if !admin && !bearer_matches(headers, &t.config.token) {
+    if !bearer_or_admin(headers, &t.config.token, sync.admin_token.as_deref()) {
         return Err((
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token".into(),

@@ -1,6 +1,7 @@
 //! The pollers: CCAI agent statuses (every tenant with status sync) and,
 //! optionally, Kustomer routing work sessions.
 use super::{in_session, CcaiSeen, StatusSync, StatusSyncError, TenantSync};
+use crate::connectors::ccai::SystemStatus;
 use crate::runtime::types as t;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -8,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-const OFFLINE: i64 = -10;
-const AVAILABLE: i64 = 0;
+const OFFLINE: i64 = SystemStatus::Offline.id();
+const AVAILABLE: i64 = SystemStatus::Available.id();
 
 pub(super) async fn run_ccai(
     sync: Arc<StatusSync>,
@@ -22,7 +23,7 @@ pub(super) async fn run_ccai(
             return;
         }
         if let Err(e) = sync.poll_ccai(&tenant).await {
-            tracing::warn!(tenant = %tenant.id, error = %e, "CCAI agent status poll failed");
+            tracing::warn!(tenant = %tenant.id(), error = %e, "CCAI agent status poll failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -42,7 +43,7 @@ pub(super) async fn run_kustomer(
             return;
         }
         if let Err(e) = sync.poll_kustomer(&tenant).await {
-            tracing::warn!(tenant = %tenant.id, error = %e, "Kustomer work session poll failed");
+            tracing::warn!(tenant = %tenant.id(), error = %e, "Kustomer work session poll failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -59,7 +60,7 @@ impl StatusSync {
         // Held across the read so a concurrent Kustomer change cannot be
         // decided against statuses older than this read.
         let mut memory = tenant.state.lock().await;
-        let agents = tenant.ccai.agents().await?;
+        let agents = tenant.ccai().agents().await?;
         let first = memory.ccai_seen.is_none();
         let mut changes = Vec::new();
         {
@@ -146,7 +147,7 @@ impl StatusSync {
         let mut count = 0;
         for email in emails {
             let previous = memory.kustomer_seen.get(&email).cloned();
-            let current = match tenant.kustomer_status(&mut memory, &email).await {
+            let current = match tenant.kustomer_status(&email).await {
                 Ok(Some(current)) => current,
                 Ok(None) => {
                     memory.kustomer_seen.remove(&email);

@@ -32,7 +32,7 @@ async fn rm4_hot_swap_under_load_loses_and_duplicates_nothing_e2e() {
     let stack = std::sync::Arc::new(start(options).await);
     // 5,000 callers cost ~25,000 Kustomer requests: lift the org budget.
     stack.kustomer.control().set_rate_limit(10_000_000);
-    let registry = stack.app.pipeline().registry().clone();
+    let registry = stack.app.registry().clone();
     let first = registry.live("acme").expect("live module").info.clone();
     let modules = [
         std::fs::read(switchboard_rule_artifacts::RULES_EXAMPLE_VIP).expect("vip module"),
@@ -57,7 +57,7 @@ async fn rm4_hot_swap_under_load_loses_and_duplicates_nothing_e2e() {
                 assert_eq!(status, 200, "batch {n}: {body}");
                 accepted += body["accepted"].as_u64().unwrap_or(0);
                 duplicates += body["duplicates"].as_u64().unwrap_or(0);
-                stack.app.pipeline().wake();
+                stack.app.wake();
             }
             (accepted, duplicates)
         })
@@ -124,12 +124,7 @@ async fn rm4_hot_swap_under_load_loses_and_duplicates_nothing_e2e() {
     assert_no_failures(&stack);
 
     // Exactly one recorded decision per event, each by a version that was live.
-    let outcomes = stack
-        .app
-        .pipeline()
-        .store()
-        .outcomes("acme")
-        .expect("outcomes");
+    let outcomes = stack.app.store().outcomes("acme").expect("outcomes");
     assert_eq!(outcomes.len() as u64, EVENTS, "one outcome per event");
     let ids: HashSet<&str> = outcomes.iter().map(|o| o.event_id.as_str()).collect();
     assert_eq!(ids.len() as u64, EVENTS, "no event decided twice");
@@ -191,7 +186,6 @@ const EVENTS_USER_STACK: &str = "ccai-events";
 async fn refused_upload(stack: &switchboard::demo::Stack, bytes: Vec<u8>, what: &str) {
     let before = stack
         .app
-        .pipeline()
         .registry()
         .live("acme")
         .expect("live")
@@ -212,7 +206,6 @@ async fn refused_upload(stack: &switchboard::demo::Stack, bytes: Vec<u8>, what: 
     );
     let after = stack
         .app
-        .pipeline()
         .registry()
         .live("acme")
         .expect("live")
@@ -234,7 +227,7 @@ async fn rm4_watched_module_directory_swaps_and_refuses_invalid_files_e2e() {
     let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
     options.modules_dir = Some(dir.path().to_path_buf());
     let stack = start(options).await;
-    let registry = stack.app.pipeline().registry().clone();
+    let registry = stack.app.registry().clone();
     let first = registry
         .live("acme")
         .expect("default module live")
@@ -267,12 +260,7 @@ async fn rm4_watched_module_directory_swaps_and_refuses_invalid_files_e2e() {
     play(&stack, "tc1_inbound_ivr_call").await;
     settle(&stack, "events after the refused file").await;
     assert_no_failures(&stack);
-    let outcomes = stack
-        .app
-        .pipeline()
-        .store()
-        .outcomes("acme")
-        .expect("outcomes");
+    let outcomes = stack.app.store().outcomes("acme").expect("outcomes");
     assert!(
         !outcomes.is_empty()
             && outcomes

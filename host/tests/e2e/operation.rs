@@ -42,12 +42,7 @@ async fn op4_health_ready_and_metrics_with_a_live_module_e2e() {
         .and_then(|v| v.parse().ok())
         .expect("a number");
     assert!(count >= 1.0, "{events}");
-    let live = stack
-        .app
-        .pipeline()
-        .registry()
-        .live("acme")
-        .expect("live module");
+    let live = stack.app.registry().live("acme").expect("live module");
     assert!(
         metrics
             .lines()
@@ -244,7 +239,7 @@ async fn op5_bad_input_gets_a_clear_4xx_and_changes_nothing_e2e() {
     )
     .await;
 
-    let store = stack.app.pipeline().store();
+    let store = stack.app.store();
     assert!(
         store.events("acme").expect("rows").is_empty(),
         "nothing stored for acme"
@@ -272,7 +267,7 @@ async fn cf1_provisioning_is_idempotent_and_keeps_foreign_fields_e2e() {
     options.provision_fields = false;
     let stack = start(options).await;
     let client = kustomer_client(&stack);
-    let tenant = stack.app.pipeline().tenant("acme").expect("tenant");
+    let tenant = stack.app.tenant("acme").expect("tenant");
     // Another integration's field, created before us.
     let foreign = std::collections::BTreeMap::from([(
         "otherCrmScoreNum".to_string(),
@@ -343,7 +338,7 @@ async fn cf4_only_sessions_starting_after_provisioning_get_standard_fields_e2e()
     let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
     options.provision_fields = false;
     let stack = start(options).await;
-    let tenant = stack.app.pipeline().tenant("acme").expect("tenant");
+    let tenant = stack.app.tenant("acme").expect("tenant");
     await_or_timeout(
         "provisioning",
         30,
@@ -362,7 +357,6 @@ async fn cf4_only_sessions_starting_after_provisioning_get_standard_fields_e2e()
         .collect();
     stack
         .app
-        .pipeline()
         .store()
         .record_field_provisioning("acme", "2026-01-15T12:00:00.000Z", &json!(names))
         .expect("recorded");

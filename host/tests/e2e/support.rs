@@ -85,7 +85,6 @@ pub async fn settle(stack: &Stack, what: &str) {
 pub fn assert_no_failures(stack: &Stack) {
     let rows = stack
         .app
-        .pipeline()
         .store()
         .events(&stack.options.tenant)
         .expect("inbox rows");
@@ -275,7 +274,6 @@ pub async fn play_scenario(stack: &Stack, scenario: &ccai_emu::Scenario, what: &
 pub fn kustomer_client(stack: &Stack) -> &switchboard::connectors::kustomer::KustomerClient {
     &stack
         .app
-        .pipeline()
         .tenant(&stack.options.tenant)
         .expect("tenant")
         .kustomer

@@ -7,6 +7,8 @@ use super::model::{
     next_link, ActivityLog, Agent, AgentStatusResult, Call, CallPlaced, Chat, OutboundCall, Page,
     UserStatus,
 };
+use crate::connectors::clock::SystemClock;
+use crate::connectors::retry::{self, Step, Stop};
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -60,6 +62,23 @@ struct Request<'a> {
     idempotent: bool,
 }
 
+/// What ended an attempt that [`retry::run`] may repeat.
+enum Failure {
+    /// An answer worth retrying (429, or 5xx to an idempotent request).
+    Answer(Response),
+    /// No answer.
+    Transport(reqwest::Error),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Answer(response) => write!(f, "answered {}", response.status()),
+            Failure::Transport(source) => write!(f, "{source}"),
+        }
+    }
+}
+
 /// Client of one tenant's CCAI Platform instance. Cheap to clone: clones
 /// share the connection pool and the rate limiter.
 #[derive(Debug, Clone)]
@@ -106,86 +125,92 @@ impl CcaiClient {
             })
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.config
-            .retry_base
-            .saturating_mul(factor)
-            .min(self.config.retry_max)
-    }
-
-    fn retry_after(&self, response: &Response) -> Option<Duration> {
+    fn retry_after(response: &Response) -> Option<Duration> {
         let secs = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)?
             .to_str()
             .ok()?;
-        let secs: u64 = secs.trim().parse().ok()?;
-        Some(Duration::from_secs(secs).min(self.config.retry_max))
+        secs.trim().parse().ok().map(Duration::from_secs)
     }
 
     /// Sends with rate limiting and retries; returns the first response that
     /// is not retried (any status), or the error of the last attempt.
     async fn send(&self, request: Request<'_>) -> Result<Response, CcaiError> {
         let (user, password) = self.config.credentials.basic();
-        let attempts = self.config.max_attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.limiter.acquire().await;
-            let mut builder = self
-                .http
-                .request(request.method.clone(), request.url.clone())
-                .basic_auth(user, Some(password))
-                .header(reqwest::header::ACCEPT, "application/json");
-            if let Some(body) = request.body {
-                builder = builder.json(body);
-            }
-            let result = builder.send().await;
-            crate::connectors::record_request(
-                "ccai",
-                request.op,
-                result.as_ref().ok().map(|r| r.status().as_u16()),
-            );
-            let last = attempt >= attempts;
-            match result {
-                Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    if last {
-                        return Err(CcaiError::RateLimited {
-                            op: request.op,
-                            attempts,
-                        });
+        let request = &request;
+        let outcome = retry::run(
+            &self.config.retry,
+            &SystemClock,
+            "ccai",
+            request.op,
+            |_| async move {
+                self.limiter.acquire().await;
+                let mut builder = self
+                    .http
+                    .request(request.method.clone(), request.url.clone())
+                    .basic_auth(user, Some(password))
+                    .header(reqwest::header::ACCEPT, "application/json");
+                if let Some(body) = request.body {
+                    builder = builder.json(body);
+                }
+                let result = builder.send().await;
+                crate::connectors::record_request(
+                    "ccai",
+                    request.op,
+                    result.as_ref().ok().map(|r| r.status().as_u16()),
+                );
+                match result {
+                    Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
+                        Step::Retry {
+                            after: Self::retry_after(&response),
+                            error: Failure::Answer(response),
+                        }
                     }
-                    let wait = self
-                        .retry_after(&response)
-                        .unwrap_or_else(|| self.backoff(attempt));
-                    crate::connectors::record_retry("ccai", request.op, "rate_limited");
-                    tracing::debug!(op = request.op, attempt, ?wait, "ccai throttled; retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                Ok(response)
-                    if response.status().is_server_error() && request.idempotent && !last =>
-                {
-                    let wait = self.backoff(attempt);
-                    crate::connectors::record_retry("ccai", request.op, "transient");
-                    tracing::debug!(op = request.op, attempt, status = %response.status(), ?wait, "ccai server error; retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                Ok(response) => return Ok(response),
-                Err(source) => {
-                    let never_sent = source.is_connect();
-                    if last || !(request.idempotent || never_sent) {
-                        return Err(CcaiError::Request {
-                            op: request.op,
-                            source,
-                        });
+                    // The platform answered; only a request that is safe to
+                    // send twice is sent again.
+                    Ok(response) if response.status().is_server_error() && request.idempotent => {
+                        Step::Retry {
+                            error: Failure::Answer(response),
+                            after: None,
+                        }
                     }
-                    let wait = self.backoff(attempt);
-                    crate::connectors::record_retry("ccai", request.op, "transient");
-                    tracing::debug!(op = request.op, attempt, error = %source, ?wait, "ccai request failed; retrying");
-                    tokio::time::sleep(wait).await;
+                    Ok(response) => Step::Done(response),
+                    // A connection never made certainly did nothing.
+                    Err(source) if request.idempotent || source.is_connect() => Step::Retry {
+                        error: Failure::Transport(source),
+                        after: None,
+                    },
+                    Err(source) => Step::Fail(Failure::Transport(source)),
                 }
+            },
+        )
+        .await;
+        match outcome {
+            Ok(response) => Ok(response),
+            Err(Stop::GaveUp {
+                attempts,
+                last: Failure::Answer(response),
+            }) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
+                Err(CcaiError::RateLimited {
+                    op: request.op,
+                    attempts,
+                })
             }
+            // A 5xx after the last attempt goes to the caller like any answer.
+            Err(Stop::Failed(Failure::Answer(response)))
+            | Err(Stop::GaveUp {
+                last: Failure::Answer(response),
+                ..
+            }) => Ok(response),
+            Err(Stop::Failed(Failure::Transport(source)))
+            | Err(Stop::GaveUp {
+                last: Failure::Transport(source),
+                ..
+            }) => Err(CcaiError::Request {
+                op: request.op,
+                source,
+            }),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Connection settings of one tenant's CCAI Platform instance.
 
+use crate::connectors::retry::RetryPolicy;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use url::Url;
@@ -87,12 +88,9 @@ pub struct CcaiConfig {
     pub webhooks: WebhookSecrets,
     /// Client-side cap; the platform allows 10 requests/second per customer.
     pub requests_per_second: u32,
-    /// Attempts per request, the first included, for transient failures.
-    pub max_attempts: u32,
-    /// First retry delay; doubles each attempt.
-    pub retry_base: Duration,
-    /// Longest delay between retries (also caps `Retry-After`).
-    pub retry_max: Duration,
+    /// Retries of transient failures (429, 5xx to idempotent requests,
+    /// connection errors); `max_delay` also caps `Retry-After`.
+    pub retry: RetryPolicy,
     /// Per-request timeout.
     pub timeout: Duration,
 }
@@ -111,9 +109,7 @@ impl CcaiConfig {
             session_events,
             webhooks,
             requests_per_second: 10,
-            max_attempts: 5,
-            retry_base: Duration::from_millis(200),
-            retry_max: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
         }
     }

@@ -35,7 +35,7 @@ impl SystemStatus {
     ];
 
     /// The documented id.
-    pub fn id(self) -> i64 {
+    pub const fn id(self) -> i64 {
         match self {
             Self::Available => 0,
             Self::Unavailable => -1,
@@ -68,6 +68,11 @@ impl SystemStatus {
 
     pub fn from_id(id: i64) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.id() == id)
+    }
+
+    /// The agent is busy with a session: in a call, in a chat or wrapping up.
+    pub fn in_session(self) -> bool {
+        matches!(self, Self::WrapUp | Self::InCall | Self::InChat)
     }
 
     /// Statuses the platform sets itself and an API call can neither enter

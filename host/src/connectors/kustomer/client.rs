@@ -16,10 +16,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::config::{KustomerConfig, RetryPolicy};
+use super::config::KustomerConfig;
 use super::error::KustomerError;
 use super::model::*;
-use super::ratelimit::{Clock, Limiter, RateHeaders, SystemClock};
+use super::ratelimit::{Limiter, RateHeaders};
+use crate::connectors::clock::{Clock, SystemClock};
+use crate::connectors::retry::{self, Step, Stop};
 
 /// Kustomer refuses bodies above 100 kb (413); refuse them before sending.
 const MAX_BODY: usize = 100 * 1024;
@@ -84,15 +86,16 @@ fn status_error(op: &'static str, status: StatusCode, body: &[u8]) -> KustomerEr
     }
 }
 
-fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
-    let exp = p
-        .base_delay
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    let capped = exp.min(p.max_delay);
-    // Full jitter over the upper half keeps retries of many clients apart
-    // while still growing.
-    let jittered = capped.mul_f64(rand::random_range(0.5..=1.0));
-    Duration::from_std(jittered).unwrap_or(Duration::seconds(1))
+/// The error a call ends with when the retry policy stops it.
+fn exhausted(op: &'static str, stop: Stop<KustomerError>) -> KustomerError {
+    match stop {
+        Stop::Failed(error) => error,
+        Stop::GaveUp { attempts, last } => KustomerError::Exhausted {
+            op,
+            attempts,
+            last: Box::new(last),
+        },
+    }
 }
 
 /// An agent's current routing status, read from their active work session.
@@ -213,38 +216,50 @@ impl KustomerClient {
                 Some(Bytes::from(raw))
             }
         };
-        let retry = &self.inner.config.retry;
         let limiter = &self.inner.limiter;
         let clock = limiter.clock().clone();
-        let mut attempt = 0u32;
-        let mut rate_waits = 0u32;
-        loop {
-            if let Some(c) = customer {
-                limiter.acquire_customer(c).await;
-            }
-            limiter.acquire().await;
-            attempt += 1;
-            let mut req = self
-                .inner
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(self.inner.config.api_key.expose())
-                .header(ACCEPT, "application/json");
-            if let Some(b) = &body {
-                req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
-            }
-            let sent = req.send().await;
-            crate::connectors::record_request(
-                "kustomer",
-                op,
-                sent.as_ref().ok().map(|r| r.status().as_u16()),
-            );
-            let failure = match sent {
-                Err(source) if source.is_builder() => {
-                    return Err(KustomerError::Transport { op, source })
-                }
-                Err(source) => KustomerError::Transport { op, source },
-                Ok(resp) => {
+        let outcome = retry::run(
+            &self.inner.config.retry,
+            clock.as_ref(),
+            "kustomer",
+            op,
+            |_| {
+                let body = body.clone();
+                let url = url.clone();
+                let method = method.clone();
+                let clock = clock.clone();
+                async move {
+                    if let Some(c) = customer {
+                        limiter.acquire_customer(c).await;
+                    }
+                    limiter.acquire().await;
+                    let mut req = self
+                        .inner
+                        .http
+                        .request(method, url)
+                        .bearer_auth(self.inner.config.api_key.expose())
+                        .header(ACCEPT, "application/json");
+                    if let Some(b) = body {
+                        req = req.header(CONTENT_TYPE, "application/json").body(b);
+                    }
+                    let sent = req.send().await;
+                    crate::connectors::record_request(
+                        "kustomer",
+                        op,
+                        sent.as_ref().ok().map(|r| r.status().as_u16()),
+                    );
+                    let resp = match sent {
+                        Err(source) if source.is_builder() => {
+                            return Step::Fail(KustomerError::Transport { op, source })
+                        }
+                        Err(source) => {
+                            return Step::Retry {
+                                error: KustomerError::Transport { op, source },
+                                after: None,
+                            }
+                        }
+                        Ok(resp) => resp,
+                    };
                     let status = resp.status();
                     let rate = RateHeaders::parse(resp.headers());
                     if let Some(r) = &rate {
@@ -256,18 +271,12 @@ impl KustomerClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<i64>().ok());
                     match resp.bytes().await {
-                        Err(source) => KustomerError::Transport { op, source },
-                        Ok(bytes) if status.is_success() => return Ok(bytes),
+                        Err(source) => Step::Retry {
+                            error: KustomerError::Transport { op, source },
+                            after: None,
+                        },
+                        Ok(bytes) if status.is_success() => Step::Done(bytes),
                         Ok(bytes) if status == StatusCode::TOO_MANY_REQUESTS => {
-                            let err = status_error(op, status, &bytes);
-                            rate_waits += 1;
-                            if rate_waits > retry.max_rate_limit_waits {
-                                return Err(KustomerError::Exhausted {
-                                    op,
-                                    attempts: attempt,
-                                    last: Box::new(err),
-                                });
-                            }
                             let now = clock.now();
                             let org_spent = rate.is_some_and(|r| r.remaining == 0);
                             let until = match (rate, retry_after) {
@@ -279,30 +288,22 @@ impl KustomerClient {
                             if org_spent || retry_after.is_none() {
                                 limiter.exhausted_until(rate.as_ref(), until);
                             }
-                            crate::connectors::record_retry("kustomer", op, "rate_limited");
-                            tracing::warn!(op, until = %until, "kustomer rate limited; waiting for the reset");
-                            clock.sleep_until(until).await;
-                            // Waiting out a 429 is pacing, not a failed attempt.
-                            attempt -= 1;
-                            continue;
+                            Step::Pace {
+                                error: status_error(op, status, &bytes),
+                                until,
+                            }
                         }
-                        Ok(bytes) if status.is_server_error() => status_error(op, status, &bytes),
-                        Ok(bytes) => return Err(status_error(op, status, &bytes)),
+                        Ok(bytes) if status.is_server_error() => Step::Retry {
+                            error: status_error(op, status, &bytes),
+                            after: None,
+                        },
+                        Ok(bytes) => Step::Fail(status_error(op, status, &bytes)),
                     }
                 }
-            };
-            if attempt >= retry.max_attempts {
-                return Err(KustomerError::Exhausted {
-                    op,
-                    attempts: attempt,
-                    last: Box::new(failure),
-                });
-            }
-            let delay = backoff(retry, attempt);
-            crate::connectors::record_retry("kustomer", op, "transient");
-            tracing::warn!(op, attempt, error = %failure, "kustomer call failed; retrying");
-            clock.sleep_until(clock.now() + delay).await;
-        }
+            },
+        )
+        .await;
+        outcome.map_err(|stop| exhausted(op, stop))
     }
 
     fn decode<T: DeserializeOwned>(op: &'static str, bytes: &[u8]) -> Result<T, KustomerError> {
@@ -750,61 +751,60 @@ impl KustomerClient {
         content_type: &str,
         data: Bytes,
     ) -> Result<(), KustomerError> {
-        let retry = &self.inner.config.retry;
         let clock = self.inner.limiter.clock().clone();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut form = reqwest::multipart::Form::new();
-            for (k, v) in fields {
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                form = form.text(k.clone(), text);
-            }
-            let part = reqwest::multipart::Part::stream(data.clone())
-                .file_name(name.to_string())
-                .mime_str(content_type)
-                .map_err(|source| KustomerError::Transport { op, source })?;
-            form = form.part("file", part);
-            let failure = match self
-                .inner
-                .http
-                .post(url.clone())
-                .multipart(form)
-                .send()
-                .await
-            {
-                Err(source) => KustomerError::Transport { op, source },
-                Ok(resp) if resp.status().is_success() => return Ok(()),
-                Ok(resp) => {
-                    let status = resp.status();
-                    let text = resp.text().await.unwrap_or_default();
-                    let err = KustomerError::Status {
-                        op,
-                        status,
-                        code: None,
-                        title: text.chars().take(300).collect(),
-                        detail: None,
-                    };
-                    if !status.is_server_error() {
-                        return Err(err);
+        let outcome = retry::run(
+            &self.inner.config.retry,
+            clock.as_ref(),
+            "kustomer",
+            op,
+            |_| {
+                let url = url.clone();
+                let data = data.clone();
+                async move {
+                    let mut form = reqwest::multipart::Form::new();
+                    for (k, v) in fields {
+                        let text = match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        form = form.text(k.clone(), text);
                     }
-                    err
+                    let part = match reqwest::multipart::Part::stream(data)
+                        .file_name(name.to_string())
+                        .mime_str(content_type)
+                    {
+                        Ok(part) => part,
+                        Err(source) => return Step::Fail(KustomerError::Transport { op, source }),
+                    };
+                    form = form.part("file", part);
+                    match self.inner.http.post(url).multipart(form).send().await {
+                        Err(source) => Step::Retry {
+                            error: KustomerError::Transport { op, source },
+                            after: None,
+                        },
+                        Ok(resp) if resp.status().is_success() => Step::Done(()),
+                        Ok(resp) => {
+                            let status = resp.status();
+                            let text = resp.text().await.unwrap_or_default();
+                            let error = KustomerError::Status {
+                                op,
+                                status,
+                                code: None,
+                                title: text.chars().take(300).collect(),
+                                detail: None,
+                            };
+                            if status.is_server_error() {
+                                Step::Retry { error, after: None }
+                            } else {
+                                Step::Fail(error)
+                            }
+                        }
+                    }
                 }
-            };
-            if attempt >= retry.max_attempts {
-                return Err(KustomerError::Exhausted {
-                    op,
-                    attempts: attempt,
-                    last: Box::new(failure),
-                });
-            }
-            clock
-                .sleep_until(clock.now() + backoff(retry, attempt))
-                .await;
-        }
+            },
+        )
+        .await;
+        outcome.map_err(|stop| exhausted(op, stop))
     }
 
     /// Uploads a file and adds a note that references it (the transcript or
@@ -1017,21 +1017,5 @@ mod tests {
             e.is_conflict() && e.to_string().contains("Conflict"),
             "got {e}"
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_bounded() {
-        let p = RetryPolicy {
-            max_attempts: 10,
-            base_delay: std::time::Duration::from_millis(100),
-            max_delay: std::time::Duration::from_secs(1),
-            max_rate_limit_waits: 1,
-        };
-        for attempt in 1..=10 {
-            let d = backoff(&p, attempt);
-            assert!(d <= Duration::seconds(1), "attempt {attempt}: {d}");
-            assert!(d >= Duration::milliseconds(50), "attempt {attempt}: {d}");
-        }
-        assert!(backoff(&p, 4) >= Duration::milliseconds(400));
     }
 }

@@ -1,5 +1,6 @@
 //! Connection settings: base URL, API key (a secret), retry and rate limits.
 
+use crate::connectors::retry::RetryPolicy;
 use std::fmt;
 use std::time::Duration;
 
@@ -25,32 +26,6 @@ impl ApiKey {
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ApiKey(<redacted>)")
-    }
-}
-
-/// Retry of transient failures (5xx, connection errors, timeouts).
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts in total, the first included.
-    pub max_attempts: u32,
-    /// Delay before the second attempt; doubles each time, with jitter.
-    pub base_delay: Duration,
-    /// Cap on a single delay.
-    pub max_delay: Duration,
-    /// How many 429 answers one call waits out before giving up. These waits
-    /// are not attempts: the client sleeps until the reset the server named.
-    pub max_rate_limit_waits: u32,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        // Five tries mirrors what long-running Kustomer integrations use.
-        RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(10),
-            max_rate_limit_waits: 10,
-        }
     }
 }
 

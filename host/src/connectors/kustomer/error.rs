@@ -67,4 +67,17 @@ impl KustomerError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(StatusCode::NOT_FOUND)
     }
+
+    /// Whether the same request may succeed later: 5xx, 429, a conflict
+    /// (Kustomer answers 409 to concurrent writes of one record), a network
+    /// failure, or retries that ran out on one of those.
+    pub fn is_transient(&self) -> bool {
+        match self.status() {
+            Some(s) => s.is_server_error() || s.as_u16() == 429 || s.as_u16() == 409,
+            None => matches!(
+                self,
+                KustomerError::Transport { .. } | KustomerError::Exhausted { .. }
+            ),
+        }
+    }
 }

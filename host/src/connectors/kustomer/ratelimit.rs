@@ -2,35 +2,11 @@
 //! the per-customer create limit, both on an injectable [`Clock`].
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::connectors::clock::Clock;
 use chrono::{DateTime, Duration, Utc};
 use reqwest::header::HeaderMap;
-
-/// Time as the client sees it. Rate-limit waits and retry backoff go through
-/// it, so tests can substitute a clock that jumps instead of sleeping.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> DateTime<Utc>;
-    /// Resolves once `now() >= deadline`.
-    fn sleep_until(&self, deadline: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-}
-
-/// Wall clock and `tokio::time::sleep`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-
-    fn sleep_until(&self, deadline: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let wait = (deadline - Utc::now()).to_std().unwrap_or_default();
-        Box::pin(tokio::time::sleep(wait))
-    }
-}
 
 /// Kustomer's windows are a minute long.
 const WINDOW: Duration = Duration::seconds(60);

@@ -1,6 +1,6 @@
 //! `[tenant.status_sync]`: the file format (unknown keys rejected) and the
 //! validated settings.
-use crate::config::{invalid, ConfigError, SecretRef};
+use super::{invalid, ConfigError, SecretRef};
 use crate::runtime::types as t;
 use secrecy::SecretString;
 use serde::Deserialize;

@@ -1,0 +1,153 @@
+//! Phone numbers, read one way everywhere: the caller's number in CCAI
+//! Platform's events and records, and the number an agent clicks in
+//! Kustomer, both become E.164 with the same rules (`phonenumber`, the
+//! libphonenumber metadata).
+//!
+//! A number written with a country code (`+44 …`, or the international
+//! prefix `00 44 …`) keeps it; one written without is read in the tenant's
+//! region (`phone_region`, default `US`). A number that is not valid in its
+//! region is refused rather than guessed.
+use phonenumber::country;
+use std::fmt;
+use std::str::FromStr;
+
+/// The region (ISO 3166 alpha-2) that numbers without a country code are
+/// read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region(country::Id);
+
+impl Default for Region {
+    /// CCAI Platform's and Kustomer's default market.
+    fn default() -> Self {
+        Region(country::Id::US)
+    }
+}
+
+impl Region {
+    /// The region with this ISO 3166 code, e.g. `Region::of(country::Id::DE)`.
+    pub fn of(id: country::Id) -> Self {
+        Region(id)
+    }
+}
+
+impl FromStr for Region {
+    type Err = String;
+
+    fn from_str(code: &str) -> Result<Self, Self::Err> {
+        code.trim()
+            .to_ascii_uppercase()
+            .parse::<country::Id>()
+            .map(Region)
+            .map_err(|_| format!("`{code}` is not an ISO 3166 region code (e.g. `US`, `GB`)"))
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// Why a number could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{number:?} is not a valid phone number{hint}")]
+pub struct NumberError {
+    /// The number as given.
+    pub number: String,
+    hint: String,
+}
+
+/// The E.164 form of `raw`, read in `region` when it has no country code.
+pub fn e164(raw: &str, region: Region) -> Result<String, NumberError> {
+    let fail = |hint: String| NumberError {
+        number: raw.to_string(),
+        hint,
+    };
+    let trimmed = raw.trim();
+    // `00` is the international prefix of most of the world; libphonenumber
+    // only knows it as such in regions that dial it, so it is read as `+`
+    // everywhere.
+    let international;
+    let text = match trimmed.strip_prefix("00") {
+        Some(rest) => {
+            international = format!("+{rest}");
+            international.as_str()
+        }
+        None => trimmed,
+    };
+    let parsed = phonenumber::parse(Some(region.0), text).map_err(|e| fail(format!(": {e}")))?;
+    if !phonenumber::is_valid(&parsed) {
+        return Err(fail(format!(
+            " (no such number in its region; read in {region})"
+        )));
+    }
+    Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pn1_numbers_with_a_country_code_keep_it() {
+        for (raw, want) in [
+            ("+1 415-555-0101", "+14155550101"),
+            ("+14155550101", "+14155550101"),
+            ("+44 20 7946 0958", "+442079460958"),
+            ("0044 20 7946 0958", "+442079460958"),
+            ("+1 339-219-5276", "+13392195276"),
+            ("+1 212-200-0000", "+12122000000"),
+            ("+1 514-555-0123", "+15145550123"),
+        ] {
+            assert_eq!(e164(raw, Region::default()).as_deref(), Ok(want), "{raw}");
+        }
+    }
+
+    #[test]
+    fn pn1_national_numbers_are_read_in_the_tenant_region() {
+        let us = Region::default();
+        for raw in ["(415) 555-0122", "415.555.0122", "1 415 555 0122"] {
+            assert_eq!(e164(raw, us).as_deref(), Ok("+14155550122"), "{raw}");
+        }
+        let de: Region = "de".parse().expect("region");
+        assert_eq!(e164("030 901820", de).as_deref(), Ok("+4930901820"));
+        let gb: Region = "GB".parse().expect("region");
+        assert_eq!(e164("020 7946 0958", gb).as_deref(), Ok("+442079460958"));
+    }
+
+    #[test]
+    fn pn1_what_is_not_a_number_in_the_region_is_refused() {
+        let us = Region::default();
+        for raw in ["", "anonymous", "call me", "12", "+1 000", "020 7946 0958"] {
+            assert!(e164(raw, us).is_err(), "{raw:?} accepted");
+        }
+        assert!("XX".parse::<Region>().is_err());
+    }
+
+    #[test]
+    fn c2c1_numbers_as_kustomer_shows_them_become_e164() {
+        for raw in [
+            "+1 415-555-0101",
+            "(415) 555-0101",
+            "415.555.0101",
+            "+14155550101",
+        ] {
+            assert_eq!(
+                e164(raw, Region::default()).expect(raw),
+                "+14155550101",
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            e164("030 901820", Region::of(country::Id::DE)).expect("de"),
+            "+4930901820"
+        );
+    }
+
+    #[test]
+    fn c2c3_garbage_is_not_a_number() {
+        for raw in ["", "call me", "12", "+1 000"] {
+            assert!(e164(raw, Region::default()).is_err(), "{raw} accepted");
+        }
+    }
+}
