@@ -177,17 +177,18 @@ fn diff(before: &Map<String, Value>, after: &Map<String, Value>) -> Value {
 fn raise(inner: &mut Inner, name: &str, data: Value, changes: Option<Value>, custom_changed: bool) {
     let now = inner.now();
     let s = &inner.settings;
+    let data_id = data.get("id").cloned().unwrap_or(Value::Null);
     let mut body = json!({
         "id": new_id(),
         "name": name,
         "org": s.org_id,
         "partition": s.org_id,
         "orgName": s.org_name,
-        "data": data.clone(),
+        "data": data,
         "createdAt": ts(now),
         "persist": true,
         "client": "api-gw",
-        "dataId": data.get("id").cloned().unwrap_or(Value::Null),
+        "dataId": data_id,
         "meta": { "customChanged": custom_changed },
         "snsFilters": [],
     });
