@@ -368,6 +368,109 @@ async fn reference_error_handling_sees_errors_arrays_and_rate_headers() {
     check_error(401, &resp.json().await.expect("json"));
 }
 
+#[tokio::test]
+async fn reference_kobjects_of_a_customer_are_listed_searched_and_rate_limited() {
+    let (_emu, k) = kustomer().await;
+    let who = create_customer(&k, 1).await;
+    // §6: `GET, POST /customers/{id}/klasses/{name}`.
+    let path = format!("/v1/customers/{who}/klasses/subscription");
+    let (status, _, made) = k
+        .call(
+            reqwest::Method::POST,
+            &path,
+            Some(&json!({"title": "Gold plan", "custom": {"seatsNum": 12}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["data"]["id"].as_str().expect("id").to_string();
+    assert!(is_object_id(&id));
+    let items = k.list_all(&path).await;
+    assert_eq!(items.len(), 1);
+    let (status, _, one) = k
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/klasses/subscription/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["data"]["id"], id.as_str());
+    // §8: KObject custom fields are `kobject_custom_<klass>_<attr>`.
+    let found = k
+        .search_all(
+            &json!({"queryContext": "customer",
+                    "and": [{"kobject_custom_subscription_seatsNum": {"gte": 10}}]}),
+            10,
+        )
+        .await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], who.as_str());
+    // §5: 120 conversation/message/KObject creates per customer per minute.
+    let mut refused = None;
+    for n in 0..130 {
+        let (status, headers, body) = k
+            .call(
+                reqwest::Method::POST,
+                &path,
+                Some(&json!({"title": format!("Seat {n}")})),
+            )
+            .await;
+        if status == 429 {
+            check_error(status, &body);
+            assert!(headers.contains_key("x-ratelimit-reset"));
+            refused = Some(n);
+            break;
+        }
+        assert_eq!(status, 201, "{body}");
+    }
+    assert_eq!(
+        refused,
+        Some(119),
+        "the 121st create in the minute is refused"
+    );
+}
+
+#[tokio::test]
+async fn reference_sorted_lists_order_by_id_when_the_emulator_follows_the_docs() {
+    let emu = kustomer::start(kustomer::KustomerEmulatorConfig {
+        sort_lists_by_id: true,
+        ..Default::default()
+    })
+    .await
+    .expect("emulator");
+    let k = Kustomer {
+        http: reqwest::Client::new(),
+        origin: emu.base_url(),
+        token: emu.api_key(),
+    };
+    let who = create_customer(&k, 7).await;
+    for id in [
+        "5f0000000000000000000003",
+        "5f0000000000000000000001",
+        "5f0000000000000000000002",
+    ] {
+        let (status, _, body) = k
+            .call(
+                reqwest::Method::POST,
+                "/v1/conversations",
+                Some(&json!({"customer": who, "id": id})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // §3: `GET /v1/conversations?sort=desc` sorts by id.
+    let items = k.list_all("/v1/conversations?sort=desc&pageSize=2").await;
+    let ids: Vec<&str> = items.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "5f0000000000000000000003",
+            "5f0000000000000000000002",
+            "5f0000000000000000000001"
+        ]
+    );
+}
+
 // ---------------------------------------------------------------- CCAI
 
 /// A Manager API reader per §1.2–§1.5: Basic auth, `page`/`per`, `total`,
