@@ -665,3 +665,36 @@ async fn the_request_log_keeps_only_the_newest_entries() {
     assert_eq!(log.last().map(|r| r.seq), Some(12));
     assert_eq!(emu.requests_served(), 12, "the count outlives the log");
 }
+
+#[tokio::test]
+async fn external_id_lookups_find_the_oldest_holder_and_follow_updates() {
+    let emu = emulator(KustomerEmulatorConfig::default()).await;
+    let api = Api::of(&emu);
+    let who = api.customer("External", "external@example.com").await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = api
+            .post(
+                &format!("/v1/customers/{who}/conversations"),
+                json!({"externalId": "call-77"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["data"]["id"].as_str().expect("id").to_string());
+    }
+    let (_, found) = api.get("/v1/conversations/externalId=call-77").await;
+    assert_eq!(found["data"]["id"], ids[0].as_str(), "the oldest holder");
+    let (status, _) = api
+        .patch(
+            &format!("/v1/conversations/{}", ids[0]),
+            json!({"externalId": "call-78"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, found) = api.get("/v1/conversations/externalId=call-77").await;
+    assert_eq!(found["data"]["id"], ids[1].as_str(), "the remaining holder");
+    let (_, found) = api.get("/v1/conversations/externalId=call-78").await;
+    assert_eq!(found["data"]["id"], ids[0].as_str());
+    let (status, _) = api.get("/v1/conversations/externalId=call-79").await;
+    assert_eq!(status, 404);
+}

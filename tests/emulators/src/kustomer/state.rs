@@ -421,9 +421,11 @@ pub struct Db {
     notes_by_customer: HashMap<String, Vec<usize>>,
     kobjects_by_customer: HashMap<String, Vec<usize>>,
     kobjects_by_klass: HashMap<String, Vec<usize>>,
-    conversation_external: HashMap<String, usize>,
-    message_external: HashMap<String, usize>,
-    note_external: HashMap<String, usize>,
+    /// External id → every object holding it, oldest first (external ids
+    /// are not unique; a lookup returns the oldest holder).
+    conversation_external: HashMap<String, Vec<usize>>,
+    message_external: HashMap<String, Vec<usize>>,
+    note_external: HashMap<String, Vec<usize>>,
 }
 
 /// Contact points that must be unique per org: (kind, value, JSON pointer).
@@ -558,7 +560,7 @@ impl Db {
             .or_default()
             .push(i);
         if let Some(x) = external {
-            self.conversation_external.entry(x).or_insert(i);
+            self.conversation_external.entry(x).or_default().push(i);
         }
     }
 
@@ -615,7 +617,7 @@ impl Db {
             .or_default()
             .push(i);
         if let Some(x) = external {
-            self.message_external.entry(x).or_insert(i);
+            self.message_external.entry(x).or_default().push(i);
         }
     }
 
@@ -642,7 +644,7 @@ impl Db {
             .push(i);
         self.notes_by_customer.entry(customer).or_default().push(i);
         if let Some(x) = external {
-            self.note_external.entry(x).or_insert(i);
+            self.note_external.entry(x).or_default().push(i);
         }
     }
 
@@ -688,25 +690,24 @@ impl Db {
     }
 
     pub fn conversation_by_external(&self, x: &str) -> Option<&Conversation> {
-        self.conversation_external
-            .get(x)
-            .and_then(|&i| self.conversations.at(i))
+        oldest(&self.conversation_external, x).and_then(|i| self.conversations.at(i))
     }
     pub fn message_by_external(&self, x: &str) -> Option<&Message> {
-        self.message_external
-            .get(x)
-            .and_then(|&i| self.messages.at(i))
+        oldest(&self.message_external, x).and_then(|i| self.messages.at(i))
     }
     pub fn note_by_external(&self, x: &str) -> Option<&Note> {
-        self.note_external.get(x).and_then(|&i| self.notes.at(i))
+        oldest(&self.note_external, x).and_then(|i| self.notes.at(i))
     }
 }
 
-/// Moves an external-id index entry when a write changes the external id.
-/// The first object to claim an external id keeps it, as a lookup by
-/// external id returns the oldest match.
+fn oldest(index: &HashMap<String, Vec<usize>>, x: &str) -> Option<usize> {
+    index.get(x).and_then(|holders| holders.first().copied())
+}
+
+/// Moves an object between external-id entries when a write changes its
+/// external id, keeping each entry's holders in creation order.
 fn reindex_external(
-    index: &mut HashMap<String, usize>,
+    index: &mut HashMap<String, Vec<usize>>,
     old: Option<String>,
     new: Option<String>,
     i: usize,
@@ -715,12 +716,17 @@ fn reindex_external(
         return;
     }
     if let Some(o) = old {
-        if index.get(&o) == Some(&i) {
-            index.remove(&o);
+        if let Some(holders) = index.get_mut(&o) {
+            holders.retain(|&h| h != i);
+            if holders.is_empty() {
+                index.remove(&o);
+            }
         }
     }
     if let Some(n) = new {
-        index.entry(n).or_insert(i);
+        let holders = index.entry(n).or_default();
+        let at = holders.partition_point(|&h| h < i);
+        holders.insert(at, i);
     }
 }
 
