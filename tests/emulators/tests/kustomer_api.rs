@@ -698,3 +698,38 @@ async fn external_id_lookups_find_the_oldest_holder_and_follow_updates() {
     let (status, _) = api.get("/v1/conversations/externalId=call-79").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn notes_and_messages_list_by_customer_and_org() {
+    let emu = emulator(KustomerEmulatorConfig::default()).await;
+    let api = Api::of(&emu);
+    let who = api.customer("Lists", "lists@example.com").await;
+    let (_, conv) = api
+        .post(&format!("/v1/customers/{who}/conversations"), json!({}))
+        .await;
+    let conv = conv["data"]["id"].as_str().expect("id").to_string();
+    let (status, note) = api
+        .post(
+            "/v1/notes",
+            json!({"conversation": conv, "body": "top-level note"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{note}");
+    let (status, err) = api.post("/v1/notes", json!({"body": "nowhere"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["errors"][0]["source"]["pointer"], "/conversation");
+    for n in 0..3 {
+        api.post(
+            "/v1/messages",
+            json!({"conversation": conv, "channel": "sms", "app": "switchboard",
+                   "direction": "out", "preview": format!("m{n}")}),
+        )
+        .await;
+    }
+    let (_, notes) = api.get(&format!("/v1/customers/{who}/notes")).await;
+    assert_eq!(notes["meta"]["total"], 1);
+    assert_eq!(notes["data"][0]["attributes"]["body"], "top-level note");
+    let (_, messages) = api.get("/v1/messages?pageSize=2").await;
+    assert_eq!(messages["meta"]["total"], 3);
+    assert_eq!(messages["links"]["next"], "/v1/messages?page=2&pageSize=2");
+}

@@ -62,7 +62,9 @@ pub(crate) fn routes() -> Router<App> {
             "/v1/conversations/{id}/notes",
             get(conversation_notes).post(note_create),
         )
-        .route("/v1/messages", post(message_create))
+        .route("/v1/messages", post(message_create).get(message_list))
+        .route("/v1/customers/{id}/notes", get(customer_notes))
+        .route("/v1/notes", post(note_create_top))
         .route(
             "/v1/messages/{key}",
             get(message_get).patch(message_update).put(message_update),
@@ -791,4 +793,53 @@ async fn customer_kobject_create(
     let body = json_body(&body)?;
     customer_exists(&app, &id)?;
     created(app.write(|i| org::create_kobject(i, &name, Some(&id), body))?)
+}
+
+// --------------------------------------------------- more message and note lists
+
+async fn message_list(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiResult {
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.messages.iter().collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &q.base("/v1/messages"), 100, |m| {
+            o::render_message(&i.settings, m)
+        })
+    })?)
+}
+
+async fn customer_notes(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult {
+    customer_exists(&app, &id)?;
+    let base = q.base(&format!("/v1/customers/{id}/notes"));
+    list(read(&app, |i| {
+        let rows = q.order(
+            i.db.notes_of_customer(&id).collect(),
+            i.settings.sort_lists_by_id,
+            false,
+        )?;
+        page_with(rows, &q.paging(), &base, 100, |n| {
+            o::render_note(&i.settings, n)
+        })
+    })?)
+}
+
+/// `POST /v1/notes`: the conversation comes in the body.
+async fn note_create_top(State(app): State<App>, body: Bytes) -> ApiResult {
+    let body = json_body(&body)?;
+    let conversation = match body.get("conversation") {
+        Some(serde_json::Value::String(c)) => c.clone(),
+        _ => {
+            return Err(ApiError::invalid(
+                "/conversation",
+                "conversation is required",
+            ))
+        }
+    };
+    created(app.write(|i| o::create_note(i, &conversation, body))?)
 }
