@@ -457,6 +457,15 @@ async fn teams_tags_shortcuts_and_the_current_user_have_the_documented_shapes() 
     assert_eq!(status, 200);
     assert_eq!(one["data"]["links"]["self"], format!("/v1/teams/{id}"));
 
+    let member = team["attributes"]["members"][0].as_str().expect("a member");
+    let (status, theirs) = api.get(&format!("/v1/users/{member}/teams")).await;
+    assert_eq!(status, 200, "{theirs}");
+    assert!(theirs["data"]
+        .as_array()
+        .expect("teams")
+        .iter()
+        .any(|t| t["id"] == team["id"]));
+
     let (status, tags) = api.get("/v1/tags").await;
     assert_eq!(status, 200);
     assert_eq!(tags["data"][0]["type"], "tag");

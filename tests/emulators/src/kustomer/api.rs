@@ -80,6 +80,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v1/users", get(user_list))
         .route("/v1/users/current", get(user_current))
         .route("/v1/auth/tokens/current", get(token_current))
+        .route("/v1/users/{id}/teams", get(user_teams))
         .route("/v1/teams", get(team_list))
         .route("/v1/teams/{id}", get(team_get))
         .route("/v1/tags", get(tag_list))
@@ -842,4 +843,33 @@ async fn note_create_top(State(app): State<App>, body: Bytes) -> ApiResult {
         }
     };
     created(app.write(|i| o::create_note(i, &conversation, body))?)
+}
+
+/// `GET /v1/users/{id}/teams`: the teams listing the user as a member.
+async fn user_teams(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult {
+    let base = q.base(&format!("/v1/users/{id}/teams"));
+    list(read(&app, |i| {
+        if !i.db.users.contains(&id) {
+            return Err(ApiError::not_found("user"));
+        }
+        // Teams are org configuration (a handful), not traffic: a pass is fine.
+        let rows =
+            i.db.teams
+                .iter()
+                .filter(|t| {
+                    t.attrs
+                        .get("members")
+                        .and_then(serde_json::Value::as_array)
+                        .is_some_and(|m| m.iter().any(|x| x.as_str() == Some(id.as_str())))
+                })
+                .collect();
+        let rows = q.order(rows, i.settings.sort_lists_by_id, false)?;
+        page_with(rows, &q.paging(), &base, 500, |t| {
+            org::render_team(&i.settings, t)
+        })
+    })?)
 }
