@@ -62,17 +62,32 @@ impl App {
             runtime,
             Some(config.server.data_dir.join("modules")),
         ));
-        let restored = registry.restore();
-        if !restored.is_empty() {
-            tracing::info!(?restored, "rule modules restored");
-        }
-        for tenant in &config.tenants {
-            if registry.live(&tenant.id).is_some() {
-                continue;
-            }
-            if let Some(path) = &tenant.module {
-                deploy_file(&registry, &tenant.id, path)?;
-            }
+        // Compiling and smoke-testing modules is blocking work (and a
+        // module's WASI calls must not run on the async workers).
+        {
+            let registry = registry.clone();
+            let tenants: Vec<(String, Option<std::path::PathBuf>)> = config
+                .tenants
+                .iter()
+                .map(|t| (t.id.clone(), t.module.clone()))
+                .collect();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                let restored = registry.restore();
+                if !restored.is_empty() {
+                    tracing::info!(?restored, "rule modules restored");
+                }
+                for (tenant, module) in &tenants {
+                    if registry.live(tenant).is_some() {
+                        continue;
+                    }
+                    if let Some(path) = module {
+                        deploy_file(&registry, tenant, path)?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .context("loading rule modules")??;
         }
 
         // One handle per tenant (config, clients, directory), borrowed by
@@ -82,7 +97,7 @@ impl App {
             store.clone(),
             registry.clone(),
             tenants.clone(),
-            config.server.workers,
+            config.pipeline.clone(),
         ));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -94,17 +109,23 @@ impl App {
             if let Some(interval) = t.poll_interval {
                 let start = t.poll_start.unwrap_or_else(chrono::Utc::now);
                 let poller = Poller::new(t.id.clone(), tenant.ccai.clone(), store.clone(), start)
-                    .with_phone_region(t.phone_region);
+                    .with_phone_region(t.phone_region)
+                    .with_doorbell(pipeline.doorbell());
                 tasks.spawn(poller.run(interval, shutdown_rx.clone()));
             }
         }
 
         let watcher = match &config.server.modules_dir {
-            Some(dir) => Some(watch_modules(
-                dir,
-                registry.clone(),
-                config.tenants.iter().map(|t| t.id.clone()).collect(),
-            )?),
+            Some(dir) => {
+                let (dir, registry) = (dir.clone(), registry.clone());
+                let tenants = config.tenants.iter().map(|t| t.id.clone()).collect();
+                // Deploys the modules already there: blocking work.
+                Some(
+                    tokio::task::spawn_blocking(move || watch_modules(&dir, registry, tenants))
+                        .await
+                        .context("watching the module directory")??,
+                )
+            }
             None => None,
         };
 
@@ -130,14 +151,15 @@ impl App {
                 max_body_bytes: config.server.max_body_bytes,
                 ..IntakeConfig::default()
             },
-        );
+        )
+        .with_doorbell(pipeline.doorbell());
         let state = AppState {
             store: store.clone(),
             registry: registry.clone(),
             tenants: tenants.clone(),
             admin_token,
             metrics: prometheus(),
-            wake: pipeline.waker(),
+            doorbell: pipeline.doorbell(),
         };
         let router = http::router(state)
             .merge(intake::router(intake_state))

@@ -58,12 +58,23 @@ enum EventsCommand {
         config: PathBuf,
         #[arg(long)]
         tenant: String,
-        /// Only failed events.
+        /// Only failed and dead-lettered events.
         #[arg(long)]
         failed: bool,
     },
-    /// Requeue failed events (all of the tenant's, or one).
+    /// Requeue failed and dead-lettered events (all of the tenant's, or one).
     Retry {
+        #[arg(long, short, default_value = "switchboard.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// Only this event id.
+        #[arg(long)]
+        event: Option<String>,
+    },
+    /// Give up on dead-lettered events (all of the tenant's, or one): they
+    /// are marked skipped and the customers' later events go ahead.
+    Skip {
         #[arg(long, short, default_value = "switchboard.toml")]
         config: PathBuf,
         #[arg(long)]
@@ -98,6 +109,11 @@ pub fn main() -> ExitCode {
             tenant,
             event,
         }) => ops::retry_events(&config, &tenant, event.as_deref()),
+        Command::Events(EventsCommand::Skip {
+            config,
+            tenant,
+            event,
+        }) => ops::skip_events(&config, &tenant, event.as_deref()),
     };
     match result {
         Ok(code) => code,

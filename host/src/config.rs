@@ -50,8 +50,33 @@ struct FileConfig {
     server: ServerFile,
     #[serde(default)]
     runtime: RuntimeConfig,
+    #[serde(default)]
+    pipeline: PipelineFile,
     #[serde(default, rename = "tenant")]
     tenants: Vec<TenantFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PipelineFile {
+    tenant_workers: Option<usize>,
+    max_event_age_seconds: u64,
+    retry_base_ms: u64,
+    retry_max_delay_seconds: u64,
+    shutdown_grace_seconds: u64,
+}
+
+impl Default for PipelineFile {
+    fn default() -> Self {
+        let d = PipelineConfig::default();
+        Self {
+            tenant_workers: None,
+            max_event_age_seconds: d.max_event_age.as_secs(),
+            retry_base_ms: u64::try_from(d.retry_base.as_millis()).unwrap_or(u64::MAX),
+            retry_max_delay_seconds: d.retry_max.as_secs(),
+            shutdown_grace_seconds: d.shutdown_grace.as_secs(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,7 +230,56 @@ pub enum FailurePolicy {
 pub struct Config {
     pub server: ServerConfig,
     pub runtime: RuntimeConfig,
+    pub pipeline: PipelineConfig,
     pub tenants: Vec<TenantConfig>,
+}
+
+/// How events are scheduled, retried and drained (`[pipeline]`).
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Customers processed at once, all tenants together (`server.workers`).
+    pub workers: usize,
+    /// Customers of one tenant processed at once; `None` = a fair share,
+    /// `workers` divided by the number of tenants (rounded up).
+    pub tenant_workers: Option<usize>,
+    /// How long transient failures are retried before the event is
+    /// dead-lettered (measured from when the intake stored it).
+    pub max_event_age: Duration,
+    /// First retry delay of an event; doubles per attempt, with jitter.
+    pub retry_base: Duration,
+    /// Cap on one retry delay.
+    pub retry_max: Duration,
+    /// How long a shutdown waits for the events in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            workers: 16,
+            tenant_workers: None,
+            // A day covers a weekend-long Kustomer incident's first day and
+            // any deploy; what is older needs a person to look at it.
+            max_event_age: Duration::from_secs(24 * 3600),
+            retry_base: Duration::from_millis(500),
+            // A minute: after an outage ends, every waiting customer is
+            // back within a minute, without hammering a struggling API.
+            retry_max: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// The wait before attempt `attempt + 1` of an event: exponential from
+    /// `retry_base`, capped at `retry_max`, jittered over the upper half.
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let exp = self
+            .retry_base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        exp.min(self.retry_max)
+            .mul_f64(rand::random_range(0.5..=1.0))
+    }
 }
 
 /// Process-wide settings.
@@ -295,9 +369,28 @@ impl Config {
             }
             tenants.push(t);
         }
+        let p = file.pipeline;
+        if p.max_event_age_seconds == 0 {
+            return Err(invalid(
+                "pipeline.max_event_age_seconds",
+                "must be at least 1",
+            ));
+        }
+        if p.tenant_workers == Some(0) {
+            return Err(invalid("pipeline.tenant_workers", "must be at least 1"));
+        }
+        let pipeline = PipelineConfig {
+            workers: server.workers,
+            tenant_workers: p.tenant_workers,
+            max_event_age: Duration::from_secs(p.max_event_age_seconds),
+            retry_base: Duration::from_millis(p.retry_base_ms.max(1)),
+            retry_max: Duration::from_secs(p.retry_max_delay_seconds.max(1)),
+            shutdown_grace: Duration::from_secs(p.shutdown_grace_seconds),
+        };
         Ok(Self {
             server,
             runtime: file.runtime,
+            pipeline,
             tenants,
         })
     }

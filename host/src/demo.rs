@@ -29,12 +29,17 @@ pub struct StackOptions {
     pub poll_interval: Option<Duration>,
     pub runtime: RuntimeConfig,
     pub workers: usize,
+    /// Scheduling, retries and dead letters (`workers` is set from above).
+    pub pipeline: crate::config::PipelineConfig,
     /// A watched module directory.
     pub modules_dir: Option<PathBuf>,
     /// Agent status sync (SPEC §6); `None` = off.
     pub status_sync: Option<crate::config::StatusSyncConfig>,
     /// Click-to-call (SPEC §7); `None` = off.
     pub click_to_call: Option<crate::config::ClickToCallConfig>,
+    /// More tenants, each with the same module and settings and a Kustomer
+    /// emulator of its own (they share the CCAI Platform emulator).
+    pub extra_tenants: Vec<String>,
 }
 
 impl StackOptions {
@@ -48,12 +53,14 @@ impl StackOptions {
             poll_interval: Some(Duration::from_millis(300)),
             runtime: RuntimeConfig::default(),
             workers: 16,
+            pipeline: crate::config::PipelineConfig::default(),
             modules_dir: None,
             status_sync: Some(crate::config::StatusSyncConfig::one_way(
                 DEMO_STATUS_MAP,
                 AGENT_API_TOKEN,
             )),
             click_to_call: Some(crate::config::ClickToCallConfig::new(AGENT_API_TOKEN)),
+            extra_tenants: Vec::new(),
         }
     }
 }
@@ -82,6 +89,8 @@ const PROVISIONED_AT: &str = "2026-01-15T00:00:00.000Z";
 /// Both emulators and a running sidecar.
 pub struct Stack {
     pub kustomer: kustomer_emu::KustomerEmulator,
+    /// The Kustomer emulators of [`StackOptions::extra_tenants`], by tenant.
+    pub other_kustomers: Vec<(String, kustomer_emu::KustomerEmulator)>,
     pub ccai: ccai_emu::CcaiEmulator,
     pub app: App,
     pub target: ccai_emu::PlayTarget,
@@ -110,7 +119,7 @@ impl Stack {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
-        let config = Config {
+        let mut config = Config {
             server: ServerConfig {
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
                 data_dir,
@@ -120,20 +129,38 @@ impl Stack {
                 workers: options.workers,
             },
             runtime: options.runtime.clone(),
-            tenants: vec![tenant_config(&options, &kustomer, &ccai)?],
+            pipeline: crate::config::PipelineConfig {
+                workers: options.workers,
+                ..options.pipeline.clone()
+            },
+            tenants: vec![tenant_config(&options, &options.tenant, &kustomer, &ccai)?],
         };
+        let mut other_kustomers = Vec::new();
+        for id in &options.extra_tenants {
+            let emulator =
+                kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig::default()).await?;
+            for agent in ccai.agents() {
+                emulator.control().add_user(&agent.email, &agent.name());
+            }
+            let mut tenant = tenant_config(&options, id, &emulator, &ccai)?;
+            // One tenant polls the shared CCAI emulator's final records.
+            tenant.poll_interval = None;
+            config.tenants.push(tenant);
+            other_kustomers.push((id.clone(), emulator));
+        }
         if options.provision_fields {
-            let tenant = &config.tenants[0];
-            let client = kustomer::KustomerClient::new(tenant.kustomer.clone())?;
-            crate::fields::provision(&client, &tenant.fields).await?;
             let store =
                 crate::store::Store::open(crate::store::Store::path_in(&config.server.data_dir))?;
-            let names: Vec<String> = tenant.fields.all().into_iter().map(|(_, n)| n).collect();
-            store.record_field_provisioning(
-                &tenant.id,
-                PROVISIONED_AT,
-                &serde_json::json!(names),
-            )?;
+            for tenant in &config.tenants {
+                let client = kustomer::KustomerClient::new(tenant.kustomer.clone())?;
+                crate::fields::provision(&client, &tenant.fields).await?;
+                let names: Vec<String> = tenant.fields.all().into_iter().map(|(_, n)| n).collect();
+                store.record_field_provisioning(
+                    &tenant.id,
+                    PROVISIONED_AT,
+                    &serde_json::json!(names),
+                )?;
+            }
         }
         let app = App::start(config).await?;
         let target = ccai_emu::PlayTarget {
@@ -146,6 +173,7 @@ impl Stack {
         };
         Ok(Self {
             kustomer,
+            other_kustomers,
             ccai,
             app,
             target,
@@ -232,6 +260,7 @@ impl Stack {
 
 fn tenant_config(
     options: &StackOptions,
+    id: &str,
     kustomer: &kustomer_emu::KustomerEmulator,
     ccai: &ccai_emu::CcaiEmulator,
 ) -> anyhow::Result<TenantConfig> {
@@ -259,7 +288,7 @@ fn tenant_config(
     );
     c.retry.base_delay = Duration::from_millis(20);
     Ok(TenantConfig {
-        id: options.tenant.clone(),
+        id: id.to_string(),
         module: Some(options.module.clone()),
         failure_policy: options.failure_policy,
         recording: true,

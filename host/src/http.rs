@@ -4,6 +4,7 @@
 //! No business logic lives here.
 mod admin;
 
+use crate::pipeline::Doorbell;
 use crate::runtime::Registry;
 use crate::store::Store;
 use crate::tenant::Tenants;
@@ -16,7 +17,6 @@ use axum::{Json, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 /// What these routes need. Cheap to clone.
 #[derive(Clone)]
@@ -26,8 +26,8 @@ pub struct AppState {
     pub tenants: Tenants,
     pub admin_token: Option<Arc<SecretString>>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    /// Wakes the pipeline after events are requeued.
-    pub wake: Arc<Notify>,
+    /// Tells the pipeline that events were requeued.
+    pub doorbell: Arc<Doorbell>,
 }
 
 /// Health, readiness, metrics, screen pop and admin routes.

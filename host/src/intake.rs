@@ -72,7 +72,8 @@ pub use poller::{Cursor, PollError, PollReport, Poller};
 
 use crate::connectors::ccai::{InboundBasic, WebhookSecrets};
 use crate::phone::Region;
-use crate::store::Store;
+use crate::pipeline::Doorbell;
+use crate::store::{NewInboxEvent, Store};
 use crate::tenant::Tenant;
 use axum::routing::post;
 use axum::Router;
@@ -154,6 +155,8 @@ pub struct IntakeState {
     pub(crate) replays: Arc<ReplayCache>,
     /// The time used for webhook staleness; replaceable in tests.
     pub(crate) clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// Tells the pipeline which customers have new events.
+    pub(crate) doorbell: Option<Arc<Doorbell>>,
 }
 
 impl std::fmt::Debug for IntakeState {
@@ -173,6 +176,23 @@ impl IntakeState {
             config: Arc::new(config),
             replays: Arc::new(ReplayCache::default()),
             clock: Arc::new(Utc::now),
+            doorbell: None,
+        }
+    }
+
+    /// Rings `doorbell` with the customers of every stored batch.
+    pub fn with_doorbell(mut self, doorbell: Arc<Doorbell>) -> Self {
+        self.doorbell = Some(doorbell);
+        self
+    }
+
+    /// Tells the pipeline about stored events (deduplicated ones included:
+    /// ringing an idle customer costs one empty read).
+    pub(crate) fn ring(&self, rows: &[NewInboxEvent]) {
+        if let Some(doorbell) = &self.doorbell {
+            for row in rows {
+                doorbell.ring(&row.tenant, &row.customer_key);
+            }
         }
     }
 

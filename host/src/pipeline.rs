@@ -19,19 +19,30 @@
 //!    retry` or the admin API to requeue.
 mod context;
 mod execute;
+mod scheduler;
 
-use crate::config::FailurePolicy;
+pub use scheduler::Doorbell;
+
+use crate::config::{FailurePolicy, PipelineConfig};
 use crate::connectors::kustomer::KustomerError;
 use crate::runtime::{types as t, CallError, CallMeta, Registry};
 use crate::store::{InboxRow, OutcomeState, Store, StoreError};
 use crate::tenant::{Tenant, Tenants};
-use std::collections::HashMap;
+use futures::FutureExt as _;
+use scheduler::{QueueKey, Queues, RESCAN};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
-/// Attempts before a transiently failing event is marked failed.
-const MAX_ATTEMPTS: u32 = 8;
+/// A rule that ran past its deadline is retried this many times before the
+/// timeout counts as the module's fault: under CPU pressure a healthy module
+/// can miss its deadline once.
+const TIMEOUT_ATTEMPTS: u32 = 3;
+
+/// Events of one customer read from the inbox at a time.
+const BATCH: usize = 64;
 
 /// Why an event could not be processed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +61,8 @@ pub enum PipelineError {
     Rule(#[from] CallError),
     #[error("plan cannot be applied: {0}")]
     BadPlan(String),
+    #[error("the host failed while handling the event: {0}")]
+    Host(String),
     #[error("fetching {url} failed: {reason}")]
     Fetch {
         url: String,
@@ -76,8 +89,11 @@ impl PipelineError {
 pub enum EventOutcome {
     Applied,
     Failed(String),
-    /// Left pending for a later attempt.
-    Retry(String),
+    /// Left pending for a later attempt, after `Duration`.
+    Retry(String, Duration),
+    /// Transient failures outlasted the maximum event age: dead-lettered,
+    /// holding the customer's later events.
+    DeadLettered(String),
 }
 
 /// The pipeline: cheap to share behind an `Arc`.
@@ -85,20 +101,25 @@ pub struct Pipeline {
     store: Store,
     registry: Arc<Registry>,
     tenants: Tenants,
-    workers: usize,
-    /// Shared with the routes that add work (admin retry), which wake it.
-    wake: Arc<Notify>,
+    config: PipelineConfig,
+    /// Rung by the intake and the operator routes when events arrive.
+    doorbell: Arc<Doorbell>,
     http: reqwest::Client,
 }
 
 impl Pipeline {
-    pub fn new(store: Store, registry: Arc<Registry>, tenants: Tenants, workers: usize) -> Self {
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        tenants: Tenants,
+        config: PipelineConfig,
+    ) -> Self {
         Self {
             store,
             registry,
             tenants,
-            workers: workers.max(1),
-            wake: Arc::new(Notify::new()),
+            config,
+            doorbell: Arc::new(Doorbell::default()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -106,110 +127,186 @@ impl Pipeline {
         }
     }
 
-    /// What wakes the pipeline: `notify_one` tells it new events are in the
-    /// inbox.
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
+    /// What tells the pipeline that events arrived.
+    pub fn doorbell(&self) -> Arc<Doorbell> {
+        self.doorbell.clone()
     }
 
-    /// Tells the pipeline new events are in the inbox.
+    /// Tells the pipeline to look at the whole inbox again.
     pub fn wake(&self) {
-        self.wake.notify_one();
+        self.doorbell.ring_all();
     }
 
-    /// Runs until `shutdown` flips to true, draining the inbox whenever woken
-    /// (and at least every half second, to pick up retries).
-    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(100);
+    /// Runs until `shutdown` flips to true: one ordered queue per (tenant,
+    /// customer), see [`scheduler`]. On shutdown it starts nothing new and
+    /// lets the runs in flight finish for at most `shutdown_grace`; what is
+    /// left stays pending for the next start.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let tenant_workers = self.config.tenant_workers.unwrap_or_else(|| {
+            // A fair share: a tenant whose Kustomer is slow or failing can
+            // hold at most its share of the workers.
+            self.config.workers.div_ceil(self.tenants.len().max(1))
+        });
+        let mut queues = Queues::new(self.config.workers, tenant_workers);
+        let mut runs: JoinSet<()> = JoinSet::new();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(QueueKey, Option<Duration>)>();
+        let mut rescan_at = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
-                return;
+                break;
             }
-            let retrying = match self.drain_once().await {
-                Ok(stats) => stats.retrying > 0,
-                Err(e) => {
-                    tracing::error!(error = %e, "pipeline could not read the inbox");
-                    true
+            let now = tokio::time::Instant::now();
+            let (rung, rescan) = self.doorbell.take();
+            if rescan || now >= rescan_at {
+                match self.store.pending_customers() {
+                    Ok(keys) => keys.into_iter().for_each(|k| queues.offer(k)),
+                    Err(e) => tracing::error!(error = %e, "pipeline could not read the inbox"),
                 }
-            };
-            let pause = if retrying {
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                backoff
-            } else {
-                backoff = Duration::from_millis(100);
-                Duration::from_millis(500)
-            };
+                rescan_at = now + RESCAN;
+            }
+            rung.into_iter().for_each(|k| queues.offer(k));
+            queues.wake_due(now);
+            while let Some(key) = queues.next() {
+                let (this, done) = (self.clone(), done_tx.clone());
+                runs.spawn(async move {
+                    let retry = this.run_customer(&key).await;
+                    let _ = done.send((key, retry));
+                });
+            }
+            let wake_at = queues
+                .next_due()
+                .map_or(rescan_at, |due| due.min(rescan_at));
             tokio::select! {
-                _ = self.wake.notified(), if !retrying => {}
-                _ = tokio::time::sleep(pause) => {}
+                _ = self.doorbell.rung() => {}
+                Some((key, retry)) = done_rx.recv() => {
+                    queues.finished(key, retry.map(|d| tokio::time::Instant::now() + d));
+                    // Finish every run that reported before dispatching again.
+                    while let Ok((key, retry)) = done_rx.try_recv() {
+                        queues.finished(key, retry.map(|d| tokio::time::Instant::now() + d));
+                    }
+                }
+                Some(joined) = runs.join_next(), if !runs.is_empty() => {
+                    if let Err(e) = joined {
+                        // A run's panic: its customer would stay "running"
+                        // forever; the rescan cannot help it either.
+                        tracing::error!(error = %e, "a pipeline run panicked");
+                    }
+                }
+                _ = tokio::time::sleep_until(wake_at) => {}
                 _ = shutdown.changed() => {}
             }
         }
+        self.drain(&mut runs, queues.running()).await;
     }
 
-    /// Processes every pending event once: each customer's events in order,
-    /// customers concurrently. Returns what happened.
-    pub async fn drain_once(self: &Arc<Self>) -> Result<DrainStats, StoreError> {
-        let rows = self.store.pending(None, 2_000)?;
-        let mut groups: Vec<Vec<InboxRow>> = Vec::new();
-        let mut index: HashMap<(String, String), usize> = HashMap::new();
-        for row in rows {
-            let key = (row.tenant.clone(), row.customer_key.clone());
-            let slot = *index.entry(key).or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            });
-            groups[slot].push(row);
+    /// Lets the runs in flight finish within the grace period.
+    async fn drain(&self, runs: &mut JoinSet<()>, in_flight: usize) {
+        if runs.is_empty() {
+            return;
         }
-        let permits = Arc::new(tokio::sync::Semaphore::new(self.workers));
-        let mut tasks = tokio::task::JoinSet::new();
-        for group in groups {
-            let this = self.clone();
-            let permits = permits.clone();
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let mut stats = DrainStats::default();
-                for row in group {
-                    match this.process(&row).await {
-                        EventOutcome::Applied => stats.applied += 1,
-                        EventOutcome::Failed(_) => stats.failed += 1,
-                        EventOutcome::Retry(_) => {
-                            // Later events of this customer wait for this one.
-                            stats.retrying += 1;
-                            break;
-                        }
+        let grace = self.config.shutdown_grace;
+        tracing::info!(
+            in_flight,
+            grace_seconds = grace.as_secs(),
+            "finishing the events in flight"
+        );
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut progress = tokio::time::interval(Duration::from_secs(5));
+        progress.tick().await;
+        loop {
+            tokio::select! {
+                joined = runs.join_next() => {
+                    if joined.is_none() {
+                        tracing::info!("every event in flight finished");
+                        return;
                     }
                 }
-                stats
-            });
-        }
-        let mut total = DrainStats::default();
-        while let Some(done) = tasks.join_next().await {
-            if let Ok(s) = done {
-                total.applied += s.applied;
-                total.failed += s.failed;
-                total.retrying += s.retrying;
+                _ = progress.tick() => {
+                    tracing::info!(in_flight = runs.len(), "still finishing events");
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(
+                        left = runs.len(),
+                        "shutdown grace over; the rest stays pending for the next start"
+                    );
+                    runs.abort_all();
+                    while runs.join_next().await.is_some() {}
+                    return;
+                }
             }
         }
-        Ok(total)
+    }
+
+    /// Applies one customer's pending events in order until none is left,
+    /// one waits for a retry (its delay is returned) or a dead letter holds
+    /// the queue.
+    async fn run_customer(&self, (tenant, customer): &QueueKey) -> Option<Duration> {
+        loop {
+            let rows = match self.store.customer_held(tenant, customer) {
+                Ok(true) => return None,
+                Ok(false) => self.store.pending_for_customer(tenant, customer, BATCH),
+                Err(e) => Err(e),
+            };
+            let rows = match rows {
+                Ok(rows) if rows.is_empty() => return None,
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(tenant, error = %e, "pipeline could not read the inbox");
+                    return Some(Duration::from_secs(1));
+                }
+            };
+            for row in rows {
+                match self.process(&row).await {
+                    EventOutcome::Applied | EventOutcome::Failed(_) => {}
+                    // Later events of this customer wait for this one.
+                    EventOutcome::Retry(_, after) => return Some(after),
+                    EventOutcome::DeadLettered(_) => return None,
+                }
+            }
+        }
     }
 
     /// Processes one inbox row and records the result.
     pub async fn process(&self, row: &InboxRow) -> EventOutcome {
         let started = Instant::now();
-        let result = self.process_inner(row).await;
+        // A bug that panics while handling one event fails that event, with
+        // the reason, instead of leaving its customer's queue stuck.
+        let result = match AssertUnwindSafe(self.process_inner(row))
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => result,
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                    .unwrap_or_else(|| "panic".into());
+                Err(PipelineError::Host(reason))
+            }
+        };
         let outcome = match result {
             Ok(()) => {
                 self.settle(row, OutcomeState::Applied, None);
                 EventOutcome::Applied
             }
-            Err(e) if e.is_transient() && row.attempts + 1 < MAX_ATTEMPTS => {
+            Err(e) if self.worth_retrying(&e, row) => {
                 let reason = e.to_string();
-                tracing::warn!(tenant = %row.tenant, event_id = %row.event_id, attempt = row.attempts + 1, error = %reason, "event will be retried");
-                if let Err(se) = self.store.record_attempt(row.seq, &reason) {
-                    tracing::error!(error = %se, "could not record the attempt");
+                if age(row) >= self.config.max_event_age {
+                    tracing::error!(tenant = %row.tenant, event_id = %row.event_id, attempts = row.attempts + 1, error = %reason, "event dead-lettered: it kept failing for longer than max_event_age");
+                    metrics::counter!("switchboard_dead_letters_total", "tenant" => row.tenant.clone()).increment(1);
+                    if let Err(se) = self.store.mark_dead(row.seq, &reason) {
+                        tracing::error!(error = %se, "could not record the dead letter");
+                    }
+                    EventOutcome::DeadLettered(reason)
+                } else {
+                    let after = self.config.retry_delay(row.attempts + 1);
+                    tracing::warn!(tenant = %row.tenant, event_id = %row.event_id, attempt = row.attempts + 1, error = %reason, retry_in_ms = after.as_millis(), "event will be retried");
+                    if let Err(se) = self.store.record_attempt(row.seq, &reason) {
+                        tracing::error!(error = %se, "could not record the attempt");
+                    }
+                    EventOutcome::Retry(reason, after)
                 }
-                EventOutcome::Retry(reason)
             }
             Err(e) => {
                 let reason = e.to_string();
@@ -230,12 +327,21 @@ impl Pipeline {
         let label = match &outcome {
             EventOutcome::Applied => "applied",
             EventOutcome::Failed(_) => "failed",
-            EventOutcome::Retry(_) => "retry",
+            EventOutcome::Retry(..) => "retry",
+            EventOutcome::DeadLettered(_) => "dead_letter",
         };
         metrics::counter!("switchboard_events_total", "tenant" => row.tenant.clone(), "outcome" => label).increment(1);
         metrics::histogram!("switchboard_event_seconds", "tenant" => row.tenant.clone())
             .record(started.elapsed().as_secs_f64());
         outcome
+    }
+
+    /// Transient failures are retried; so is a rule timeout, a few times,
+    /// since a loaded machine can make a healthy module miss its deadline.
+    fn worth_retrying(&self, error: &PipelineError, row: &InboxRow) -> bool {
+        error.is_transient()
+            || (matches!(error, PipelineError::Rule(CallError::Timeout { .. }))
+                && row.attempts + 1 < TIMEOUT_ATTEMPTS)
     }
 
     fn settle(&self, row: &InboxRow, state: OutcomeState, reason: Option<&str>) {
@@ -272,7 +378,7 @@ impl Pipeline {
         {
             Some(recorded) => serde_json::from_value(recorded)
                 .map_err(|e| PipelineError::Undecodable(e.to_string()))?,
-            None => self.decide(tenant, &event, &loaded.context)?,
+            None => self.decide(tenant, &event, &loaded.context).await?,
         };
         execute::run(
             &execute::Env {
@@ -289,7 +395,7 @@ impl Pipeline {
 
     /// Runs the live module (or the default rules, per failure policy) and
     /// records the decision.
-    fn decide(
+    async fn decide(
         &self,
         tenant: &Tenant,
         event: &t::SessionEvent,
@@ -302,10 +408,11 @@ impl Pipeline {
                 let meta =
                     CallMeta::new(id.clone(), event.id.clone()).with_clock_ms(clock_ms(&event.at));
                 let started = Instant::now();
-                let result =
-                    self.registry
-                        .runtime()
-                        .on_session_event(&deployed.module, &meta, event, ctx);
+                let result = self
+                    .registry
+                    .runtime()
+                    .call_session_event(deployed.module.clone(), meta, event.clone(), ctx.clone())
+                    .await;
                 metrics::histogram!("switchboard_rule_seconds", "tenant" => id.clone())
                     .record(started.elapsed().as_secs_f64());
                 result.map(|plan| (plan, Some(deployed)))
@@ -344,14 +451,6 @@ impl Pipeline {
     }
 }
 
-/// Counts from one drain.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct DrainStats {
-    pub applied: usize,
-    pub failed: usize,
-    pub retrying: usize,
-}
-
 /// The default rules run natively through the guest SDK (failure policy
 /// `default-rules`). Host and SDK types come from the same WIT and share
 /// their serde shape.
@@ -380,4 +479,16 @@ pub(crate) fn clock_ms(at: &str) -> u64 {
         .ok()
         .and_then(|d| u64::try_from(d.timestamp_millis()).ok())
         .unwrap_or(0)
+}
+
+/// How long ago the intake stored the event (zero if unreadable).
+fn age(row: &InboxRow) -> Duration {
+    chrono::DateTime::parse_from_rfc3339(&row.received_at)
+        .ok()
+        .and_then(|at| {
+            (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+                .to_std()
+                .ok()
+        })
+        .unwrap_or_default()
 }

@@ -37,6 +37,9 @@ use std::time::Instant;
 use wasmtime::component::Linker;
 use wasmtime::{Store, Trap};
 
+/// Instantiation may take this many times the call deadline.
+const INSTANTIATE_BUDGET: u32 = 20;
+
 /// Who a call is for; used to tag guest logs and to seed the guest's clock
 /// and randomness.
 #[derive(Debug, Clone)]
@@ -76,6 +79,8 @@ pub struct Runtime {
     /// Compiled modules by SHA-256 of their bytes. A `std` mutex: it is held
     /// only for map lookups and inserts, never across compilation or a call.
     cache: Mutex<HashMap<String, Arc<LoadedModule>>>,
+    /// Calls in flight on the blocking pool (`max_concurrent_calls`).
+    calls: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -95,6 +100,9 @@ impl Runtime {
         Ok(Self {
             engine,
             linker,
+            calls: tokio::sync::Semaphore::new(
+                usize::try_from(config.max_concurrent_calls.max(1)).unwrap_or(1),
+            ),
             config,
             cache: Mutex::new(HashMap::new()),
         })
@@ -145,9 +153,10 @@ impl Runtime {
     ) -> Result<types::Plan, CallError> {
         let mut store = self.store(module, meta);
         let rule = module.instantiate(&mut store)?;
+        self.arm_deadline(&mut store);
         let started = Instant::now();
         let result = rule.call_on_session_event(&mut store, event, ctx);
-        let outcome = classify(result, &store, started)?;
+        let outcome = finish(result, &mut store, started)?;
         let plan = outcome.map_err(|e| CallError::Rule {
             code: e.code,
             message: e.message,
@@ -166,9 +175,10 @@ impl Runtime {
     ) -> Result<types::StatusDecision, CallError> {
         let mut store = self.store(module, meta);
         let rule = module.instantiate(&mut store)?;
+        self.arm_deadline(&mut store);
         let started = Instant::now();
         let result = rule.call_on_status_change(&mut store, change, ctx);
-        let decision = classify(result, &store, started)?;
+        let decision = finish(result, &mut store, started)?;
         limits::check_decision(&decision, &self.config)?;
         Ok(decision)
     }
@@ -192,18 +202,87 @@ impl Runtime {
         let started = Instant::now();
         for _ in 0..iterations {
             let result = rule.call_on_session_event(&mut store, event, ctx);
-            let plan = classify(result, &store, started)?;
+            let plan = classify(result, &store, started, String::new())?;
             std::hint::black_box(plan.ok());
         }
         Ok(started.elapsed())
+    }
+
+    /// [`Self::on_session_event`] on the blocking pool (see [`Self::run_blocking`]).
+    pub async fn call_session_event(
+        self: &Arc<Self>,
+        module: Arc<LoadedModule>,
+        meta: CallMeta,
+        event: types::SessionEvent,
+        ctx: types::Context,
+    ) -> Result<types::Plan, CallError> {
+        self.run_blocking(move |rt| rt.on_session_event(&module, &meta, &event, &ctx))
+            .await
+    }
+
+    /// [`Self::on_status_change`] on the blocking pool (see [`Self::run_blocking`]).
+    pub async fn call_status_change(
+        self: &Arc<Self>,
+        module: Arc<LoadedModule>,
+        meta: CallMeta,
+        change: types::StatusChange,
+        ctx: types::StatusContext,
+    ) -> Result<types::StatusDecision, CallError> {
+        self.run_blocking(move |rt| rt.on_status_change(&module, &meta, &change, &ctx))
+            .await
+    }
+
+    /// Runs a call off the async worker threads, on tokio's blocking pool, at
+    /// most `max_concurrent_calls` at once (the size of the instance pool).
+    /// A guest's WASI calls (stdio, a refused socket) block the thread they
+    /// run on, and a busy module must not hold up the intake or other
+    /// tenants' I/O. A host panic while running the call is caught and
+    /// becomes [`CallError::Host`] for that call only.
+    async fn run_blocking<R: Send + 'static>(
+        self: &Arc<Self>,
+        call: impl FnOnce(&Runtime) -> Result<R, CallError> + Send + 'static,
+    ) -> Result<R, CallError> {
+        let _permit = self
+            .calls
+            .acquire()
+            .await
+            .map_err(|_| CallError::Host("the runtime is shutting down".into()))?;
+        let runtime = self.clone();
+        match tokio::task::spawn_blocking(move || call(&runtime)).await {
+            Ok(result) => result,
+            Err(joined) => {
+                let reason = match joined.try_into_panic() {
+                    Ok(payload) => payload
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                        .unwrap_or_else(|| "panic".into()),
+                    Err(e) => e.to_string(),
+                };
+                tracing::error!(%reason, "host panicked while running a rule");
+                Err(CallError::Host(reason))
+            }
+        }
+    }
+
+    /// Starts the call's deadline. Set after instantiation too, so the
+    /// budget covers the guest's own execution and not the host's setup.
+    fn arm_deadline(&self, store: &mut Store<RuleState>) {
+        // +1: the current tick is already partly spent.
+        store.set_epoch_deadline(self.engine.deadline_ticks(self.config.deadline));
     }
 
     fn store(&self, module: &LoadedModule, meta: &CallMeta) -> Store<RuleState> {
         let state = RuleState::new(&self.config, &module.info.digest, meta);
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|s| &mut s.limits);
-        // +1: the current tick is already partly spent.
-        store.set_epoch_deadline(self.engine.deadline_ticks(self.config.deadline));
+        // Instantiation gets a budget of its own, generous because it is the
+        // host's setup more than the guest's work; the call's deadline is
+        // armed once it is done.
+        store.set_epoch_deadline(
+            self.engine
+                .deadline_ticks(self.config.deadline.saturating_mul(INSTANTIATE_BUDGET)),
+        );
         store.epoch_deadline_trap();
         store
     }
@@ -214,6 +293,7 @@ fn classify<T>(
     result: wasmtime::Result<T>,
     store: &Store<RuleState>,
     started: Instant,
+    stderr: String,
 ) -> Result<T, CallError> {
     let error = match result {
         Ok(value) => return Ok(value),
@@ -230,7 +310,9 @@ fn classify<T>(
             deadline_ms: store.data().deadline_ms,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }),
-        Some(Trap::UnreachableCodeReached) => Err(CallError::Panic),
+        Some(Trap::UnreachableCodeReached) => Err(CallError::Panic {
+            message: panic_message(&stderr),
+        }),
         Some(trap) => Err(CallError::Trap {
             trap: Some(*trap),
             message: format!("{error:#}"),
@@ -240,4 +322,43 @@ fn classify<T>(
             message: format!("{error:#}"),
         }),
     }
+}
+
+/// Hands the guest's output to its log, then classifies the result.
+fn finish<T>(
+    result: wasmtime::Result<T>,
+    store: &mut Store<RuleState>,
+    started: Instant,
+) -> Result<T, CallError> {
+    let stderr = store.data_mut().drain_output();
+    classify(result, store, started, stderr)
+}
+
+/// The message of a Rust guest's panic from its stderr (`panicked at
+/// file:line:col:` then the message), else the last lines written.
+fn panic_message(stderr: &str) -> String {
+    const MAX: usize = 1024;
+    let text = match stderr.find("panicked at ") {
+        Some(at) => {
+            let rest = &stderr[at..];
+            rest.split_once(":\n").map_or(rest, |(_, message)| message)
+        }
+        None => stderr,
+    };
+    let mut message = text
+        .lines()
+        .filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim()
+        .to_string();
+    if message.len() > MAX {
+        let mut cut = MAX;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
 }

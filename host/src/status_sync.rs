@@ -524,10 +524,11 @@ impl StatusSync {
             tenant.id().to_string(),
             format!("status:{email}:{}", change.at),
         );
-        let decision =
-            self.registry
-                .runtime()
-                .on_status_change(&live.module, &meta, change, &ctx)?;
+        let decision = self
+            .registry
+            .runtime()
+            .call_status_change(live.module.clone(), meta, change.clone(), ctx)
+            .await?;
 
         // A change from the system the sync last wrote to that is not the
         // echo of that write ends the echo window.

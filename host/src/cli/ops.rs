@@ -14,16 +14,23 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Runs the service until Ctrl-C or SIGTERM.
+/// Runs the service until Ctrl-C or SIGTERM; then stops taking requests
+/// and lets the events in flight finish within `pipeline.shutdown_grace`.
+/// A second signal exits at once (what was not applied stays pending).
 pub(crate) fn serve(config: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
     runtime()?.block_on(async {
         let app = App::start(config).await?;
         println!("switchboard listening on http://{}", app.addr());
         shutdown_signal().await;
-        tracing::info!("shutting down");
-        app.shutdown().await;
-        Ok(ExitCode::SUCCESS)
+        tracing::info!("shutting down: no new requests; finishing the events in flight");
+        tokio::select! {
+            () = app.shutdown() => Ok(ExitCode::SUCCESS),
+            () = shutdown_signal() => {
+                tracing::warn!("second signal: exiting now; unfinished events stay pending");
+                Ok(ExitCode::from(130))
+            }
+        }
     })
 }
 
@@ -95,7 +102,7 @@ pub(crate) fn list_events(config: &Path, tenant: &str, failed: bool) -> anyhow::
     let mut shown = 0;
     for row in rows
         .iter()
-        .filter(|r| !failed || r.status == InboxStatus::Failed)
+        .filter(|r| !failed || matches!(r.status, InboxStatus::Failed | InboxStatus::Dead))
     {
         shown += 1;
         println!(
@@ -120,6 +127,19 @@ pub(crate) fn retry_events(
     let config = Config::load(config)?;
     let store = open_store(&config)?;
     let n = store.requeue_failed(tenant, event)?;
-    println!("{n} failed event(s) of `{tenant}` requeued");
+    println!("{n} failed or dead-lettered event(s) of `{tenant}` requeued");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Skips dead-lettered events, releasing the customers they held.
+pub(crate) fn skip_events(
+    config: &Path,
+    tenant: &str,
+    event: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    let store = open_store(&config)?;
+    let n = store.skip_dead(tenant, event)?;
+    println!("{n} dead-lettered event(s) of `{tenant}` skipped");
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,10 @@
 //!   validated and smoke-tested before it goes live; 422 with the reason if not
 //! - `POST /admin/tenants/{t}/modules/rollback[?version=N]`
 //! - `GET  /admin/tenants/{t}/events[?status=failed]`: inbox rows with outcomes
-//! - `POST /admin/tenants/{t}/events/retry[?event_id=ID]`: requeue failed events
+//! - `POST /admin/tenants/{t}/events/retry[?event_id=ID]`: requeue failed and
+//!   dead-lettered events
+//! - `POST /admin/tenants/{t}/events/skip[?event_id=ID]`: skip dead-lettered
+//!   events, releasing the customers they held
 use super::AppState;
 use crate::web::{bearer_matches, error};
 use axum::body::Bytes;
@@ -30,6 +33,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/admin/tenants/{tenant}/modules/rollback", post(rollback))
         .route("/admin/tenants/{tenant}/events", get(list_events))
         .route("/admin/tenants/{tenant}/events/retry", post(retry_events))
+        .route("/admin/tenants/{tenant}/events/skip", post(skip_events))
         .layer(DefaultBodyLimit::max(MAX_MODULE_BYTES))
 }
 
@@ -164,8 +168,26 @@ async fn retry_events(
     }
     match state.store.requeue_failed(&tenant, q.event_id.as_deref()) {
         Ok(n) => {
-            state.wake.notify_one();
+            state.doorbell.ring_all();
             Json(json!({ "requeued": n })).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn skip_events(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<RetryQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorise(&state, &headers, &tenant) {
+        return *r;
+    }
+    match state.store.skip_dead(&tenant, q.event_id.as_deref()) {
+        Ok(n) => {
+            state.doorbell.ring_all();
+            Json(json!({ "skipped": n })).into_response()
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

@@ -130,8 +130,11 @@ pub(crate) async fn session_events(
         .collect();
     let total = rows.len();
     match state.store.insert_events(&rows) {
-        Ok(new) => Json(json!({ "accepted": new, "duplicates": total - new, "ignored": ignored }))
-            .into_response(),
+        Ok(new) => {
+            state.ring(&rows);
+            Json(json!({ "accepted": new, "duplicates": total - new, "ignored": ignored }))
+                .into_response()
+        }
         Err(e) => store_error(e),
     }
 }
@@ -290,7 +293,10 @@ pub(crate) async fn chat_webhooks(
         .collect();
     let total = rows.len();
     match state.store.insert_events(&rows) {
-        Ok(new) => Json(json!({ "accepted": new, "duplicates": total - new })).into_response(),
+        Ok(new) => {
+            state.ring(&rows);
+            Json(json!({ "accepted": new, "duplicates": total - new })).into_response()
+        }
         Err(e) => store_error(e),
     }
 }

@@ -13,10 +13,12 @@
 use super::normalize::{self, Normalised};
 use crate::connectors::ccai::{CcaiClient, CcaiError, Page};
 use crate::phone::Region;
+use crate::pipeline::Doorbell;
 use crate::runtime::types::{Session, SessionEvent};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a poll failed. The cursor is left where the last stored page put it.
@@ -85,6 +87,8 @@ pub struct Poller {
     per: u32,
     /// Where callers' numbers without a country code are read.
     phone_region: Region,
+    /// Tells the pipeline which customers have new events.
+    doorbell: Option<Arc<Doorbell>>,
 }
 
 /// A record of either list, reduced to what the poller needs.
@@ -139,7 +143,14 @@ impl Poller {
             start_from,
             per: 100,
             phone_region: Region::default(),
+            doorbell: None,
         }
+    }
+
+    /// Rings `doorbell` with the customers of every stored page.
+    pub fn with_doorbell(mut self, doorbell: Arc<Doorbell>) -> Self {
+        self.doorbell = Some(doorbell);
+        self
     }
 
     /// Reads callers' numbers without a country code in `region`.
@@ -287,6 +298,11 @@ impl Poller {
             report.events += self
                 .store
                 .insert_events_and_cursor(&rows, Some((&self.tenant, name, &value)))?;
+            if let Some(doorbell) = &self.doorbell {
+                for row in &rows {
+                    doorbell.ring(&row.tenant, &row.customer_key);
+                }
+            }
             if page.items.is_empty() {
                 break;
             }

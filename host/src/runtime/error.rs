@@ -49,8 +49,12 @@ pub enum CallError {
         limit: usize,
     },
     /// The guest panicked (`unreachable` trap).
-    #[error("rule panicked (wasm trap: unreachable)")]
-    Panic,
+    #[error("rule panicked (wasm trap: unreachable){}", panic_detail(message))]
+    Panic {
+        /// What the guest wrote to stderr before it trapped (a Rust
+        /// guest's panic message), empty if nothing.
+        message: String,
+    },
     /// Any other trap.
     #[error("rule trapped: {message}")]
     Trap {
@@ -73,6 +77,19 @@ pub enum CallError {
     /// Instantiation failed (e.g. the instance pool is exhausted).
     #[error("could not instantiate the rule module: {0}")]
     Instantiate(String),
+    /// The host itself failed while running the call (a bug, never the
+    /// guest's doing); the call is abandoned and its event fails.
+    #[error("the host failed while running the rule: {0}")]
+    Host(String),
+}
+
+fn panic_detail(message: &str) -> String {
+    let message = message.trim();
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
 }
 
 impl CallError {
@@ -80,7 +97,7 @@ impl CallError {
     pub fn trap(&self) -> Option<Trap> {
         match self {
             CallError::Timeout { .. } => Some(Trap::Interrupt),
-            CallError::Panic => Some(Trap::UnreachableCodeReached),
+            CallError::Panic { .. } => Some(Trap::UnreachableCodeReached),
             CallError::Trap { trap, .. } => *trap,
             _ => None,
         }
@@ -91,11 +108,12 @@ impl CallError {
         match self {
             CallError::Timeout { .. } => "timeout",
             CallError::MemoryLimit { .. } => "memory_limit",
-            CallError::Panic => "panic",
+            CallError::Panic { .. } => "panic",
             CallError::Trap { .. } => "trap",
             CallError::Rule { .. } => "rule_error",
             CallError::OutputTooLarge(_) => "output_too_large",
             CallError::Instantiate(_) => "instantiate",
+            CallError::Host(_) => "host",
         }
     }
 }

@@ -52,9 +52,19 @@ impl std::fmt::Debug for LoadedModule {
 
 impl LoadedModule {
     pub(crate) fn instantiate(&self, store: &mut Store<RuleState>) -> Result<Rule, CallError> {
-        self.pre
-            .instantiate(store)
-            .map_err(|e| CallError::Instantiate(format!("{e:#}")))
+        let started = std::time::Instant::now();
+        self.pre.instantiate(&mut *store).map_err(|e| {
+            // Setup that outlasts its budget is a timeout like any other,
+            // which a busy machine can cause: worth another try.
+            if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+                CallError::Timeout {
+                    deadline_ms: store.data().deadline_ms,
+                    elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                }
+            } else {
+                CallError::Instantiate(format!("{e:#}"))
+            }
+        })
     }
 }
 

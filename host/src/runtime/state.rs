@@ -10,6 +10,7 @@ use std::time::Duration;
 use wasi_rand::SeedableRng;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::Engine;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 /// State of one call's store.
@@ -19,15 +20,29 @@ pub(crate) struct RuleState {
     pub(crate) limits: MemoryLimiter,
     pub(crate) deadline_ms: u64,
     log: LogSink,
+    /// What the guest writes to stdout and stderr, kept in memory (never
+    /// the host's own stdio) and handed to the guest log after the call.
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
 }
 
 impl RuleState {
     pub(crate) fn new(config: &RuntimeConfig, digest: &str, meta: &CallMeta) -> Self {
         let seed = fnv1a(&[meta.tenant.as_bytes(), b"\0", meta.event_id.as_bytes()]);
-        // Empty context: stdin closed, stdout/stderr discarded, no env, args,
-        // preopens or sockets. Clocks and randomness are fixed per call so a
-        // replay of the same event gives the same result (RM5).
+        // Empty context: stdin closed, stdout/stderr captured in memory, no
+        // env, args, preopens or sockets (TCP, UDP and name lookup are off
+        // by default, so a socket call gets an access error). Clocks and
+        // randomness are fixed per call so a replay of the same event gives
+        // the same result (RM5).
+        // Captured output is bounded like the guest log itself.
+        let capacity = config
+            .max_log_lines
+            .saturating_mul(config.max_log_line_bytes);
+        let stdout = MemoryOutputPipe::new(capacity);
+        let stderr = MemoryOutputPipe::new(capacity);
         let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
             .wall_clock(FixedWallClock(Duration::from_millis(meta.clock_ms)))
             .monotonic_clock(FixedMonotonicClock)
             .secure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed))
@@ -48,7 +63,27 @@ impl RuleState {
                 max_lines: config.max_log_lines,
                 max_line_bytes: config.max_log_line_bytes,
             },
+            stdout,
+            stderr,
         }
+    }
+
+    /// Hands what the guest printed to the guest log (stdout as `info`,
+    /// stderr as `warn`) and returns the stderr text, which carries a Rust
+    /// guest's panic message.
+    pub(crate) fn drain_output(&mut self) -> String {
+        let out = self.stdout.contents();
+        for line in String::from_utf8_lossy(&out)
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            self.log.write(LogLevel::Info, format!("stdout: {line}"));
+        }
+        let err = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        for line in err.lines().filter(|l| !l.is_empty()) {
+            self.log.write(LogLevel::Warn, format!("stderr: {line}"));
+        }
+        err
     }
 }
 

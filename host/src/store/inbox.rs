@@ -32,6 +32,11 @@ pub enum InboxStatus {
     Pending,
     Done,
     Failed,
+    /// Transient failures outlasted the maximum event age; holds the
+    /// customer's later events until retried or skipped.
+    Dead,
+    /// A dead letter an operator chose not to apply.
+    Skipped,
 }
 
 impl InboxStatus {
@@ -40,6 +45,8 @@ impl InboxStatus {
             Self::Pending => "pending",
             Self::Done => "done",
             Self::Failed => "failed",
+            Self::Dead => "dead",
+            Self::Skipped => "skipped",
         }
     }
 
@@ -47,6 +54,8 @@ impl InboxStatus {
         match s {
             "done" => Self::Done,
             "failed" => Self::Failed,
+            "dead" => Self::Dead,
+            "skipped" => Self::Skipped,
             _ => Self::Pending,
         }
     }
@@ -68,6 +77,8 @@ pub struct InboxRow {
     pub status: InboxStatus,
     pub reason: Option<String>,
     pub attempts: u32,
+    /// When the intake stored it (RFC 3339); the age that bounds retries.
+    pub received_at: String,
 }
 
 /// One chat message seen through a chat webhook.
@@ -81,7 +92,7 @@ pub struct ChatMessage {
 }
 
 const COLUMNS: &str = "seq, tenant, event_id, source, session_id, customer_key, at_ms, at, body, \
-                       status, reason, attempts";
+                       status, reason, attempts, received_at";
 
 fn row_to_inbox(row: &Row<'_>) -> rusqlite::Result<(InboxRow, String)> {
     let body: String = row.get(8)?;
@@ -100,6 +111,7 @@ fn row_to_inbox(row: &Row<'_>) -> rusqlite::Result<(InboxRow, String)> {
             status: InboxStatus::parse(&status),
             reason: row.get(10)?,
             attempts: row.get(11)?,
+            received_at: row.get(12)?,
         },
         body,
     ))
@@ -272,6 +284,51 @@ impl Store {
     /// Marks a row failed for good, with the reason.
     pub fn mark_failed(&self, seq: i64, reason: &str) -> Result<(), StoreError> {
         self.set_status(seq, InboxStatus::Failed, Some(reason))
+    }
+
+    /// Marks a row dead: its transient failures outlasted the maximum age.
+    pub fn mark_dead(&self, seq: i64, reason: &str) -> Result<(), StoreError> {
+        self.set_status(seq, InboxStatus::Dead, Some(reason))
+    }
+
+    /// Every (tenant, customer key) with pending events: what the scheduler
+    /// queues at start and on a rescan.
+    pub fn pending_customers(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT DISTINCT tenant, customer_key FROM inbox WHERE status = 'pending'",
+            )
+            .map_err(|e| StoreError::query("list pending customers", e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(|e| StoreError::query("list pending customers", e))?;
+        Ok(rows)
+    }
+
+    /// Whether a dead letter holds this customer's events.
+    pub fn customer_held(&self, tenant: &str, customer_key: &str) -> Result<bool, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM inbox
+                  WHERE tenant = ?1 AND customer_key = ?2 AND status = 'dead')",
+                (tenant, customer_key),
+                |r| r.get(0),
+            )
+            .map_err(|e| StoreError::query("check dead letters", e))
+    }
+
+    /// Marks the tenant's dead letters (or one of them) skipped, releasing
+    /// the customers they held. Returns how many.
+    pub fn skip_dead(&self, tenant: &str, event_id: Option<&str>) -> Result<usize, StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE inbox SET status = 'skipped', reason = 'skipped by an operator: ' || COALESCE(reason, '')
+                 WHERE tenant = ?1 AND status = 'dead' AND (?2 IS NULL OR event_id = ?2)",
+                (tenant, event_id),
+            )
+            .map_err(|e| StoreError::query("skip dead letters", e))
     }
 
     /// Records a failed attempt that will be retried: the row stays pending.

@@ -277,7 +277,8 @@ impl Store {
         rows
     }
 
-    /// Puts failed events of `tenant` (one event, or all) back in the queue.
+    /// Puts failed and dead-lettered events of `tenant` (one event, or all)
+    /// back in the queue; a dead letter's retry window starts again.
     /// Returns how many were requeued.
     pub fn requeue_failed(
         &self,
@@ -286,8 +287,12 @@ impl Store {
     ) -> Result<usize, StoreError> {
         self.conn()
             .execute(
-                "UPDATE inbox SET status = 'pending', reason = NULL
-                 WHERE tenant = ?1 AND status = 'failed' AND (?2 IS NULL OR event_id = ?2)",
+                "UPDATE inbox SET reason = NULL,
+                    received_at = CASE status WHEN 'dead'
+                        THEN strftime('%Y-%m-%dT%H:%M:%fZ','now') ELSE received_at END,
+                    status = 'pending'
+                 WHERE tenant = ?1 AND status IN ('failed', 'dead')
+                   AND (?2 IS NULL OR event_id = ?2)",
                 (tenant, event_id),
             )
             .map_err(|e| StoreError::query("requeue failed events", e))

@@ -95,6 +95,33 @@ const MIGRATIONS: &[&str] = &[
         updated_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
         PRIMARY KEY (tenant, agent_email)
     );",
+    // 5: dead letters. An event whose transient failures outlast the
+    // maximum event age is `dead` (it holds its customer's later events
+    // until an operator retries or skips it); a skipped one is `skipped`.
+    // SQLite cannot change a CHECK constraint in place: the table is rebuilt.
+    "CREATE TABLE inbox_v5 (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant       TEXT    NOT NULL,
+        event_id     TEXT    NOT NULL,
+        source       TEXT    NOT NULL,
+        session_id   TEXT    NOT NULL,
+        customer_key TEXT    NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        at           TEXT    NOT NULL,
+        body         TEXT    NOT NULL,
+        status       TEXT    NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'done', 'failed', 'dead', 'skipped')),
+        reason       TEXT,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        received_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        UNIQUE (tenant, event_id)
+    );
+    INSERT INTO inbox_v5 SELECT * FROM inbox;
+    DROP TABLE inbox;
+    ALTER TABLE inbox_v5 RENAME TO inbox;
+    CREATE INDEX inbox_pending ON inbox (tenant, status, at_ms, seq);
+    CREATE INDEX inbox_customer ON inbox (tenant, customer_key, status, at_ms, seq);
+    CREATE INDEX inbox_status ON inbox (status, tenant, customer_key);",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits

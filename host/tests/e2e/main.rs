@@ -14,5 +14,6 @@ mod support;
 mod crash;
 mod faults;
 mod hot_swap;
+mod isolation;
 mod operation;
 mod spec_rules;

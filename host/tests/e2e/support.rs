@@ -404,11 +404,22 @@ pub fn created_batch(first: u64, n: u64) -> Value {
 /// POSTs a session-events batch with the given Basic credentials; returns
 /// the status and JSON body.
 pub async fn post_batch(url: &str, user: &str, password: &str, batch: &Value) -> (u16, Value) {
+    post_batch_to(url, "acme", user, password, batch).await
+}
+
+/// [`post_batch`] for another tenant.
+pub async fn post_batch_to(
+    url: &str,
+    tenant: &str,
+    user: &str,
+    password: &str,
+    batch: &Value,
+) -> (u16, Value) {
     let response = await_or_timeout(
         "posting a session-events batch",
         60,
         reqwest::Client::new()
-            .post(format!("{url}/v1/tenants/acme/ccai/session-events"))
+            .post(format!("{url}/v1/tenants/{tenant}/ccai/session-events"))
             .basic_auth(user, Some(password))
             .json(batch)
             .send(),

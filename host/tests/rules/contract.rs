@@ -76,7 +76,7 @@ fn rm2_each_tenant_runs_its_own_module() {
 
 /// A `MakeWriter` that keeps everything written in memory.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

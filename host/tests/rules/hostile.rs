@@ -1,6 +1,7 @@
 //! Hostile fixtures (RM3): each fails only its own call with a specific
 //! error, and the next call — same tenant and another tenant — succeeds.
 use crate::support::*;
+use std::sync::Arc;
 use switchboard::runtime::types as t;
 use switchboard::runtime::{CallError, CallMeta, LoadError, Runtime};
 use switchboard_rule_artifacts as artifacts;
@@ -105,11 +106,109 @@ mod fixture_panic {
         let rt = runtime();
         let err = call(&rt, artifacts::FIXTURE_PANIC).expect_err("a panicking rule must fail");
         assert!(
-            matches!(err, CallError::Panic),
+            matches!(err, CallError::Panic { .. }),
             "expected Panic, got {err:?}"
         );
         assert_eq!(err.trap(), Some(Trap::UnreachableCodeReached));
         next_calls_succeed(&rt);
+    }
+
+    /// Through the service's path (blocking pool on a multi-thread
+    /// runtime): the guest's panic message is the failure reason.
+    #[test]
+    fn is3_guest_panic_message_is_the_failure_reason() {
+        let rt = Arc::new(runtime());
+        let module = load(&rt, artifacts::FIXTURE_PANIC);
+        let err = tokio_runtime()
+            .block_on(rt.call_session_event(
+                module,
+                CallMeta::new("tenant-a", "evt-9"),
+                event("evt-9"),
+                context("tenant-a"),
+            ))
+            .expect_err("a panicking rule must fail");
+        assert!(
+            matches!(&err, CallError::Panic { message } if message.contains("fixture panic on evt-9")),
+            "expected the guest's panic message, got {err:?}"
+        );
+        assert!(err.to_string().contains("fixture panic on evt-9"), "{err}");
+    }
+}
+
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+mod fixture_stdio_sockets {
+    use super::*;
+
+    /// The path that used to panic the host: a guest's stdio and socket
+    /// calls from inside the async service. Both sockets are refused to the
+    /// guest and the call succeeds.
+    #[test]
+    fn is3_stdio_and_sockets_inside_the_service_are_contained() {
+        let rt = Arc::new(runtime());
+        let module = load(&rt, artifacts::FIXTURE_STDIO_SOCKETS);
+        let plan = tokio_runtime()
+            .block_on(rt.call_session_event(
+                module,
+                CallMeta::new("tenant-a", "evt-5"),
+                event("evt-5"),
+                context("tenant-a"),
+            ))
+            .expect("the call succeeds");
+        match plan.actions.as_slice() {
+            [t::Action::AddNote(note)] => {
+                assert!(note.contains("udp refused"), "{note}");
+                assert!(note.contains("tcp refused"), "{note}");
+            }
+            other => panic!("expected one note, got {other:?}"),
+        }
+        next_calls_succeed(&rt);
+    }
+
+    /// What the guest prints goes to the guest log, tagged like its `log`
+    /// lines: stdout as INFO, stderr as WARN.
+    #[test]
+    fn is3_guest_stdout_and_stderr_go_to_the_guest_log() {
+        let rt = runtime();
+        let module = load(&rt, artifacts::FIXTURE_STDIO_SOCKETS);
+        let captured = crate::contract::Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            rt.on_session_event(
+                &module,
+                &CallMeta::new("acme", "evt-6"),
+                &event("evt-6"),
+                &context("acme"),
+            )
+            .expect("call");
+        });
+        let log = String::from_utf8(captured.0.lock().expect("log").clone()).expect("utf8");
+        let line = |needle: &str| {
+            log.lines()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("{needle:?} in:\n{log}"))
+                .to_string()
+        };
+        let out = line("stdout line for evt-6");
+        assert!(
+            out.contains("INFO") && out.contains("event_id=\"evt-6\""),
+            "{out}"
+        );
+        let err = line("stderr line for evt-6");
+        assert!(
+            err.contains("WARN") && err.contains("tenant=\"acme\""),
+            "{err}"
+        );
     }
 }
 

@@ -1,0 +1,186 @@
+//! IS1–IS2: one tenant's trouble never stalls another, and a customer
+//! waiting on a retry holds only its own queue.
+use crate::support::*;
+use std::time::{Duration, Instant};
+use switchboard::demo::{Stack, StackOptions};
+use switchboard::store::InboxStatus;
+use switchboard_emulators::kustomer::{Fault, FaultKind};
+
+const OTHER: &str = "beta";
+
+async fn two_tenants() -> Stack {
+    let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
+    options.extra_tenants = vec![OTHER.to_string()];
+    // The CCAI poller is not what is measured here.
+    options.poll_interval = None;
+    // Retries come back quickly once Kustomer recovers.
+    options.pipeline.retry_max = Duration::from_secs(2);
+    start(options).await
+}
+
+fn count(stack: &Stack, tenant: &str, status: InboxStatus) -> usize {
+    stack
+        .app
+        .store()
+        .events(tenant)
+        .expect("inbox rows")
+        .iter()
+        .filter(|r| r.status == status)
+        .count()
+}
+
+/// Posts `n` new callers to `tenant` and returns how long until every
+/// event of the tenant is applied.
+async fn applied_in(stack: &Stack, tenant: &str, first: u64, n: u64) -> Duration {
+    let before = count(stack, tenant, InboxStatus::Done);
+    let started = Instant::now();
+    let (status, body) = post_batch_to(
+        &stack.url(),
+        tenant,
+        &stack.target.username,
+        &stack.target.password,
+        &created_batch(first, n),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let want = before + usize::try_from(n).expect("small");
+    eventually(&format!("{tenant}'s {n} events applied"), 120, || {
+        (count(stack, tenant, InboxStatus::Done) >= want).then_some(())
+    })
+    .await;
+    started.elapsed()
+}
+
+/// Within twice the baseline, with a little room for a loaded machine.
+fn within_twice(measured: Duration, baseline: Duration) -> bool {
+    measured <= (baseline * 2).max(baseline + Duration::from_secs(2))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is1_a_tenant_whose_kustomer_fails_does_not_stall_another_e2e() {
+    let stack = two_tenants().await;
+    let baseline = applied_in(&stack, OTHER, 0, 40).await;
+
+    // acme's Kustomer answers 503 to everything from now on.
+    stack
+        .kustomer
+        .control()
+        .inject(Fault::new(FaultKind::ServerError { status: 503 }, u32::MAX));
+    let (status, _) = post_batch(
+        &stack.url(),
+        &stack.target.username,
+        &stack.target.password,
+        &created_batch(10_000, 200),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Let acme's customers start failing and retrying.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let measured = applied_in(&stack, OTHER, 20_000, 40).await;
+    println!("is1: beta's 40 events in {measured:?} (baseline {baseline:?}) while acme fails");
+    assert!(
+        within_twice(measured, baseline),
+        "beta took {measured:?} against a baseline of {baseline:?}"
+    );
+    assert_eq!(
+        count(&stack, "acme", InboxStatus::Failed),
+        0,
+        "a transient failure is retried, not failed"
+    );
+    assert!(count(&stack, "acme", InboxStatus::Pending) > 0);
+
+    // Kustomer is back: acme's events go through, none lost.
+    stack.kustomer.control().clear_faults();
+    eventually(
+        "acme's 200 events applied once Kustomer is back",
+        120,
+        || (count(&stack, "acme", InboxStatus::Done) == 200).then_some(()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is2_an_event_failing_past_max_event_age_is_dead_lettered_and_holds_its_customer_e2e() {
+    let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
+    options.poll_interval = None;
+    options.pipeline.max_event_age = Duration::from_secs(2);
+    options.pipeline.retry_base = Duration::from_millis(100);
+    options.pipeline.retry_max = Duration::from_millis(400);
+    let stack = start(options).await;
+    stack
+        .kustomer
+        .control()
+        .inject(Fault::new(FaultKind::ServerError { status: 503 }, u32::MAX));
+
+    // Two events of one caller: the call, then a later call from the same
+    // number.
+    let mut batch = created_batch(0, 1);
+    let mut later = batch["events"][0].clone();
+    later["event_id"] = "is2-later-call".into();
+    later["timestamp"] = (1_768_467_600_000_i64 + 60_000).into();
+    later["item"]["id"] = 600_001.into();
+    batch["events"].as_array_mut().expect("events").push(later);
+    batch["count"] = 2.into();
+    let (status, body) = post_batch(
+        &stack.url(),
+        &stack.target.username,
+        &stack.target.password,
+        &batch,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    eventually("the first call is dead-lettered", 60, || {
+        (count(&stack, "acme", InboxStatus::Dead) == 1).then_some(())
+    })
+    .await;
+    stack.kustomer.control().clear_faults();
+    // The later call waits behind the dead letter, visibly, and nothing
+    // failed for good.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rows = stack.app.store().events("acme").expect("rows");
+    let statuses: Vec<(String, InboxStatus)> = rows
+        .iter()
+        .map(|r| (r.event_id.clone(), r.status))
+        .collect();
+    assert!(
+        statuses.contains(&("call-600001:created".to_string(), InboxStatus::Pending)),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(&stack, "acme", InboxStatus::Failed),
+        0,
+        "{statuses:?}"
+    );
+    let dead = rows
+        .iter()
+        .find(|r| r.status == InboxStatus::Dead)
+        .expect("dead letter");
+    assert!(
+        dead.reason.as_deref().unwrap_or("").contains("503"),
+        "the reason is kept: {:?}",
+        dead.reason
+    );
+
+    // The operator retries: both calls are applied, in order.
+    let retried: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/admin/tenants/acme/events/retry", stack.url()))
+        .bearer_auth(switchboard::demo::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(retried["requeued"], 1, "{retried}");
+    eventually("both calls applied after the retry", 60, || {
+        (count(&stack, "acme", InboxStatus::Done) == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        stack.kustomer.control().customers().len(),
+        1,
+        "one caller, one customer"
+    );
+}
