@@ -56,16 +56,13 @@ fn within_twice(measured: Duration, baseline: Duration) -> bool {
     measured <= (baseline * 2).max(baseline + Duration::from_secs(2))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn is1_a_tenant_whose_kustomer_fails_does_not_stall_another_e2e() {
+/// Measures beta's 40 events alone, then again while acme's Kustomer
+/// misbehaves as `fault` says and acme has 200 events to apply.
+async fn beta_beside_troubled_acme(fault: FaultKind, what: &str) {
     let stack = two_tenants().await;
     let baseline = applied_in(&stack, OTHER, 0, 40).await;
 
-    // acme's Kustomer answers 503 to everything from now on.
-    stack
-        .kustomer
-        .control()
-        .inject(Fault::new(FaultKind::ServerError { status: 503 }, u32::MAX));
+    stack.kustomer.control().inject(Fault::new(fault, u32::MAX));
     let (status, _) = post_batch(
         &stack.url(),
         &stack.target.username,
@@ -78,10 +75,10 @@ async fn is1_a_tenant_whose_kustomer_fails_does_not_stall_another_e2e() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let measured = applied_in(&stack, OTHER, 20_000, 40).await;
-    println!("is1: beta's 40 events in {measured:?} (baseline {baseline:?}) while acme fails");
+    println!("is1: beta's 40 events in {measured:?} (baseline {baseline:?}) while acme's Kustomer {what}");
     assert!(
         within_twice(measured, baseline),
-        "beta took {measured:?} against a baseline of {baseline:?}"
+        "beta took {measured:?} against a baseline of {baseline:?} while acme's Kustomer {what}"
     );
     assert_eq!(
         count(&stack, "acme", InboxStatus::Failed),
@@ -96,6 +93,20 @@ async fn is1_a_tenant_whose_kustomer_fails_does_not_stall_another_e2e() {
         "acme's 200 events applied once Kustomer is back",
         120,
         || (count(&stack, "acme", InboxStatus::Done) == 200).then_some(()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is1_a_tenant_whose_kustomer_fails_does_not_stall_another_e2e() {
+    beta_beside_troubled_acme(FaultKind::ServerError { status: 503 }, "answers 503").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is1_a_rate_limited_tenant_does_not_stall_another_e2e() {
+    beta_beside_troubled_acme(
+        FaultKind::RateLimited { reset_in_secs: 20 },
+        "rate-limits with a 20 s reset",
     )
     .await;
 }
@@ -182,5 +193,74 @@ async fn is2_an_event_failing_past_max_event_age_is_dead_lettered_and_holds_its_
         stack.kustomer.control().customers().len(),
         1,
         "one caller, one customer"
+    );
+}
+
+/// A Kustomer outage longer than any single request's retries (two minutes
+/// by default; `SWITCHBOARD_E2E_OUTAGE_SECS` to change): nothing fails, and
+/// once Kustomer is back every event is applied, each customer's in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is2_a_two_minute_kustomer_outage_fails_nothing_and_keeps_order_e2e() {
+    let outage = std::env::var("SWITCHBOARD_E2E_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(120), Duration::from_secs);
+    let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
+    options.pipeline.retry_max = Duration::from_secs(5);
+    let stack = start(options).await;
+    stack
+        .kustomer
+        .control()
+        .inject(Fault::new(FaultKind::ServerError { status: 503 }, u32::MAX));
+    for name in [
+        "tc1_inbound_ivr_call",
+        "tu2_outbound_follow_up",
+        "tu5_hangup_and_callback",
+        "tu11_voicemail_actions",
+    ] {
+        await_or_timeout(
+            &format!("delivering {name}"),
+            60,
+            stack.play(&scenario(name)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    }
+    tokio::time::sleep(outage).await;
+    assert_eq!(count(&stack, "acme", InboxStatus::Failed), 0);
+    assert_eq!(count(&stack, "acme", InboxStatus::Dead), 0);
+    assert!(count(&stack, "acme", InboxStatus::Pending) > 0);
+
+    stack.kustomer.control().clear_faults();
+    settle(&stack, "every event once Kustomer is back").await;
+    let view = View::of(&stack);
+    let directions = |phone: &str| -> Vec<String> {
+        let c = view.conversations_of(view.customer_with_phone(phone))[0];
+        view.messages_of(c)
+            .iter()
+            .map(|m| attr_str(m, "direction"))
+            .collect()
+    };
+    assert_eq!(directions("+14155550101"), ["in", "out"], "TC1, then TU2");
+    assert_eq!(
+        directions("+14155550112"),
+        ["in", "out"],
+        "TU5, then the call-back"
+    );
+    let voicemail = view.conversations_of(view.customer_with_phone("+14155550106"));
+    let notes: Vec<String> = voicemail.iter().flat_map(|c| view.notes_of(c)).collect();
+    let expected = [
+        "Voicemail read.",
+        "Voicemail closed.",
+        "Voicemail called back.",
+    ];
+    let actions: Vec<&String> = notes
+        .iter()
+        .filter(|n| expected.contains(&n.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        expected.iter().collect::<Vec<_>>(),
+        "voicemail actions once each, in order"
     );
 }
