@@ -40,6 +40,8 @@ pub struct StackOptions {
     /// More tenants, each with the same module and settings and a Kustomer
     /// emulator of its own (they share the CCAI Platform emulator).
     pub extra_tenants: Vec<String>,
+    /// Settings of the Kustomer emulator(s).
+    pub kustomer_emulator: kustomer_emu::KustomerEmulatorConfig,
 }
 
 impl StackOptions {
@@ -61,6 +63,7 @@ impl StackOptions {
             )),
             click_to_call: Some(crate::config::ClickToCallConfig::new(AGENT_API_TOKEN)),
             extra_tenants: Vec::new(),
+            kustomer_emulator: kustomer_emu::KustomerEmulatorConfig::default(),
         }
     }
 }
@@ -102,7 +105,7 @@ pub struct Stack {
 impl Stack {
     /// Starts everything on loopback.
     pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
-        let kustomer = kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig::default()).await?;
+        let kustomer = kustomer_emu::start(options.kustomer_emulator.clone()).await?;
         let ccai = ccai_emu::start(ccai_emu::CcaiConfig {
             rate_limit: None,
             ..Default::default()
@@ -137,8 +140,7 @@ impl Stack {
         };
         let mut other_kustomers = Vec::new();
         for id in &options.extra_tenants {
-            let emulator =
-                kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig::default()).await?;
+            let emulator = kustomer_emu::start(options.kustomer_emulator.clone()).await?;
             for agent in ccai.agents() {
                 emulator.control().add_user(&agent.email, &agent.name());
             }

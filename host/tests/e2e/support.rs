@@ -377,28 +377,11 @@ webhook_primary_secret = {webhook}
 /// documented item shape. Each caller has already chosen a menu, so the
 /// default rules record the call at once (TC1).
 pub fn created_batch(first: u64, n: u64) -> Value {
-    let events: Vec<Value> = (first..first + n)
-        .map(|i| {
-            let id = 500_000 + i;
-            let dn = format!("+1 212-{:03}-{:04}", 200 + i / 10_000, i % 10_000);
-            serde_json::json!({
-                "event_id": ccai_emu::stable_uuid(&format!("e2e-created-{i}")),
-                "timestamp": 1_768_467_600_000_i64 + i as i64 * 1000,
-                "event_type": "session_created",
-                "item": {
-                    "id": id, "channel": "call", "session_type": "Voice Inbound (IVR)",
-                    "direction": "inbound", "status": "connected", "lang": "en", "dn": dn,
-                    "created_at": "2026-01-15T09:00:00.000Z",
-                    "queue_path_names": ["Lock Star"],
-                    "selected_menu": { "id": 9, "name": "Lock Star", "parent_id": null, "position": 0, "deleted": false, "menu_type": "ivr_menu", "hidden": false },
-                    "menu_path": { "items_count": 1, "name": "Lock Star", "materialized_path": "9" },
-                    "end_user": { "id": id + 1, "identifier": null, "email": null, "name": null, "out_contact_id": null },
-                    "participants": [{ "type": "external", "status": "connected", "dn": dn }]
-                }
-            })
-        })
-        .collect();
-    serde_json::json!({ "count": events.len(), "events": events })
+    ccai_emu::load::batch(
+        (first..first + n)
+            .map(|i| ccai_emu::load::created_event(i, i))
+            .collect(),
+    )
 }
 
 /// POSTs a session-events batch with the given Basic credentials; returns

@@ -36,6 +36,7 @@
 //! sessions' final records.
 
 mod api_call;
+pub mod load;
 mod player;
 mod scenarios;
 mod server;
