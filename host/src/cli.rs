@@ -63,26 +63,22 @@ enum EventsCommand {
         failed: bool,
     },
     /// Requeue failed and dead-lettered events (all of the tenant's, or one).
-    Retry {
-        #[arg(long, short, default_value = "switchboard.toml")]
-        config: PathBuf,
-        #[arg(long)]
-        tenant: String,
-        /// Only this event id.
-        #[arg(long)]
-        event: Option<String>,
-    },
+    Retry(SelectedEvents),
     /// Give up on dead-lettered events (all of the tenant's, or one): they
     /// are marked skipped and the customers' later events go ahead.
-    Skip {
-        #[arg(long, short, default_value = "switchboard.toml")]
-        config: PathBuf,
-        #[arg(long)]
-        tenant: String,
-        /// Only this event id.
-        #[arg(long)]
-        event: Option<String>,
-    },
+    Skip(SelectedEvents),
+}
+
+/// A tenant's events, or one of them.
+#[derive(Debug, clap::Args)]
+struct SelectedEvents {
+    #[arg(long, short, default_value = "switchboard.toml")]
+    config: PathBuf,
+    #[arg(long)]
+    tenant: String,
+    /// Only this event id.
+    #[arg(long)]
+    event: Option<String>,
 }
 
 /// Entry point of the `switchboard` binary.
@@ -104,16 +100,12 @@ pub fn main() -> ExitCode {
             tenant,
             failed,
         }) => ops::list_events(&config, &tenant, failed),
-        Command::Events(EventsCommand::Retry {
-            config,
-            tenant,
-            event,
-        }) => ops::retry_events(&config, &tenant, event.as_deref()),
-        Command::Events(EventsCommand::Skip {
-            config,
-            tenant,
-            event,
-        }) => ops::skip_events(&config, &tenant, event.as_deref()),
+        Command::Events(EventsCommand::Retry(e)) => {
+            ops::release_events(&e.config, &e.tenant, e.event.as_deref(), false)
+        }
+        Command::Events(EventsCommand::Skip(e)) => {
+            ops::release_events(&e.config, &e.tenant, e.event.as_deref(), true)
+        }
     };
     match result {
         Ok(code) => code,

@@ -274,11 +274,7 @@ impl PipelineConfig {
     /// The wait before attempt `attempt + 1` of an event: exponential from
     /// `retry_base`, capped at `retry_max`, jittered over the upper half.
     pub fn retry_delay(&self, attempt: u32) -> Duration {
-        let exp = self
-            .retry_base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        exp.min(self.retry_max)
-            .mul_f64(rand::random_range(0.5..=1.0))
+        crate::connectors::retry::jittered_backoff(self.retry_base, self.retry_max, attempt)
     }
 }
 

@@ -118,28 +118,23 @@ pub(crate) fn list_events(config: &Path, tenant: &str, failed: bool) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-/// Puts failed events back in the queue; a running service picks them up.
-pub(crate) fn retry_events(
+/// Puts failed and dead-lettered events back in the queue (`skip`: gives
+/// up on dead letters instead, releasing the customers they held); a
+/// running service picks the change up at its next rescan.
+pub(crate) fn release_events(
     config: &Path,
     tenant: &str,
     event: Option<&str>,
+    skip: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
     let store = open_store(&config)?;
-    let n = store.requeue_failed(tenant, event)?;
-    println!("{n} failed or dead-lettered event(s) of `{tenant}` requeued");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Skips dead-lettered events, releasing the customers they held.
-pub(crate) fn skip_events(
-    config: &Path,
-    tenant: &str,
-    event: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config)?;
-    let store = open_store(&config)?;
-    let n = store.skip_dead(tenant, event)?;
-    println!("{n} dead-lettered event(s) of `{tenant}` skipped");
+    if skip {
+        let n = store.skip_dead(tenant, event)?;
+        println!("{n} dead-lettered event(s) of `{tenant}` skipped");
+    } else {
+        let n = store.requeue_failed(tenant, event)?;
+        println!("{n} failed or dead-lettered event(s) of `{tenant}` requeued");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -44,12 +44,15 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait after failed attempt number `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        exp.min(self.max_delay)
-            .mul_f64(rand::random_range(0.5..=1.0))
+        jittered_backoff(self.base_delay, self.max_delay, attempt)
     }
+}
+
+/// `base` doubled per failed attempt (1-based), capped at `max`, jittered
+/// over the upper half so many clients' retries spread out while growing.
+pub fn jittered_backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    exp.min(max).mul_f64(rand::random_range(0.5..=1.0))
 }
 
 /// What one attempt came to.

@@ -32,8 +32,14 @@ pub(super) fn router() -> Router<AppState> {
         )
         .route("/admin/tenants/{tenant}/modules/rollback", post(rollback))
         .route("/admin/tenants/{tenant}/events", get(list_events))
-        .route("/admin/tenants/{tenant}/events/retry", post(retry_events))
-        .route("/admin/tenants/{tenant}/events/skip", post(skip_events))
+        .route(
+            "/admin/tenants/{tenant}/events/retry",
+            post(|State(s), Path(t), Query(q), h| release_events(s, t, q, h, Release::Retry)),
+        )
+        .route(
+            "/admin/tenants/{tenant}/events/skip",
+            post(|State(s), Path(t), Query(q), h| release_events(s, t, q, h, Release::Skip)),
+        )
         .layer(DefaultBodyLimit::max(MAX_MODULE_BYTES))
 }
 
@@ -157,37 +163,34 @@ struct RetryQuery {
     event_id: Option<String>,
 }
 
-async fn retry_events(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    Query(q): Query<RetryQuery>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authorise(&state, &headers, &tenant) {
-        return *r;
-    }
-    match state.store.requeue_failed(&tenant, q.event_id.as_deref()) {
-        Ok(n) => {
-            state.doorbell.ring_all();
-            Json(json!({ "requeued": n })).into_response()
-        }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+/// What an operator does with a tenant's failed or dead-lettered events.
+#[derive(Debug, Clone, Copy)]
+enum Release {
+    /// Back in the queue (a dead letter's retry window starts again).
+    Retry,
+    /// Dead letters given up on; their customers' later events go ahead.
+    Skip,
 }
 
-async fn skip_events(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    Query(q): Query<RetryQuery>,
+async fn release_events(
+    state: AppState,
+    tenant: String,
+    q: RetryQuery,
     headers: HeaderMap,
+    how: Release,
 ) -> Response {
     if let Err(r) = authorise(&state, &headers, &tenant) {
         return *r;
     }
-    match state.store.skip_dead(&tenant, q.event_id.as_deref()) {
+    let event = q.event_id.as_deref();
+    let (done, counted) = match how {
+        Release::Retry => (state.store.requeue_failed(&tenant, event), "requeued"),
+        Release::Skip => (state.store.skip_dead(&tenant, event), "skipped"),
+    };
+    match done {
         Ok(n) => {
             state.doorbell.ring_all();
-            Json(json!({ "skipped": n })).into_response()
+            Json(json!({ counted: n })).into_response()
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

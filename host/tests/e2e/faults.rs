@@ -82,20 +82,13 @@ async fn op3_faults_delay_but_never_lose_or_reorder_events_e2e() {
             attr_str(c, "name")
         );
     }
-    let directions = |phone: &str| -> Vec<String> {
-        let c = view.conversations_of(view.customer_with_phone(phone))[0];
-        view.messages_of(c)
-            .iter()
-            .map(|m| attr_str(m, "direction"))
-            .collect()
-    };
     assert_eq!(
-        directions("+14155550101"),
+        view.directions_of_phone("+14155550101"),
         ["in", "out"],
         "TC1 call, then the TU2 follow-up"
     );
     assert_eq!(
-        directions("+14155550112"),
+        view.directions_of_phone("+14155550112"),
         ["in", "out"],
         "TU5 call, then the call-back"
     );
@@ -114,20 +107,9 @@ async fn op3_faults_delay_but_never_lose_or_reorder_events_e2e() {
             .map(|c| attrs(c)["phones"].clone())
             .collect::<Vec<_>>()
     );
-    let voicemail = view.conversations_of(view.customer_with_phone("+14155550106"));
-    let notes: Vec<String> = voicemail.iter().flat_map(|c| view.notes_of(c)).collect();
-    let expected = [
-        "Voicemail read.",
-        "Voicemail closed.",
-        "Voicemail called back.",
-    ];
-    let actions: Vec<&String> = notes
-        .iter()
-        .filter(|n| expected.contains(&n.as_str()))
-        .collect();
     assert_eq!(
-        actions,
-        expected.iter().collect::<Vec<_>>(),
+        view.voicemail_actions_of_phone("+14155550106"),
+        VOICEMAIL_ACTIONS,
         "voicemail actions once each, in order"
     );
     for name in [

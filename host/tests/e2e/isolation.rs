@@ -234,33 +234,19 @@ async fn is2_a_two_minute_kustomer_outage_fails_nothing_and_keeps_order_e2e() {
     stack.kustomer.control().clear_faults();
     settle(&stack, "every event once Kustomer is back").await;
     let view = View::of(&stack);
-    let directions = |phone: &str| -> Vec<String> {
-        let c = view.conversations_of(view.customer_with_phone(phone))[0];
-        view.messages_of(c)
-            .iter()
-            .map(|m| attr_str(m, "direction"))
-            .collect()
-    };
-    assert_eq!(directions("+14155550101"), ["in", "out"], "TC1, then TU2");
     assert_eq!(
-        directions("+14155550112"),
+        view.directions_of_phone("+14155550101"),
+        ["in", "out"],
+        "TC1, then TU2"
+    );
+    assert_eq!(
+        view.directions_of_phone("+14155550112"),
         ["in", "out"],
         "TU5, then the call-back"
     );
-    let voicemail = view.conversations_of(view.customer_with_phone("+14155550106"));
-    let notes: Vec<String> = voicemail.iter().flat_map(|c| view.notes_of(c)).collect();
-    let expected = [
-        "Voicemail read.",
-        "Voicemail closed.",
-        "Voicemail called back.",
-    ];
-    let actions: Vec<&String> = notes
-        .iter()
-        .filter(|n| expected.contains(&n.as_str()))
-        .collect();
     assert_eq!(
-        actions,
-        expected.iter().collect::<Vec<_>>(),
+        view.voicemail_actions_of_phone("+14155550106"),
+        VOICEMAIL_ACTIONS,
         "voicemail actions once each, in order"
     );
 }

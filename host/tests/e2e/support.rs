@@ -125,6 +125,13 @@ pub fn id(v: &Value) -> String {
     v["id"].as_str().unwrap_or_default().to_string()
 }
 
+/// The notes TU11 adds when a voicemail is read, closed and called back.
+pub const VOICEMAIL_ACTIONS: [&str; 3] = [
+    "Voicemail read.",
+    "Voicemail closed.",
+    "Voicemail called back.",
+];
+
 /// A snapshot of the Kustomer emulator, with lookups by relation.
 pub struct View {
     pub customers: Vec<Value>,
@@ -187,6 +194,26 @@ impl View {
         self.messages
             .iter()
             .filter(|m| rel(m, "conversation") == cid)
+            .collect()
+    }
+
+    /// The message directions (`in`, `out`) of the first conversation of the
+    /// customer with this phone, in creation order.
+    pub fn directions_of_phone(&self, phone: &str) -> Vec<String> {
+        let c = self.conversations_of(self.customer_with_phone(phone))[0];
+        self.messages_of(c)
+            .iter()
+            .map(|m| attr_str(m, "direction"))
+            .collect()
+    }
+
+    /// The voicemail-action notes (TU11) of the customer with this phone,
+    /// in creation order.
+    pub fn voicemail_actions_of_phone(&self, phone: &str) -> Vec<String> {
+        self.conversations_of(self.customer_with_phone(phone))
+            .iter()
+            .flat_map(|c| self.notes_of(c))
+            .filter(|n| VOICEMAIL_ACTIONS.contains(&n.as_str()))
             .collect()
     }
 

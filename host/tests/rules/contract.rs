@@ -76,7 +76,7 @@ fn rm2_each_tenant_runs_its_own_module() {
 
 /// A `MakeWriter` that keeps everything written in memory.
 #[derive(Clone, Default)]
-pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<u8>>>);
+struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -97,18 +97,25 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
-#[test]
-fn rm6_guest_logs_reach_the_host_log_tagged_with_tenant_module_and_event() {
-    let rt = runtime();
-    let echo = load(&rt, artifacts::FIXTURE_ECHO);
+/// Everything logged at INFO and above on this thread while `f` runs.
+pub(crate) fn capture_info_log(f: impl FnOnce()) -> String {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
         .with_ansi(false)
         .with_max_level(tracing::Level::INFO)
         .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = captured.0.lock().expect("log buffer").clone();
+    String::from_utf8(bytes).expect("utf8 log")
+}
+
+#[test]
+fn rm6_guest_logs_reach_the_host_log_tagged_with_tenant_module_and_event() {
+    let rt = runtime();
+    let echo = load(&rt, artifacts::FIXTURE_ECHO);
     // The call runs on this thread, so a thread-local subscriber sees it.
-    tracing::subscriber::with_default(subscriber, || {
+    let log = capture_info_log(|| {
         rt.on_session_event(
             &echo,
             &CallMeta::new("acme", "evt-42"),
@@ -117,7 +124,6 @@ fn rm6_guest_logs_reach_the_host_log_tagged_with_tenant_module_and_event() {
         )
         .expect("echo call");
     });
-    let log = String::from_utf8(captured.0.lock().expect("log buffer").clone()).expect("utf8 log");
     let line = log
         .lines()
         .find(|l| l.contains("echo evt-42"))

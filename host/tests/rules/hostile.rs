@@ -177,13 +177,7 @@ mod fixture_stdio_sockets {
     fn is3_guest_stdout_and_stderr_go_to_the_guest_log() {
         let rt = runtime();
         let module = load(&rt, artifacts::FIXTURE_STDIO_SOCKETS);
-        let captured = crate::contract::Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let log = crate::contract::capture_info_log(|| {
             rt.on_session_event(
                 &module,
                 &CallMeta::new("acme", "evt-6"),
@@ -192,7 +186,6 @@ mod fixture_stdio_sockets {
             )
             .expect("call");
         });
-        let log = String::from_utf8(captured.0.lock().expect("log").clone()).expect("utf8");
         let line = |needle: &str| {
             log.lines()
                 .find(|l| l.contains(needle))
