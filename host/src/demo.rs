@@ -118,6 +118,7 @@ impl Stack {
                 modules_dir: options.modules_dir.clone(),
                 max_body_bytes: 1 << 20,
                 workers: options.workers,
+                connections: Default::default(),
             },
             runtime: options.runtime.clone(),
             tenants: vec![tenant_config(&options, &kustomer, &ccai)?],

@@ -129,8 +129,11 @@ impl Default for IntakeConfig {
 #[derive(Debug, Default)]
 pub(crate) struct ReplayCache {
     /// `std` mutex: held for one map update, never across an await.
-    seen: Mutex<HashMap<(String, Vec<u8>), DateTime<Utc>>>,
+    seen: Mutex<HashMap<SeenSignature, DateTime<Utc>>>,
 }
+
+/// A tenant and the decoded bytes of one signature that verified.
+type SeenSignature = (String, Vec<u8>);
 
 impl ReplayCache {
     /// `true` when none of `verified` (the signatures of one request that
