@@ -43,10 +43,19 @@ const MAX_ERROR_TEXT: usize = 4096;
 /// answer JSON themselves; what this catches is the framework's own answers:
 /// extractor rejections (malformed JSON, a wrong content type, a bad path
 /// parameter: 400/415/422), the body limit (413), and anything else that
-/// arrives as plain text or with no body.
+/// arrives as plain text or with no body. A 413 also closes the connection.
 pub async fn json_errors(req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
     let status = response.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body was refused before its end, so the connection cannot carry
+        // another request; saying so keeps a client from reusing it while
+        // the server closes it.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
     if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
         return response;
     }
