@@ -165,22 +165,24 @@ impl App {
             .merge(intake::router(intake_state))
             .merge(status_sync::router(status_sync))
             .merge(click_to_call::router(click_to_call))
+            // Every error answer is JSON, the framework's own included.
+            .fallback(crate::web::no_route)
+            .method_not_allowed_fallback(crate::web::wrong_method)
+            .layer(axum::middleware::from_fn(crate::web::json_errors))
             .layer(tower_http::trace::TraceLayer::new_for_http());
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         let addr = listener.local_addr()?;
         let mut stop = shutdown_rx.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        });
+        tasks.spawn(http::server::serve(
+            listener,
+            router,
+            config.server.connections.clone(),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ));
         tracing::info!(%addr, tenants = config.tenants.len(), "switchboard listening");
         Ok(Self {
             addr,

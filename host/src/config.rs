@@ -88,10 +88,15 @@ struct ServerFile {
     modules_dir: Option<PathBuf>,
     max_body_bytes: usize,
     workers: usize,
+    header_read_timeout_ms: u64,
+    idle_timeout_ms: u64,
+    request_timeout_ms: u64,
+    max_connections: usize,
 }
 
 impl Default for ServerFile {
     fn default() -> Self {
+        let limits = ConnectionLimits::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("switchboard-data"),
@@ -99,7 +104,43 @@ impl Default for ServerFile {
             modules_dir: None,
             max_body_bytes: 1 << 20,
             workers: 16,
+            header_read_timeout_ms: millis(limits.header_read_timeout),
+            idle_timeout_ms: millis(limits.idle_timeout),
+            request_timeout_ms: millis(limits.request_timeout),
+            max_connections: limits.max_connections,
         }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl ServerFile {
+    /// The connection limits, each checked to be usable.
+    fn connection_limits(&self) -> Result<ConnectionLimits, ConfigError> {
+        let timeout = |key: &str, ms: u64| {
+            if ms == 0 {
+                Err(invalid(
+                    format!("server.{key}"),
+                    "must be at least 1 (milliseconds); there is no \"no timeout\"",
+                ))
+            } else {
+                Ok(Duration::from_millis(ms))
+            }
+        };
+        if self.max_connections == 0 {
+            return Err(invalid(
+                "server.max_connections",
+                "must be at least 1: it caps the connections served at once",
+            ));
+        }
+        Ok(ConnectionLimits {
+            header_read_timeout: timeout("header_read_timeout_ms", self.header_read_timeout_ms)?,
+            idle_timeout: timeout("idle_timeout_ms", self.idle_timeout_ms)?,
+            request_timeout: timeout("request_timeout_ms", self.request_timeout_ms)?,
+            max_connections: self.max_connections,
+        })
     }
 }
 
@@ -289,6 +330,46 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Customers processed concurrently.
     pub workers: usize,
+    /// How the HTTP server bounds slow and idle clients.
+    pub connections: ConnectionLimits,
+}
+
+/// How the HTTP server bounds its clients, so that slow or idle ones cannot
+/// hold every file descriptor and starve `/healthz` and the intake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// From a new connection, or from the first byte of a later request on a
+    /// kept-alive one, until the request's headers are complete. The
+    /// platforms send a request at once; only a slow or hostile client needs
+    /// longer. Default 5 s.
+    pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may wait, with nothing sent, for its
+    /// next request. Long enough for the platforms to reuse connections
+    /// between bursts, short enough that idle sockets are given back.
+    /// Default 60 s.
+    pub idle_timeout: Duration,
+    /// Reading one request's body and answering it. Longer than any route
+    /// needs (the slowest, click-to-call, waits on the CCAI and Kustomer
+    /// APIs); an answer that takes longer is a 408 and the connection is
+    /// closed. Default 60 s.
+    pub request_timeout: Duration,
+    /// Connections served at once. Past it the server stops accepting until
+    /// one closes; new connections wait in the listen backlog. Keep it
+    /// below the process's open-file limit, which the store, the modules and
+    /// the outbound clients share; the server lowers it to fit that limit
+    /// when it can read it. Default 1024.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
 }
 
 /// One tenant.
@@ -353,6 +434,7 @@ impl Config {
             modules_dir: file.server.modules_dir.as_ref().map(|d| base.join(d)),
             max_body_bytes: file.server.max_body_bytes,
             workers: file.server.workers.max(1),
+            connections: file.server.connection_limits()?,
         };
         let mut tenants = Vec::new();
         for (i, tenant) in file.tenants.into_iter().enumerate() {
@@ -620,6 +702,37 @@ mod tests {
             "s-secret-value",
         ] {
             assert!(!printed.contains(secret), "Debug leaks {secret}");
+        }
+    }
+
+    #[test]
+    fn is8_connection_limits_default_parse_and_refuse_zero() {
+        let config = with_env(|| Config::parse(SAMPLE, Path::new("."))).expect("example parses");
+        assert_eq!(
+            config.server.connections,
+            ConnectionLimits::default(),
+            "the example spells out the defaults"
+        );
+        let text = SAMPLE.replace("idle_timeout_ms = 60000", "idle_timeout_ms = 1500");
+        let config = with_env(|| Config::parse(&text, Path::new("."))).expect("parses");
+        assert_eq!(
+            config.server.connections.idle_timeout,
+            Duration::from_millis(1500)
+        );
+        for (line, key) in [
+            (
+                "header_read_timeout_ms = 5000",
+                "server.header_read_timeout_ms",
+            ),
+            ("idle_timeout_ms = 60000", "server.idle_timeout_ms"),
+            ("request_timeout_ms = 60000", "server.request_timeout_ms"),
+            ("max_connections = 1024", "server.max_connections"),
+        ] {
+            let zero = format!("{} = 0", line.split(" = ").next().unwrap_or(line));
+            let text = SAMPLE.replace(line, &zero);
+            assert_ne!(text, SAMPLE, "the example has `{line}`");
+            let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("zero");
+            assert!(err.to_string().contains(key), "{err}");
         }
     }
 

@@ -130,6 +130,7 @@ impl Stack {
                 modules_dir: options.modules_dir.clone(),
                 max_body_bytes: 1 << 20,
                 workers: options.workers,
+                connections: Default::default(),
             },
             runtime: options.runtime.clone(),
             pipeline: crate::config::PipelineConfig {

@@ -1,8 +1,10 @@
 //! The service's HTTP surface, besides the intake routes: health, readiness,
 //! Prometheus metrics, the screen-pop lookup (SP1) and the authenticated
 //! admin API (modules: upload, list, roll back; events: inspect, retry).
-//! No business logic lives here.
+//! No business logic lives here. [`server`] serves every route of the
+//! service, bounding slow and idle clients.
 mod admin;
+pub mod server;
 
 use crate::pipeline::Doorbell;
 use crate::runtime::Registry;
@@ -70,7 +72,11 @@ async fn ready(State(state): State<AppState>) -> Response {
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "ready": false, "problems": problems })),
+            Json(json!({
+                "ready": false,
+                "error": format!("not ready: {}", problems.join("; ")),
+                "problems": problems,
+            })),
         )
             .into_response()
     }

@@ -122,27 +122,43 @@ impl Default for IntakeConfig {
 /// Signatures seen within the window, to refuse replays. In memory: a
 /// restart forgets them, but a replay after a restart still only re-offers
 /// events the inbox already deduplicates.
+///
+/// Keyed on the decoded bytes of each signature that verified, not on the
+/// header's text: the same signature re-spelled (other whitespace, the parts
+/// reordered, only one of the two parts) is the same request. The timestamp
+/// is part of what is signed, so it needs no place in the key.
 #[derive(Debug, Default)]
 pub(crate) struct ReplayCache {
     /// `std` mutex: held for one map update, never across an await.
-    seen: Mutex<HashMap<(String, String, String), DateTime<Utc>>>,
+    seen: Mutex<HashMap<SeenSignature, DateTime<Utc>>>,
 }
 
+/// A tenant and the decoded bytes of one signature that verified.
+type SeenSignature = (String, Vec<u8>);
+
 impl ReplayCache {
-    /// `true` the first time `(tenant, timestamp, signature)` is seen within
-    /// `window`; forgets entries older than the window.
+    /// `true` when none of `verified` (the signatures of one request that
+    /// matched a secret) was seen for `tenant` within `window`; records them
+    /// all and forgets entries older than the window.
     pub(crate) fn first_sight(
         &self,
         tenant: &str,
-        timestamp: &str,
-        signature: &str,
+        verified: &[Vec<u8>],
         now: DateTime<Utc>,
         window: chrono::Duration,
     ) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        // Twice the window: a timestamp may be up to one window ahead of now
+        // as well as behind it, and must stay refused for as long as it is
+        // fresh.
         seen.retain(|_, at| now - *at <= window * 2);
-        seen.insert((tenant.into(), timestamp.into(), signature.into()), now)
-            .is_none()
+        let mut first = true;
+        for signature in verified {
+            first &= seen
+                .insert((tenant.to_string(), signature.clone()), now)
+                .is_none();
+        }
+        first
     }
 }
 

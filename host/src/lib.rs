@@ -9,8 +9,10 @@
 //! 1. [`http`]: the operator's routes (health, readiness, metrics, screen
 //!    pop, the admin API), beside the routes of [`intake`], [`status_sync`]
 //!    and [`click_to_call`]; [`app`] builds every part from the
-//!    configuration and serves them, [`cli`] is the `switchboard` command
-//!    and [`demo`] (feature `demo`) the self-contained demo.
+//!    configuration and serves them through [`http::server`] (a connection
+//!    cap, header-read, idle and request timeouts), [`cli`] is the
+//!    `switchboard` command and [`demo`] (feature `demo`) the
+//!    self-contained demo.
 //! 2. [`intake`]: session events, chat webhooks and the Manager API poller,
 //!    authenticated, validated and normalised into WIT session events.
 //! 3. [`store`]: the durable inbox (written before the 2xx), outcomes,

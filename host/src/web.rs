@@ -1,8 +1,12 @@
 //! What every route of the service answers and checks the same way: JSON
-//! error bodies and credential comparisons. It imports nothing of the
-//! service, so any layer with routes (intake, status sync, click-to-call,
-//! the operator API) can use it without pointing back up.
-use axum::http::{header, HeaderMap, StatusCode};
+//! error bodies (also for what the framework answers by itself: unknown
+//! routes, wrong methods, refused bodies and extractor rejections) and
+//! credential comparisons. It imports nothing of the service, so any layer
+//! with routes (intake, status sync, click-to-call, the operator API) can use
+//! it without pointing back up.
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
@@ -11,6 +15,80 @@ use serde_json::json;
 /// A JSON error body: `{"error": "<message>"}`.
 pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// The router's fallback: a path no route serves.
+pub async fn no_route(method: Method, uri: Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+/// The router's method fallback: the path exists, the method does not. The
+/// router adds the `Allow` header.
+pub async fn wrong_method(method: Method, uri: Uri) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {method}", uri.path()),
+    )
+}
+
+/// Longest framework error text kept as the message; its rejections are a
+/// sentence or two.
+const MAX_ERROR_TEXT: usize = 4096;
+
+/// Middleware: an error answer (4xx or 5xx) that is not JSON becomes
+/// `{"error": "<its text>"}` with the same status and headers. The routes
+/// answer JSON themselves; what this catches is the framework's own answers:
+/// extractor rejections (malformed JSON, a wrong content type, a bad path
+/// parameter: 400/415/422), the body limit (413), and anything else that
+/// arrives as plain text or with no body. A 413 also closes the connection.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let status = response.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body was refused before its end, so the connection cannot carry
+        // another request; saying so keeps a client from reusing it while
+        // the server closes it.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let json = error(status, message);
+    // Keep what the status carries (`Allow`, `Retry-After`,
+    // `WWW-Authenticate`, …); the body's own headers come from the new body.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    let (json_parts, json_body) = json.into_parts();
+    parts.headers.extend(json_parts.headers);
+    Response::from_parts(parts, json_body)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/json")
+                || mime.to_ascii_lowercase().ends_with("+json")
+        })
 }
 
 /// A JSON error body with a stable machine-readable code:

@@ -508,6 +508,60 @@ async fn a_replayed_chat_webhook_gets_409() {
     assert_eq!(post_webhook(&car.url, &headers, &body).await, 409);
 }
 
+/// IS9: replay protection keys on the signature that verified, not on how
+/// the header spells it.
+#[tokio::test]
+async fn is9_a_replayed_webhook_signature_respelled_is_refused() {
+    let car = sidecar().await;
+    let body = chat_created();
+    let ts = Utc::now().timestamp().to_string();
+    let primary = emu::sign_webhook(PRIMARY, &ts, &body);
+    let secondary = emu::sign_webhook(SECONDARY, &ts, &body);
+    let send = |signature: String| {
+        let headers = [
+            ("X-Signature", signature),
+            ("X-Signature-Timestamp", ts.clone()),
+        ];
+        let url = car.url.clone();
+        let body = body.clone();
+        async move { post_webhook(&url, &headers, &body).await }
+    };
+    assert_eq!(
+        send(format!("primary={primary} secondary={secondary}")).await,
+        200,
+        "the first delivery"
+    );
+    for respelled in [
+        format!("primary={primary}  secondary={secondary}"),
+        format!(" primary={primary}\tsecondary={secondary} "),
+        format!("secondary={secondary} primary={primary}"),
+        format!("primary={primary}"),
+        format!("primary={secondary}"),
+        format!("secondary={secondary}"),
+        format!("primary={primary} secondary=bm90LWEtc2lnbmF0dXJl"),
+    ] {
+        assert_eq!(
+            send(respelled.clone()).await,
+            409,
+            "replay spelled {respelled:?} is refused"
+        );
+    }
+    // A new timestamp is a new signature, accepted (and deduplicated by the
+    // inbox, not refused as a replay).
+    let ts2 = (Utc::now().timestamp() + 1).to_string();
+    let fresh = format!("primary={}", emu::sign_webhook(PRIMARY, &ts2, &body));
+    assert_eq!(
+        post_webhook(
+            &car.url,
+            &[("X-Signature", fresh), ("X-Signature-Timestamp", ts2)],
+            &body
+        )
+        .await,
+        200
+    );
+    assert_eq!(events(&car.store).len(), 1, "one event stored");
+}
+
 #[tokio::test]
 async fn ct1_chat_end_attaches_the_transcript_of_the_kept_messages() {
     let car = sidecar().await;

@@ -687,6 +687,83 @@ async fn burst_of_429s_waits_for_the_reset_then_succeeds() {
     );
 }
 
+/// A client clock on the emulator's time whose sleeps also take a little real
+/// time, so that a response already in flight lands during a wait, as it
+/// would with the wall clock, instead of after it.
+struct SteppingClock(KustomerControl);
+
+/// Real time each sleep of [`SteppingClock`] takes; well above the in-flight
+/// request's latency below, so the ordering holds on a loaded machine.
+const STEP: Duration = Duration::from_millis(800);
+
+impl Clock for SteppingClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.0.advance_to(deadline);
+        Box::pin(tokio::time::sleep(STEP))
+    }
+}
+
+/// IS7: a 429 naming a reset one second away, while another request of the
+/// same client is in flight and comes back naming the next (minute-long)
+/// window. The 429's `remaining: 0` belongs to its own one-second window;
+/// the pause is measured on the emulator's clock, between the 429 and the
+/// same create succeeding.
+#[tokio::test]
+async fn is7_a_429_with_a_one_second_reset_pauses_at_most_two_seconds() {
+    let emu = emu::start(KustomerEmulatorConfig {
+        fixed_time: Some(start_time()),
+        ..Default::default()
+    })
+    .await
+    .expect("emulator starts");
+    let mut cfg = KustomerConfig::new(&emu.base_url(), ApiKey::new(emu.api_key()))
+        .expect("valid client config");
+    cfg.retry = fast_retry();
+    cfg.request_timeout = Duration::from_secs(5);
+    let client = KustomerClient::with_clock(cfg, Arc::new(SteppingClock(emu.control())))
+        .expect("client builds");
+
+    // The lookup is held in the emulator for a while and answers with the
+    // org window's headers after the create has been refused.
+    emu.inject(Fault::new(FaultKind::Latency { ms: 200 }, 1).on_method("GET"));
+    emu.inject(
+        Fault::new(FaultKind::RateLimited { reset_in_secs: 1 }, 1)
+            .on_method("POST")
+            .on_path("/v1/customers"),
+    );
+    let lookup = tokio::spawn({
+        let client = client.clone();
+        async move { client.get_customer("000000000000000000000001").await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let created = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.create_customer(&phone_customer("+14155550144")),
+    )
+    .await
+    .expect("create finishes within 30 s of real time");
+    assert!(created.is_ok(), "recovered: {created:?}");
+    let looked_up = lookup.await.expect("lookup task");
+    assert!(looked_up.is_ok(), "lookup: {looked_up:?}");
+
+    let requests = emu.requests();
+    let creates: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/v1/customers"))
+        .collect();
+    let statuses: Vec<u16> = creates.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![429, 201], "one refusal, then the create");
+    let paused = creates[1].at - creates[0].at;
+    assert!(
+        paused <= chrono::Duration::seconds(2),
+        "a 1 s reset paused the client for {paused} (emulator clock); requests: {requests:?}"
+    );
+}
+
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff_until_success() {
     let env = env().await;

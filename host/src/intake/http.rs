@@ -228,24 +228,25 @@ pub(crate) async fn chat_webhooks(
         .filter_map(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
         .collect();
     // Every pair is compared, so the time does not tell which one matched.
-    let matched = given
-        .iter()
-        .flat_map(|g| {
+    let verified: Vec<Vec<u8>> = given
+        .into_iter()
+        .filter(|g| {
             expected
                 .iter()
-                .map(move |e| crate::web::constant_time_eq(g, e))
+                .map(|e| crate::web::constant_time_eq(g, e))
+                .fold(false, |acc, ok| acc | ok)
         })
-        .fold(false, |acc, ok| acc | ok);
-    if !matched {
+        .collect();
+    if verified.is_empty() {
         return reject(StatusCode::UNAUTHORIZED, "signature does not match");
     }
     if !state
         .replays
-        .first_sight(&tenant_name, &timestamp, &signature, now, window)
+        .first_sight(&tenant_name, &verified, now, window)
     {
         return reject(
             StatusCode::CONFLICT,
-            "replayed webhook (same timestamp and signature)",
+            "replayed webhook (a signature already seen)",
         );
     }
     let hook: ChatWebhook = match serde_json::from_slice(&bytes) {

@@ -12,6 +12,7 @@
 mod support;
 
 mod crash;
+mod edges;
 mod faults;
 mod hot_swap;
 mod isolation;

@@ -285,8 +285,11 @@ impl KustomerClient {
                                 (Some(r), None) => r.reset_at(now),
                                 (None, None) => now + Duration::seconds(1),
                             };
+                            // The whole client waits when the org budget is
+                            // spent (or the server did not say which limit it
+                            // was); a per-customer 429 holds only this call.
                             if org_spent || retry_after.is_none() {
-                                limiter.exhausted_until(rate.as_ref(), until);
+                                limiter.hold_until(until);
                             }
                             Step::Pace {
                                 error: status_error(op, status, &bytes),

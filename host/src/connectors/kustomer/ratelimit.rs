@@ -74,6 +74,13 @@ struct OrgBudget {
     /// Responses naming a window at or before this one are stale.
     floor: i64,
     reset_at: Option<DateTime<Utc>>,
+    /// Set by a 429: nothing goes out before this instant. It is kept apart
+    /// from the window's count on purpose. A 429 may name a reset a second
+    /// away while a response already in flight names the next, minute-long
+    /// window; folding the 429's `remaining: 0` into that window's count
+    /// would pause the client until that window's reset (~60 s) instead of
+    /// the second the server asked for.
+    hold_until: Option<DateTime<Utc>>,
 }
 
 impl OrgBudget {
@@ -83,6 +90,27 @@ impl OrgBudget {
         match (by_limit, self.reported) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// Takes one request from the budget if there is one; otherwise returns
+    /// when to look again.
+    fn take(&mut self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.reset_at.is_some_and(|r| now >= r) {
+            // The window ended: a full budget again.
+            self.floor = self.window.unwrap_or(self.floor);
+            self.window = None;
+            self.reset_at = None;
+            self.reported = None;
+            self.used = 0;
+        }
+        match self.available() {
+            Some(0) => Some(self.reset_at.unwrap_or(now + UNKNOWN_RESET_POLL)),
+            _ => {
+                self.used += 1;
+                self.reported = self.reported.map(|r| r.saturating_sub(1));
+                None
+            }
         }
     }
 }
@@ -129,20 +157,14 @@ impl Limiter {
             let wait_until = {
                 let mut b = guard(&self.org);
                 let now = self.clock.now();
-                if b.reset_at.is_some_and(|r| now >= r) {
-                    // The window ended: a full budget again.
-                    b.floor = b.window.unwrap_or(b.floor);
-                    b.window = None;
-                    b.reset_at = None;
-                    b.reported = None;
-                    b.used = 0;
-                }
-                match b.available() {
-                    Some(0) => b.reset_at.unwrap_or(now + UNKNOWN_RESET_POLL),
+                match b.hold_until {
+                    Some(hold) if now < hold => hold,
                     _ => {
-                        b.used += 1;
-                        b.reported = b.reported.map(|r| r.saturating_sub(1));
-                        return;
+                        b.hold_until = None;
+                        match b.take(now) {
+                            Some(wait_until) => wait_until,
+                            None => return,
+                        }
                     }
                 }
             };
@@ -161,28 +183,29 @@ impl Limiter {
         if h.limit.is_some() {
             b.limit = h.limit;
         }
-        if b.window != Some(h.reset) {
+        if b.window == Some(h.reset) {
+            b.reported = Some(b.reported.map_or(h.remaining, |r| r.min(h.remaining)));
+        } else {
+            // A later window starts from what the server reports for it.
+            // The previous window's `remaining` does not carry over: a spent
+            // (or 429'd) short window would otherwise keep the client waiting
+            // for this one's reset too. `used` does carry over: requests sent
+            // before this response may still be in flight and land in this
+            // window, and the count only errs towards caution until the reset.
             b.window = Some(h.reset);
             b.reset_at = Some(h.reset_at(now));
+            b.reported = Some(h.remaining);
         }
-        b.reported = Some(b.reported.map_or(h.remaining, |r| r.min(h.remaining)));
     }
 
-    /// After a 429: nothing left until `until`.
-    pub(crate) fn exhausted_until(&self, h: Option<&RateHeaders>, until: DateTime<Utc>) {
+    /// After a 429: nothing goes out until `until`. The response's
+    /// `x-ratelimit-*` values, if any, were folded in by [`Limiter::observe`]
+    /// and stay with the window they name.
+    pub(crate) fn hold_until(&self, until: DateTime<Utc>) {
         let mut b = guard(&self.org);
-        if let Some(h) = h {
-            if h.limit.is_some() {
-                b.limit = h.limit;
-            }
-            if h.reset > b.floor {
-                b.window = Some(b.window.map_or(h.reset, |w| w.max(h.reset)));
-            }
-        }
-        b.reported = Some(0);
         // The latest word of the server wins, even if it names an earlier
-        // reset than the window we knew of.
-        b.reset_at = Some(until);
+        // instant than a hold set before.
+        b.hold_until = Some(until);
     }
 
     /// Takes one create from `customer`'s per-minute allowance (a sliding
@@ -221,6 +244,118 @@ impl Limiter {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+    use std::future::Future;
+    use std::pin::Pin;
+
+    /// A clock that jumps to each deadline, so a test reads exactly how long
+    /// the limiter made a caller wait.
+    struct JumpClock(Mutex<DateTime<Utc>>);
+
+    impl Clock for JumpClock {
+        fn now(&self) -> DateTime<Utc> {
+            *guard(&self.0)
+        }
+
+        fn sleep_until(&self, deadline: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            let mut now = guard(&self.0);
+            *now = (*now).max(deadline);
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    const T0: i64 = 1_742_587_200;
+
+    fn limiter() -> (Arc<JumpClock>, Limiter) {
+        let start = DateTime::from_timestamp(T0, 0).expect("valid");
+        let clock = Arc::new(JumpClock(Mutex::new(start)));
+        (clock.clone(), Limiter::new(clock, 100))
+    }
+
+    fn headers(remaining: u32, reset_in: i64, now: &JumpClock) -> RateHeaders {
+        let server_now = now.now().timestamp();
+        RateHeaders {
+            limit: Some(300),
+            remaining,
+            reset: server_now + reset_in,
+            server_now: Some(server_now),
+        }
+    }
+
+    /// How long one `acquire` waits, on the jumping clock.
+    async fn wait_of(clock: &JumpClock, l: &Limiter) -> Duration {
+        let before = clock.now();
+        l.acquire().await;
+        clock.now() - before
+    }
+
+    #[tokio::test]
+    async fn is7_a_one_second_429_does_not_carry_into_the_next_window() {
+        let (clock, l) = limiter();
+        l.acquire().await;
+        l.acquire().await;
+        // The 429 arrives first and names a window ending in a second…
+        let refused = headers(0, 1, &clock);
+        l.observe(&refused);
+        l.hold_until(refused.reset_at(clock.now()));
+        // …then the other request in flight answers from the next,
+        // minute-long window, which has budget left.
+        l.observe(&headers(250, 60, &clock));
+        let waited = wait_of(&clock, &l).await;
+        assert_eq!(
+            waited,
+            Duration::seconds(1),
+            "paused for the 429's second only"
+        );
+        assert_eq!(
+            wait_of(&clock, &l).await,
+            Duration::zero(),
+            "then budget again"
+        );
+    }
+
+    #[tokio::test]
+    async fn is7_a_one_second_429_inside_a_known_window_keeps_its_budget() {
+        let (clock, l) = limiter();
+        l.acquire().await;
+        l.observe(&headers(200, 40, &clock));
+        let refused = headers(0, 1, &clock);
+        l.observe(&refused);
+        l.hold_until(refused.reset_at(clock.now()));
+        assert_eq!(wait_of(&clock, &l).await, Duration::seconds(1));
+        for _ in 0..50 {
+            assert_eq!(wait_of(&clock, &l).await, Duration::zero());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_waits_for_the_window_reset() {
+        let (clock, l) = limiter();
+        l.acquire().await;
+        // Two left in a window ending in 30 s: two go at once, the third
+        // waits for the reset.
+        l.observe(&headers(2, 30, &clock));
+        assert_eq!(wait_of(&clock, &l).await, Duration::zero());
+        assert_eq!(wait_of(&clock, &l).await, Duration::zero());
+        assert_eq!(wait_of(&clock, &l).await, Duration::seconds(30));
+        // A 429 with the window's own reset (the org budget spent elsewhere)
+        // holds the client until that reset.
+        let spent = headers(0, 60, &clock);
+        l.observe(&spent);
+        l.hold_until(spent.reset_at(clock.now()));
+        assert_eq!(wait_of(&clock, &l).await, Duration::seconds(60));
+    }
+
+    #[tokio::test]
+    async fn requests_in_flight_count_against_the_limit() {
+        let (clock, l) = limiter();
+        l.acquire().await;
+        l.observe(&headers(299, 60, &clock));
+        // 299 more may go before any of them answers; the next waits.
+        for _ in 0..299 {
+            assert_eq!(wait_of(&clock, &l).await, Duration::zero());
+        }
+        assert_eq!(wait_of(&clock, &l).await, Duration::seconds(60));
+    }
 
     #[test]
     fn parses_string_headers_and_measures_reset_against_server_date() {
