@@ -233,6 +233,20 @@ async fn is2_a_two_minute_kustomer_outage_fails_nothing_and_keeps_order_e2e() {
 
     stack.kustomer.control().clear_faults();
     settle(&stack, "every event once Kustomer is back").await;
+    for r in stack.app.store().events("acme").expect("rows") {
+        if r.session_id.contains("1007") || r.customer_key.contains("0106") {
+            eprintln!("is2 state: {} {} {} {} {:?}", r.seq, r.at, r.customer_key, r.event_id, r.status);
+        }
+    }
+    {
+        let view = View::of(&stack);
+        for c in view.conversations_of(view.customer_with_phone("+14155550106")) {
+            eprintln!("is2 state: conversation {} {}", id(c), attrs(c));
+            for n in view.notes_of(c) {
+                eprintln!("is2 state:   note {n}");
+            }
+        }
+    }
     let view = View::of(&stack);
     assert_eq!(
         view.directions_of_phone("+14155550101"),
