@@ -235,7 +235,10 @@ async fn is2_a_two_minute_kustomer_outage_fails_nothing_and_keeps_order_e2e() {
     settle(&stack, "every event once Kustomer is back").await;
     for r in stack.app.store().events("acme").expect("rows") {
         if r.session_id.contains("1007") || r.customer_key.contains("0106") {
-            eprintln!("is2 state: {} {} {} {} {:?}", r.seq, r.at, r.customer_key, r.event_id, r.status);
+            eprintln!(
+                "is2 state: {} {} {} {} {:?}",
+                r.seq, r.at, r.customer_key, r.event_id, r.status
+            );
         }
     }
     {
