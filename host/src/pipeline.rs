@@ -138,9 +138,9 @@ impl Pipeline {
     }
 
     /// Runs until `shutdown` flips to true: one ordered queue per (tenant,
-    /// customer), see [`scheduler`]. On shutdown it starts nothing new and
-    /// lets the runs in flight finish for at most `shutdown_grace`; what is
-    /// left stays pending for the next start.
+    /// customer), see `pipeline/scheduler.rs`. On shutdown it starts nothing
+    /// new and lets the runs in flight finish for at most `shutdown_grace`;
+    /// what is left stays pending for the next start.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let tenant_workers = self.config.tenant_workers.unwrap_or_else(|| {
             // A fair share: a tenant whose Kustomer is slow or failing can
@@ -169,7 +169,17 @@ impl Pipeline {
             while let Some(key) = queues.next() {
                 let (this, done) = (self.clone(), done_tx.clone());
                 runs.spawn(async move {
-                    let retry = this.run_customer(&key).await;
+                    // Whatever happens, the customer is reported finished, or
+                    // it would stay "running" for good. A panic outside an
+                    // event (each event catches its own) retries the queue
+                    // a little later.
+                    let retry = AssertUnwindSafe(this.run_customer(&key))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            tracing::error!(tenant = %key.0, "a pipeline run panicked");
+                            Some(Duration::from_secs(5))
+                        });
                     let _ = done.send((key, retry));
                 });
             }
@@ -185,13 +195,8 @@ impl Pipeline {
                         queues.finished(key, retry.map(|d| tokio::time::Instant::now() + d));
                     }
                 }
-                Some(joined) = runs.join_next(), if !runs.is_empty() => {
-                    if let Err(e) = joined {
-                        // A run's panic: its customer would stay "running"
-                        // forever; the rescan cannot help it either.
-                        tracing::error!(error = %e, "a pipeline run panicked");
-                    }
-                }
+                // Reaps finished runs; their outcome came through `done`.
+                Some(_) = runs.join_next(), if !runs.is_empty() => {}
                 _ = tokio::time::sleep_until(wake_at) => {}
                 _ = shutdown.changed() => {}
             }

@@ -208,7 +208,8 @@ impl Runtime {
         Ok(started.elapsed())
     }
 
-    /// [`Self::on_session_event`] on the blocking pool (see [`Self::run_blocking`]).
+    /// [`Self::on_session_event`] on the blocking pool, off the async
+    /// threads, at most `max_concurrent_calls` at once.
     pub async fn call_session_event(
         self: &Arc<Self>,
         module: Arc<LoadedModule>,
@@ -220,7 +221,8 @@ impl Runtime {
             .await
     }
 
-    /// [`Self::on_status_change`] on the blocking pool (see [`Self::run_blocking`]).
+    /// [`Self::on_status_change`] on the blocking pool, off the async
+    /// threads, at most `max_concurrent_calls` at once.
     pub async fn call_status_change(
         self: &Arc<Self>,
         module: Arc<LoadedModule>,
