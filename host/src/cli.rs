@@ -124,14 +124,18 @@ fn init_tracing() {
     let quiet = std::env::args().nth(1).is_some_and(|a| a == "demo");
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" }));
+    use std::io::IsTerminal as _;
+    // Colour only for a person at a terminal, never in a file or a pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let json =
         std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     // A second init (tests calling main twice) is harmless; ignore it.
     let _ = if json {
-        builder.json().try_init()
+        // One flat object per line: `message` beside the other fields.
+        builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };

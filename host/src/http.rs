@@ -96,7 +96,22 @@ async fn screen_pop(
     if !basic_matches(&headers, &creds.username, creds.password.expose_secret()) {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
     }
-    match state.store.session_link(&tenant, &session_id) {
+    // CCAI Platform's own numeric id (`1001`) names the call or chat
+    // session `call-1001` / `chat-1001`.
+    let candidates: Vec<String> =
+        if !session_id.is_empty() && session_id.bytes().all(|b| b.is_ascii_digit()) {
+            vec![format!("call-{session_id}"), format!("chat-{session_id}")]
+        } else {
+            vec![session_id.clone()]
+        };
+    let mut found = Ok(None);
+    for candidate in &candidates {
+        found = state.store.session_link(&tenant, candidate);
+        if !matches!(found, Ok(None)) {
+            break;
+        }
+    }
+    match found {
         Ok(Some(link)) => Json(json!({
             "session_id": link.session_id,
             "conversation_id": link.conversation_id,

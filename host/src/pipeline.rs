@@ -291,8 +291,18 @@ impl Pipeline {
             }
         };
         let outcome = match result {
-            Ok(()) => {
+            Ok(version) => {
                 self.settle(row, OutcomeState::Applied, None);
+                // One line per applied event: what an operator greps for.
+                tracing::info!(
+                    tenant = %row.tenant,
+                    event_id = %row.event_id,
+                    session_id = %row.session_id,
+                    outcome = "applied",
+                    module_version = version,
+                    duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "event applied"
+                );
                 EventOutcome::Applied
             }
             Err(e) if self.worth_retrying(&e, row) => {
@@ -368,7 +378,9 @@ impl Pipeline {
         }
     }
 
-    async fn process_inner(&self, row: &InboxRow) -> Result<(), PipelineError> {
+    /// Applies one event; returns the version of the module that decided it
+    /// (`None`: the built-in default rules).
+    async fn process_inner(&self, row: &InboxRow) -> Result<Option<u32>, PipelineError> {
         let tenant = self
             .tenants
             .get(&row.tenant)
@@ -376,13 +388,16 @@ impl Pipeline {
         let event: t::SessionEvent = serde_json::from_value(row.body.clone())
             .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
         let loaded = context::load(&self.store, tenant, &event).await?;
-        let plan = match self
+        let recorded = self
             .store
             .outcome(&row.tenant, &row.event_id)?
-            .and_then(|o| o.plan)
-        {
-            Some(recorded) => serde_json::from_value(recorded)
-                .map_err(|e| PipelineError::Undecodable(e.to_string()))?,
+            .and_then(|o| Some((o.plan?, o.module_version)));
+        let (plan, version) = match recorded {
+            Some((plan, version)) => (
+                serde_json::from_value(plan)
+                    .map_err(|e| PipelineError::Undecodable(e.to_string()))?,
+                version,
+            ),
             None => self.decide(tenant, &event, &loaded.context).await?,
         };
         execute::run(
@@ -395,7 +410,8 @@ impl Pipeline {
             &loaded,
             &plan,
         )
-        .await
+        .await?;
+        Ok(version)
     }
 
     /// Runs the live module (or the default rules, per failure policy) and
@@ -405,7 +421,7 @@ impl Pipeline {
         tenant: &Tenant,
         event: &t::SessionEvent,
         ctx: &t::Context,
-    ) -> Result<t::Plan, PipelineError> {
+    ) -> Result<(t::Plan, Option<u32>), PipelineError> {
         let id = &tenant.config.id;
         let live = self.registry.live(id);
         let decided = match &live {
@@ -452,7 +468,7 @@ impl Pipeline {
             &json,
             &context,
         )?;
-        Ok(plan)
+        Ok((plan, by.map(|d| d.info.version)))
     }
 }
 

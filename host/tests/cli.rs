@@ -137,3 +137,106 @@ fn default_module_passes_its_recorded_cases() {
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
+
+/// A config for tenant `acme` whose secrets come from files beside it, and
+/// a store in its data directory holding `events` pending events.
+fn config_with_events(dir: &std::path::Path, events: u64) -> std::path::PathBuf {
+    for name in ["kustomer", "ccai", "events", "webhook"] {
+        std::fs::write(dir.join(format!("{name}.secret")), "s3cret").expect("secret");
+    }
+    let config = dir.join("switchboard.toml");
+    std::fs::write(
+        &config,
+        r#"[server]
+data_dir = "data"
+
+[[tenant]]
+id = "acme"
+
+[tenant.kustomer]
+base_url = "http://127.0.0.1:9"
+api_key = { file = "kustomer.secret" }
+
+[tenant.ccai]
+base_url = "http://127.0.0.1:9"
+subdomain = "acme"
+api_token = { file = "ccai.secret" }
+events_username = "ccai"
+events_password = { file = "events.secret" }
+webhook_primary_secret = { file = "webhook.secret" }
+"#,
+    )
+    .expect("config");
+    std::fs::create_dir_all(dir.join("data")).expect("data dir");
+    let store =
+        switchboard::store::Store::open(switchboard::store::Store::path_in(&dir.join("data")))
+            .expect("store");
+    let rows: Vec<switchboard::store::NewInboxEvent> = (0..events)
+        .map(|i| switchboard::store::NewInboxEvent {
+            tenant: "acme".into(),
+            event_id: format!("evt-{i}"),
+            source: "session-events".into(),
+            session_id: format!("call-{i}"),
+            customer_key: format!("phone:+1415555{:04}", i % 10_000),
+            at_ms: i64::try_from(i).expect("small"),
+            at: "2026-01-15T09:00:00.000Z".into(),
+            body: serde_json::json!({}),
+        })
+        .collect();
+    store.insert_events(&rows).expect("insert");
+    config
+}
+
+#[test]
+fn op6_events_commands_refuse_an_unknown_tenant_and_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_with_events(dir.path(), 3);
+    let config = config.to_str().expect("utf8 path");
+    for args in [
+        vec!["events", "list", "--config", config, "--tenant", "nobody"],
+        vec!["events", "retry", "--config", config, "--tenant", "nobody"],
+        vec!["events", "skip", "--config", config, "--tenant", "nobody"],
+    ] {
+        let (code, _, stderr) = switchboard(&args);
+        assert_ne!(code, 0, "{args:?} must fail");
+        assert!(
+            stderr.contains("no tenant `nobody`") && stderr.contains("acme"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let (code, _, stderr) = switchboard(&[
+        "events", "retry", "--config", config, "--tenant", "acme", "--event", "evt-404",
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("evt-404"), "{stderr}");
+    let (code, stdout, stderr) =
+        switchboard(&["events", "list", "--config", config, "--tenant", "acme"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("3 event(s)"), "{stdout}");
+}
+
+#[test]
+fn op6_events_list_into_a_closed_pipe_exits_cleanly() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_with_events(dir.path(), 20_000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["events", "list", "--config"])
+        .arg(&config)
+        .args(["--tenant", "acme"])
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Read one line, then hang up, as `| head -1` does.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    assert!(first.starts_with("pending"), "{first}");
+    let out = child.wait_with_output().expect("exit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

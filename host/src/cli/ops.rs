@@ -94,18 +94,20 @@ pub(crate) fn provision(config: &Path, tenant: &str) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// Lists a tenant's events (all, or failed only).
+/// Lists a tenant's events (all, or failed and dead-lettered only).
 pub(crate) fn list_events(config: &Path, tenant: &str, failed: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
+    known_tenant(&config, tenant)?;
     let store = open_store(&config)?;
     let rows = store.events(tenant)?;
+    let mut out = std::io::stdout().lock();
     let mut shown = 0;
     for row in rows
         .iter()
         .filter(|r| !failed || matches!(r.status, InboxStatus::Failed | InboxStatus::Dead))
     {
         shown += 1;
-        println!(
+        let line = format!(
             "{:<8} {:<40} {:<16} {} {}",
             format!("{:?}", row.status).to_lowercase(),
             row.event_id,
@@ -113,9 +115,38 @@ pub(crate) fn list_events(config: &Path, tenant: &str, failed: bool) -> anyhow::
             row.at,
             row.reason.as_deref().unwrap_or("")
         );
+        if !print_line(&mut out, &line)? {
+            return Ok(ExitCode::SUCCESS);
+        }
     }
-    println!("{shown} event(s)");
+    print_line(&mut out, &format!("{shown} event(s)"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes one line; `false` once the reader has gone (`… | head`), which
+/// is the reader's choice, not an error.
+fn print_line(out: &mut impl std::io::Write, line: &str) -> anyhow::Result<bool> {
+    match writeln!(out, "{line}") {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("cannot write to standard output"),
+    }
+}
+
+/// Fails, naming the configured tenants, when `tenant` is not one of them.
+fn known_tenant(config: &Config, tenant: &str) -> anyhow::Result<()> {
+    if config.tenant(tenant).is_some() {
+        return Ok(());
+    }
+    let known: Vec<&str> = config.tenants.iter().map(|t| t.id.as_str()).collect();
+    anyhow::bail!(
+        "no tenant `{tenant}` in the config (configured: {})",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )
 }
 
 /// Puts failed and dead-lettered events back in the queue (`skip`: gives
@@ -128,13 +159,29 @@ pub(crate) fn release_events(
     skip: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
+    known_tenant(&config, tenant)?;
     let store = open_store(&config)?;
-    if skip {
-        let n = store.skip_dead(tenant, event)?;
-        println!("{n} dead-lettered event(s) of `{tenant}` skipped");
+    let (n, what) = if skip {
+        (
+            store.skip_dead(tenant, event)?,
+            "dead-lettered event(s) skipped",
+        )
     } else {
-        let n = store.requeue_failed(tenant, event)?;
-        println!("{n} failed or dead-lettered event(s) of `{tenant}` requeued");
+        (
+            store.requeue_failed(tenant, event)?,
+            "failed or dead-lettered event(s) requeued",
+        )
+    };
+    if let (0, Some(id)) = (n, event) {
+        anyhow::bail!(
+            "tenant `{tenant}` has no {} event `{id}`",
+            if skip {
+                "dead-lettered"
+            } else {
+                "failed or dead-lettered"
+            }
+        );
     }
+    println!("{n} {what} for `{tenant}`");
     Ok(ExitCode::SUCCESS)
 }

@@ -389,3 +389,39 @@ async fn cf4_only_sessions_starting_after_provisioning_get_standard_fields_e2e()
     }
     stack.shutdown().await;
 }
+
+/// OP6: the screen pop takes CCAI Platform's own numeric session id as well
+/// as the sidecar's `call-…` form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op6_screen_pop_accepts_the_numeric_ccai_id_e2e() {
+    let stack = start_default().await;
+    play(&stack, "aa1_agent_answers").await;
+    let get = |session: &'static str| {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/v1/tenants/acme/sessions/{session}/conversation",
+                stack.url()
+            ))
+            .basic_auth(&stack.target.username, Some(&stack.target.password))
+            .send()
+    };
+    let by_name: serde_json::Value =
+        await_or_timeout("screen pop for call-1024", 30, get("call-1024"))
+            .await
+            .expect("answer")
+            .json()
+            .await
+            .expect("json");
+    let numeric = await_or_timeout("screen pop for 1024", 30, get("1024"))
+        .await
+        .expect("answer");
+    assert_eq!(numeric.status(), 200);
+    let by_number: serde_json::Value = numeric.json().await.expect("json");
+    assert_eq!(by_number["conversation_id"], by_name["conversation_id"]);
+    assert_eq!(by_number["session_id"], "call-1024");
+    let unknown = await_or_timeout("screen pop for 9999", 30, get("9999"))
+        .await
+        .expect("answer");
+    assert_eq!(unknown.status(), 404);
+    stack.shutdown().await;
+}
