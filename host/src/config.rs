@@ -144,12 +144,77 @@ impl ServerFile {
     }
 }
 
+/// Where a config's relative paths start, and whether its secrets are read
+/// (`switchboard serve`) or only checked (commands that read the store).
+/// Derefs to the directory, so paths join onto it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Base<'a> {
+    dir: &'a Path,
+    secrets: bool,
+}
+
+#[cfg(test)]
+impl Base<'static> {
+    /// The current directory, secrets read.
+    pub(crate) fn here() -> Self {
+        Base {
+            dir: Path::new("."),
+            secrets: true,
+        }
+    }
+}
+
+impl std::ops::Deref for Base<'_> {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.dir
+    }
+}
+
 /// A secret by reference.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct SecretRef {
     env: Option<String>,
     file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretTable {
+    env: Option<String>,
+    file: Option<PathBuf>,
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SecretRef;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a secret reference, `{ env = \"NAME\" }` or `{ file = \"path\" }`")
+            }
+
+            // The value itself is never echoed: it may be the secret.
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SecretRef, E> {
+                Err(E::custom(
+                    "a secret is written as a reference, `{ env = \"NAME\" }` or \
+                     `{ file = \"path\" }`, never as the value itself",
+                ))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<SecretRef, A::Error> {
+                let SecretTable { env, file } =
+                    SecretTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(SecretRef { env, file })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl SecretRef {
@@ -161,7 +226,18 @@ impl SecretRef {
         }
     }
 
-    pub(crate) fn resolve(&self, key: &str, base: &Path) -> Result<SecretString, ConfigError> {
+    pub(crate) fn resolve(&self, key: &str, base: &Base<'_>) -> Result<SecretString, ConfigError> {
+        if !base.secrets {
+            // Only the reference is checked; commands that never talk to
+            // the platforms do not need the secret itself.
+            return match (&self.env, &self.file) {
+                (Some(_), None) | (None, Some(_)) => Ok(SecretString::from(String::new())),
+                _ => Err(invalid(
+                    key,
+                    "a secret is `{ env = \"NAME\" }` or `{ file = \"path\" }`, exactly one",
+                )),
+            };
+        }
         match (&self.env, &self.file) {
             (Some(var), None) => std::env::var(var)
                 .map(SecretString::from)
@@ -402,12 +478,23 @@ impl Config {
     /// Reads and validates a config file; relative paths are taken from the
     /// file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, true)
+    }
+
+    /// [`Config::load`] for commands that only read the store: secret
+    /// references are checked but not read (their values are empty), so
+    /// the platforms' credentials need not be present.
+    pub fn load_without_secrets(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, false)
+    }
+
+    fn load_with(path: &Path, secrets: bool) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.into(),
             source,
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base).map_err(|e| match e {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::parse_with(&text, Base { dir, secrets }).map_err(|e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.into(),
                 message,
@@ -418,9 +505,19 @@ impl Config {
 
     /// Parses and validates config text.
     pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        Self::parse_with(
+            text,
+            Base {
+                dir: base,
+                secrets: true,
+            },
+        )
+    }
+
+    fn parse_with(text: &str, base: Base<'_>) -> Result<Self, ConfigError> {
         let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::from("config"),
-            message: e.to_string(),
+            message: parse_message(text, &e),
         })?;
         let server = ServerConfig {
             listen: file.server.listen,
@@ -429,7 +526,7 @@ impl Config {
                 .server
                 .admin_token
                 .as_ref()
-                .map(|r| r.resolve("server.admin_token", base))
+                .map(|r| r.resolve("server.admin_token", &base))
                 .transpose()?,
             modules_dir: file.server.modules_dir.as_ref().map(|d| base.join(d)),
             max_body_bytes: file.server.max_body_bytes,
@@ -438,7 +535,7 @@ impl Config {
         };
         let mut tenants = Vec::new();
         for (i, tenant) in file.tenants.into_iter().enumerate() {
-            let t = tenant_config(tenant, i, base)?;
+            let t = tenant_config(tenant, i, &base)?;
             if tenants.iter().any(|o: &TenantConfig| o.id == t.id) {
                 return Err(invalid(
                     format!("tenant[{i}].id"),
@@ -479,7 +576,7 @@ impl Config {
     }
 }
 
-fn tenant_config(f: TenantFile, i: usize, base: &Path) -> Result<TenantConfig, ConfigError> {
+fn tenant_config(f: TenantFile, i: usize, base: &Base<'_>) -> Result<TenantConfig, ConfigError> {
     let key = |k: &str| format!("tenant[{i}].{k}");
     if f.id.is_empty()
         || !f
@@ -617,6 +714,21 @@ fn tenant_config(f: TenantFile, i: usize, base: &Path) -> Result<TenantConfig, C
     })
 }
 
+/// The parser's message with the line and column it points at, but not the
+/// line itself: the line may hold a secret written where a reference belongs.
+fn parse_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
 fn secret_string(s: SecretString) -> String {
     use secrecy::ExposeSecret;
     s.expose_secret().to_string()
@@ -734,6 +846,40 @@ mod tests {
             let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("zero");
             assert!(err.to_string().contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn op6_a_plain_string_secret_is_refused_with_a_hint_and_not_echoed() {
+        let text = SAMPLE.replace(
+            "api_key = { env = \"ACME_KUSTOMER_API_KEY\" }",
+            "api_key = \"k-plain-value\"",
+        );
+        assert_ne!(text, SAMPLE, "the sample has the line replaced");
+        let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("plain secret");
+        let message = err.to_string();
+        assert!(message.contains("never as the value itself"), "{message}");
+        assert!(!message.contains("k-plain-value"), "{message}");
+        let typo = SAMPLE.replace(
+            "api_key = { env = \"ACME_KUSTOMER_API_KEY\" }",
+            "api_key = { envv = \"ACME_KUSTOMER_API_KEY\" }",
+        );
+        let err = with_env(|| Config::parse(&typo, Path::new("."))).expect_err("typo");
+        assert!(err.to_string().contains("unknown field `envv`"), "{err}");
+    }
+
+    #[test]
+    fn op6_read_only_commands_need_no_secret_values() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = SAMPLE.replace("ACME_KUSTOMER_API_KEY", "SWITCHBOARD_TEST_UNSET_VARIABLE");
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(&path, &text).expect("write config");
+        let err = with_env(|| Config::load(&path)).expect_err("serve needs the secret");
+        assert!(
+            err.to_string().contains("SWITCHBOARD_TEST_UNSET_VARIABLE"),
+            "{err}"
+        );
+        let config = with_env(|| Config::load_without_secrets(&path)).expect("store commands");
+        assert!(config.tenant("acme").is_some());
     }
 
     #[test]

@@ -55,8 +55,11 @@ async fn shutdown_signal() {
 }
 
 fn open_store(config: &Config) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&config.server.data_dir)?;
-    Ok(Store::open(Store::path_in(&config.server.data_dir))?)
+    let dir = &config.server.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let path = Store::path_in(dir);
+    Store::open(&path).with_context(|| format!("cannot open the store {}", path.display()))
 }
 
 /// CF1: creates the standard custom fields in Kustomer and records when, so
@@ -96,7 +99,7 @@ pub(crate) fn provision(config: &Path, tenant: &str) -> anyhow::Result<ExitCode>
 
 /// Lists a tenant's events (all, or failed and dead-lettered only).
 pub(crate) fn list_events(config: &Path, tenant: &str, failed: bool) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config)?;
+    let config = Config::load_without_secrets(config)?;
     known_tenant(&config, tenant)?;
     let store = open_store(&config)?;
     let rows = store.events(tenant)?;
@@ -158,7 +161,7 @@ pub(crate) fn release_events(
     event: Option<&str>,
     skip: bool,
 ) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config)?;
+    let config = Config::load_without_secrets(config)?;
     known_tenant(&config, tenant)?;
     let store = open_store(&config)?;
     let (n, what) = if skip {

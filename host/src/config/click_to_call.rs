@@ -3,7 +3,6 @@
 use super::{ConfigError, SecretRef};
 use secrecy::SecretString;
 use serde::Deserialize;
-use std::path::Path;
 
 /// `[tenant.click_to_call]` as written.
 #[derive(Debug, Deserialize)]
@@ -28,7 +27,11 @@ impl ClickToCallConfig {
 }
 
 impl ClickToCallFile {
-    pub(crate) fn validate(self, key: &str, base: &Path) -> Result<ClickToCallConfig, ConfigError> {
+    pub(crate) fn validate(
+        self,
+        key: &str,
+        base: &super::Base<'_>,
+    ) -> Result<ClickToCallConfig, ConfigError> {
         Ok(ClickToCallConfig {
             token: self.token.resolve(&format!("{key}.token"), base)?,
         })

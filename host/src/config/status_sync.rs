@@ -5,7 +5,6 @@ use crate::runtime::types as t;
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 /// Which way statuses flow.
@@ -78,7 +77,11 @@ pub struct StatusSyncConfig {
 }
 
 impl StatusSyncFile {
-    pub(crate) fn validate(self, key: &str, base: &Path) -> Result<StatusSyncConfig, ConfigError> {
+    pub(crate) fn validate(
+        self,
+        key: &str,
+        base: &super::Base<'_>,
+    ) -> Result<StatusSyncConfig, ConfigError> {
         if self.ccai_poll_interval_ms < 50 {
             return Err(invalid(
                 format!("{key}.ccai_poll_interval_ms"),
@@ -183,7 +186,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<StatusSyncConfig, String> {
         let file: StatusSyncFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        file.validate("tenant[0].status_sync", Path::new("."))
+        file.validate("tenant[0].status_sync", &super::super::Base::here())
             .map_err(|e| e.to_string())
     }
 
