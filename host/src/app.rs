@@ -248,13 +248,33 @@ fn watch_modules(
     use notify::{EventKind, RecursiveMode, Watcher};
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create modules_dir {}", dir.display()))?;
-    // Modules already in the directory go live at start.
+    // A module already in the directory goes live at start only if it is
+    // new: one deployed before (by this directory or otherwise) may have
+    // been replaced or rolled back by an operator since, and that choice
+    // stands until the file is written again.
     for tenant in &tenants {
         let path = dir.join(format!("{tenant}.wasm"));
-        if path.exists() {
-            if let Err(e) = deploy_file(&registry, tenant, &path) {
-                tracing::warn!(tenant, error = %e, "module in watched directory refused");
+        if !path.exists() {
+            continue;
+        }
+        let known = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| registry.known_version(tenant, &bytes));
+        if let Some(known) = known {
+            let live = registry.live(tenant).map(|d| d.info.version);
+            if live != Some(known.version) {
+                tracing::info!(
+                    tenant,
+                    file_version = known.version,
+                    live_version = ?live,
+                    path = %path.display(),
+                    "the watched module is an earlier version; the live one, chosen since, stays"
+                );
             }
+            continue;
+        }
+        if let Err(e) = deploy_file(&registry, tenant, &path) {
+            tracing::warn!(tenant, error = %e, "module in watched directory refused");
         }
     }
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {

@@ -207,6 +207,19 @@ impl Registry {
         Ok(info)
     }
 
+    /// The version of `tenant` with these exact bytes, if it was ever
+    /// deployed.
+    pub fn known_version(&self, tenant: &str, bytes: &[u8]) -> Option<VersionInfo> {
+        let digest = super::module::digest(bytes);
+        let slot = self.slot(tenant);
+        let history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
+        history
+            .iter()
+            .rev()
+            .find(|d| d.info.digest == digest)
+            .map(|d| d.info.clone())
+    }
+
     /// Makes an earlier version live again: `version`, or the one before the
     /// live one when `None`.
     pub fn rollback(&self, tenant: &str, version: Option<u32>) -> Result<VersionInfo, DeployError> {

@@ -270,3 +270,68 @@ async fn rm4_watched_module_directory_swaps_and_refuses_invalid_files_e2e() {
     );
     stack.shutdown().await;
 }
+
+/// OP7: a module in the watched directory that was deployed before does not
+/// undo an operator's later rollback when the service restarts; writing the
+/// file again (new content) still deploys it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op7_a_restart_keeps_the_admin_rollback_over_the_watched_module_e2e() {
+    let modules = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let vip = switchboard_rule_artifacts::bytes(switchboard_rule_artifacts::RULES_EXAMPLE_VIP);
+    std::fs::write(modules.path().join("acme.wasm"), &vip).expect("write module");
+    let options = || {
+        let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
+        options.modules_dir = Some(modules.path().to_path_buf());
+        options.data_dir = Some(data.path().to_path_buf());
+        options
+    };
+
+    // The default module, then the watched VIP module, go live.
+    let stack = start(options()).await;
+    let live = stack
+        .app
+        .registry()
+        .live("acme")
+        .expect("live")
+        .info
+        .clone();
+    assert!(live.source.ends_with("acme.wasm"), "{live:?}");
+    // The operator rolls back to the default module.
+    let rolled: serde_json::Value = reqwest::Client::new()
+        .post(format!(
+            "{}/admin/tenants/acme/modules/rollback",
+            stack.url()
+        ))
+        .bearer_auth(switchboard::demo::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin answers")
+        .json()
+        .await
+        .expect("json");
+    let chosen = stack
+        .app
+        .registry()
+        .live("acme")
+        .expect("live")
+        .info
+        .clone();
+    assert_ne!(chosen.digest, live.digest, "rolled back: {rolled}");
+    stack.shutdown().await;
+
+    // Restart on the same data and module directories: the rollback stands.
+    let stack = start(options()).await;
+    let after = stack
+        .app
+        .registry()
+        .live("acme")
+        .expect("live")
+        .info
+        .clone();
+    assert_eq!(
+        after.digest, chosen.digest,
+        "the operator's choice survives a restart"
+    );
+    stack.shutdown().await;
+}
