@@ -298,18 +298,7 @@ async fn op7_a_restart_keeps_the_admin_rollback_over_the_watched_module_e2e() {
         .clone();
     assert!(live.source.ends_with("acme.wasm"), "{live:?}");
     // The operator rolls back to the default module.
-    let rolled: serde_json::Value = reqwest::Client::new()
-        .post(format!(
-            "{}/admin/tenants/acme/modules/rollback",
-            stack.url()
-        ))
-        .bearer_auth(switchboard::demo::ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("admin answers")
-        .json()
-        .await
-        .expect("json");
+    let rolled = admin_post(&stack, "/admin/tenants/acme/modules/rollback").await;
     let chosen = stack
         .app
         .registry()

@@ -175,15 +175,7 @@ async fn is2_an_event_failing_past_max_event_age_is_dead_lettered_and_holds_its_
     );
 
     // The operator retries: both calls are applied, in order.
-    let retried: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/admin/tenants/acme/events/retry", stack.url()))
-        .bearer_auth(switchboard::demo::ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("admin answers")
-        .json()
-        .await
-        .expect("json");
+    let retried = admin_post(&stack, "/admin/tenants/acme/events/retry").await;
     assert_eq!(retried["requeued"], 1, "{retried}");
     eventually("both calls applied after the retry", 60, || {
         (count(&stack, "acme", InboxStatus::Done) == 2).then_some(())

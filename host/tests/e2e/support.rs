@@ -411,6 +411,23 @@ pub fn created_batch(first: u64, n: u64) -> Value {
     )
 }
 
+/// POSTs to the sidecar's admin API (`path` after the base URL) with the
+/// demo stack's admin token; returns the JSON answer.
+pub async fn admin_post(stack: &Stack, path: &str) -> Value {
+    await_or_timeout(&format!("POST {path}"), 30, async {
+        reqwest::Client::new()
+            .post(format!("{}{path}", stack.url()))
+            .bearer_auth(switchboard::demo::ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin answers")
+            .json()
+            .await
+            .expect("json")
+    })
+    .await
+}
+
 /// POSTs a session-events batch with the given Basic credentials; returns
 /// the status and JSON body.
 pub async fn post_batch(url: &str, user: &str, password: &str, batch: &Value) -> (u16, Value) {
