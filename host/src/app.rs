@@ -23,14 +23,103 @@ fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            // Latencies as histograms (aggregatable across replicas), with
+            // buckets from a fast rule call to a slow Kustomer round trip.
+            // `set_buckets` refuses only an empty list.
+            let builder = PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::debug!("a metrics recorder was already installed");
             }
+            describe_metrics();
             handle
         })
         .clone()
+}
+
+/// Seconds: 1 ms to 30 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The HELP text of every metric family the service exports.
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "switchboard_events_total",
+        "Events handled, by tenant and outcome (applied, failed, retry, dead_letter)."
+    );
+    describe_histogram!(
+        "switchboard_event_seconds",
+        Unit::Seconds,
+        "Time to handle one event: context, decision and Kustomer writes."
+    );
+    describe_histogram!(
+        "switchboard_rule_seconds",
+        Unit::Seconds,
+        "Time of one rule-module decision, instantiation included."
+    );
+    describe_counter!(
+        "switchboard_rule_failures_total",
+        "Rule-module calls that failed, by tenant and kind (timeout, panic, memory_limit, ...)."
+    );
+    describe_counter!(
+        "switchboard_rule_fallbacks_total",
+        "Events decided by the built-in default rules because the module failed (failure_policy = default-rules)."
+    );
+    describe_counter!(
+        "switchboard_dead_letters_total",
+        "Events dead-lettered after failing transiently for longer than max_event_age."
+    );
+    describe_counter!(
+        "switchboard_crm_actions_total",
+        "Plan actions carried out in Kustomer, by tenant and action."
+    );
+    describe_counter!(
+        "switchboard_api_requests_total",
+        "HTTP exchanges with Kustomer and CCAI Platform, by api, operation and status (or error)."
+    );
+    describe_counter!(
+        "switchboard_api_retries_total",
+        "Retries of platform requests, by api, operation and reason (transient, rate_limited)."
+    );
+    describe_gauge!(
+        "switchboard_module_version",
+        "The live rule-module version of each tenant, labelled with its digest."
+    );
+    describe_counter!(
+        "switchboard_status_decisions_total",
+        "Agent status-sync decisions, by tenant and decision."
+    );
+    describe_counter!(
+        "switchboard_status_sync_errors_total",
+        "Agent status changes that could not be decided or carried out."
+    );
+    describe_gauge!(
+        "switchboard_http_connections",
+        "Inbound HTTP connections open now."
+    );
+    describe_counter!(
+        "switchboard_http_connections_closed_total",
+        "Inbound connections closed by a timeout, by reason (header_read, idle, request)."
+    );
+}
+
+/// Counters a dashboard or alert reads from the start, registered at zero
+/// for each tenant so a missing series never reads as "no data".
+fn register_tenant_metrics(tenants: &Tenants) {
+    for tenant in tenants.iter() {
+        let id = tenant.id().to_string();
+        for outcome in ["applied", "failed", "retry", "dead_letter"] {
+            metrics::counter!("switchboard_events_total", "tenant" => id.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+        metrics::counter!("switchboard_dead_letters_total", "tenant" => id.clone()).increment(0);
+        metrics::counter!("switchboard_rule_fallbacks_total", "tenant" => id).increment(0);
+    }
 }
 
 /// A running service.
@@ -93,6 +182,8 @@ impl App {
         // One handle per tenant (config, clients, directory), borrowed by
         // every part below.
         let tenants = Tenants::build(&config.tenants)?;
+        let metrics = prometheus();
+        register_tenant_metrics(&tenants);
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             registry.clone(),
@@ -158,7 +249,7 @@ impl App {
             registry: registry.clone(),
             tenants: tenants.clone(),
             admin_token,
-            metrics: prometheus(),
+            metrics,
             doorbell: pipeline.doorbell(),
         };
         let router = http::router(state)

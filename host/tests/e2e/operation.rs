@@ -54,6 +54,42 @@ async fn op4_health_ready_and_metrics_with_a_live_module_e2e() {
     stack.shutdown().await;
 }
 
+/// OP8: every metric family has HELP text, latencies are histograms, and
+/// the per-tenant counters an alert reads exist from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op8_metrics_have_help_text_histograms_and_zero_counters_e2e() {
+    let stack = start_default().await;
+    let (_, before) = get(format!("{}/metrics", stack.url())).await;
+    assert!(
+        before
+            .lines()
+            .any(|l| l.starts_with("switchboard_dead_letters_total{")
+                && l.contains("tenant=\"acme\"")),
+        "dead-letter counter registered before any event:\n{before}"
+    );
+    play(&stack, "tc2_ivr_call_answered").await;
+    let (status, metrics) = get(format!("{}/metrics", stack.url())).await;
+    assert_eq!(status, 200);
+    let families: Vec<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(families.contains(&"switchboard_events_total"), "{metrics}");
+    for family in &families {
+        assert!(
+            metrics.contains(&format!("# HELP {family} ")),
+            "no HELP for {family}:\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains("# TYPE switchboard_event_seconds histogram")
+            && metrics.contains("switchboard_event_seconds_bucket{"),
+        "event latency as a histogram:\n{metrics}"
+    );
+    stack.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn op4_not_ready_without_a_live_module_names_the_tenant_e2e() {
     let kustomer = kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig::default())
