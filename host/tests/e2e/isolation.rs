@@ -111,6 +111,53 @@ async fn is1_a_rate_limited_tenant_does_not_stall_another_e2e() {
     .await;
 }
 
+/// 2,000 events of acme hit a module that panics on them; beta's 40
+/// events, decided by the same module without panicking, are not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is1_a_tenant_whose_module_panics_does_not_stall_another_e2e() {
+    let mut options = StackOptions::new(switchboard_rule_artifacts::FIXTURE_PANIC_FOR_ACME);
+    options.extra_tenants = vec![OTHER.to_string()];
+    options.poll_interval = None;
+    // Each of acme's events still reads its context from Kustomer; the org
+    // budget is not what is measured here.
+    options.kustomer_emulator.rate_limit_per_minute = 1_000_000;
+    let stack = start(options).await;
+    let baseline = applied_in(&stack, OTHER, 0, 40).await;
+
+    // Posted as the platform would, in batches under the body limit.
+    for first in (10_000..12_000).step_by(200) {
+        let (status, body) = post_batch(
+            &stack.url(),
+            &stack.target.username,
+            &stack.target.password,
+            &created_batch(first, 200),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let measured = applied_in(&stack, OTHER, 20_000, 40).await;
+    println!("is1: beta's 40 events in {measured:?} (baseline {baseline:?}) beside 2,000 panicking calls of acme");
+    assert!(
+        within_twice(measured, baseline),
+        "beta took {measured:?} against a baseline of {baseline:?}"
+    );
+    // Every one of acme's events is failed with the guest's panic message,
+    // none left hanging.
+    eventually("acme's 2,000 events all failed", 120, || {
+        (count(&stack, "acme", InboxStatus::Failed) == 2_000).then_some(())
+    })
+    .await;
+    let failed = stack.app.store().events("acme").expect("rows");
+    assert!(
+        failed.iter().all(|r| r
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("fixture panic for acme")),
+        "the panic message is the reason"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn is2_an_event_failing_past_max_event_age_is_dead_lettered_and_holds_its_customer_e2e() {
     let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);

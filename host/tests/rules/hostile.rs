@@ -143,6 +143,40 @@ fn tokio_runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+mod fixture_panic_for_acme {
+    use super::*;
+
+    /// Deployable (its smoke test passes), then it panics on live traffic
+    /// of its own tenant only.
+    #[test]
+    fn is3_a_module_that_panics_on_live_traffic_fails_only_those_calls() {
+        let rt = runtime();
+        let module = load(&rt, artifacts::FIXTURE_PANIC_FOR_ACME);
+        let mut live = event("evt-live");
+        live.session.end_user.phone = Some("+12122000001".into());
+        let err = rt
+            .on_session_event(
+                &module,
+                &CallMeta::new("acme", "evt-live"),
+                &live,
+                &context("acme"),
+            )
+            .expect_err("acme's live call panics");
+        assert!(
+            matches!(&err, CallError::Panic { message } if message.contains("fixture panic for acme")),
+            "{err:?}"
+        );
+        rt.on_session_event(
+            &module,
+            &CallMeta::new("beta", "evt-live"),
+            &live,
+            &context("beta"),
+        )
+        .expect("beta's call is decided");
+        next_calls_succeed(&rt);
+    }
+}
+
 mod fixture_stdio_sockets {
     use super::*;
 
