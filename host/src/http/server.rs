@@ -134,7 +134,7 @@ fn client_gave_up(e: &io::Error) -> bool {
 
 /// The process's soft limit on open files, where the system says (Linux
 /// `/proc`); `None` when unknown or unlimited.
-fn open_file_limit() -> Option<u64> {
+pub fn open_file_limit() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;
     text.lines()
         .find_map(|line| line.strip_prefix("Max open files"))?

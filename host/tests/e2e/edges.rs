@@ -17,17 +17,6 @@ const SLOW_CLIENTS: usize = 2_000;
 /// sidecar's store, the test harness, the other tests running beside it).
 const FD_MARGIN: u64 = 512;
 
-/// The process's soft limit on open files, read from `/proc` (Linux).
-fn open_file_limit() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix("Max open files"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// IS8: 2,000 connections that each send half a request, against a sidecar
 /// whose connection cap (1,000) is below that. The cap keeps the sidecar's
 /// descriptors bounded, the header-read timeout (1 s here) frees the slots
@@ -37,7 +26,7 @@ fn open_file_limit() -> Option<u64> {
 async fn is8_slowloris_half_open_connections_do_not_stop_healthz() {
     // Each slow client costs this process two descriptors: the client's
     // socket and, once accepted, the sidecar's.
-    let slow_clients = match open_file_limit() {
+    let slow_clients = match switchboard::http::server::open_file_limit() {
         Some(limit) if limit < SLOW_CLIENTS as u64 * 2 + FD_MARGIN => {
             let fits = usize::try_from(limit.saturating_sub(FD_MARGIN) / 2).unwrap_or(0);
             eprintln!(

@@ -6,7 +6,7 @@
 use crate::support::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
-use switchboard::demo::StackOptions;
+use switchboard::demo::{Stack, StackOptions};
 
 /// Events in the stream (distinct new callers, one `session_created` each):
 /// 5,000, as RM4's acceptance asks. `SWITCHBOARD_E2E_RM4_EVENTS` overrides it
@@ -184,13 +184,7 @@ async fn rm4_hot_swap_under_load_loses_and_duplicates_nothing_e2e() {
 const EVENTS_USER_STACK: &str = "ccai-events";
 
 async fn refused_upload(stack: &switchboard::demo::Stack, bytes: Vec<u8>, what: &str) {
-    let before = stack
-        .app
-        .registry()
-        .live("acme")
-        .expect("live")
-        .info
-        .clone();
+    let before = live_version(stack);
     let (status, body) = await_or_timeout(
         &format!("uploading a {what}"),
         120,
@@ -204,13 +198,7 @@ async fn refused_upload(stack: &switchboard::demo::Stack, bytes: Vec<u8>, what: 
         !reason.is_empty(),
         "{what}: the refusal gives its reason: {body}"
     );
-    let after = stack
-        .app
-        .registry()
-        .live("acme")
-        .expect("live")
-        .info
-        .clone();
+    let after = live_version(stack);
     assert_eq!(
         after.digest, before.digest,
         "{what}: the previous version stays live"
@@ -289,38 +277,31 @@ async fn op7_a_restart_keeps_the_admin_rollback_over_the_watched_module_e2e() {
 
     // The default module, then the watched VIP module, go live.
     let stack = start(options()).await;
-    let live = stack
-        .app
-        .registry()
-        .live("acme")
-        .expect("live")
-        .info
-        .clone();
+    let live = live_version(&stack);
     assert!(live.source.ends_with("acme.wasm"), "{live:?}");
     // The operator rolls back to the default module.
     let rolled = admin_post(&stack, "/admin/tenants/acme/modules/rollback").await;
-    let chosen = stack
-        .app
-        .registry()
-        .live("acme")
-        .expect("live")
-        .info
-        .clone();
+    let chosen = live_version(&stack);
     assert_ne!(chosen.digest, live.digest, "rolled back: {rolled}");
     stack.shutdown().await;
 
     // Restart on the same data and module directories: the rollback stands.
     let stack = start(options()).await;
-    let after = stack
-        .app
-        .registry()
-        .live("acme")
-        .expect("live")
-        .info
-        .clone();
+    let after = live_version(&stack);
     assert_eq!(
         after.digest, chosen.digest,
         "the operator's choice survives a restart"
     );
     stack.shutdown().await;
+}
+
+/// What the registry has live for `acme`.
+fn live_version(stack: &Stack) -> switchboard::runtime::VersionInfo {
+    stack
+        .app
+        .registry()
+        .live("acme")
+        .expect("live")
+        .info
+        .clone()
 }

@@ -14,7 +14,7 @@ use super::objects::{self as o};
 use super::org;
 use super::render::{doc, page, page_with, ApiError, PageQuery};
 use super::server::{lock, App};
-use super::state::{Inner, Row};
+use super::state::{Inner, Record, Row, Settings, Table};
 use super::{multipart, search};
 
 /// Bodies above this are refused with 413, as Kustomer does.
@@ -81,18 +81,60 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v1/users/current", get(user_current))
         .route("/v1/auth/tokens/current", get(token_current))
         .route("/v1/users/{id}/teams", get(user_teams))
-        .route("/v1/teams", get(team_list))
-        .route("/v1/teams/{id}", get(team_get))
-        .route("/v1/tags", get(tag_list))
-        .route("/v1/tags/{id}", get(tag_get))
+        .route(
+            "/v1/teams",
+            get(
+                |State(app): State<App>, Query(q): Query<ListQuery>| async move {
+                    seeded_list(&app, &q, &TEAMS)
+                },
+            ),
+        )
+        .route(
+            "/v1/teams/{id}",
+            get(
+                |State(app): State<App>, Path(id): Path<String>| async move {
+                    seeded_get(&app, &id, &TEAMS)
+                },
+            ),
+        )
+        .route(
+            "/v1/tags",
+            get(
+                |State(app): State<App>, Query(q): Query<ListQuery>| async move {
+                    seeded_list(&app, &q, &TAGS)
+                },
+            ),
+        )
+        .route(
+            "/v1/tags/{id}",
+            get(
+                |State(app): State<App>, Path(id): Path<String>| async move {
+                    seeded_get(&app, &id, &TAGS)
+                },
+            ),
+        )
         .route("/v1/klasses/{name}", get(kobject_list).post(kobject_create))
         .route("/v1/klasses/{name}/{id}", get(kobject_get))
         .route(
             "/v1/customers/{id}/klasses/{name}",
             get(customer_kobjects).post(customer_kobject_create),
         )
-        .route("/v1/shortcuts", get(shortcut_list))
-        .route("/v1/shortcuts/{id}", get(shortcut_get))
+        .route(
+            "/v1/shortcuts",
+            get(
+                |State(app): State<App>, Query(q): Query<ListQuery>| async move {
+                    seeded_list(&app, &q, &SHORTCUTS)
+                },
+            ),
+        )
+        .route(
+            "/v1/shortcuts/{id}",
+            get(
+                |State(app): State<App>, Path(id): Path<String>| async move {
+                    seeded_get(&app, &id, &SHORTCUTS)
+                },
+            ),
+        )
         .route("/v1/users/{id}", get(user_get))
         .route("/v1/routing/statuses", get(status_list))
         .route("/v1/routing/work-sessions", get(work_session_list))
@@ -641,71 +683,59 @@ async fn token_current(State(app): State<App>) -> ApiResult {
     ok(read(&app, org::render_token))
 }
 
-async fn team_list(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiResult {
-    list(read(&app, |i| {
+/// A seeded, read-only collection (teams, tags, shortcuts): where its rows
+/// live, its path, its page-size cap and how a row renders.
+struct Seeded {
+    name: &'static str,
+    path: &'static str,
+    max_page: usize,
+    rows: fn(&Inner) -> &Table<Record>,
+    render: fn(&Settings, &Record) -> Value,
+}
+
+const TEAMS: Seeded = Seeded {
+    name: "team",
+    path: "/v1/teams",
+    max_page: 500,
+    rows: |i| &i.db.teams,
+    render: org::render_team,
+};
+
+const TAGS: Seeded = Seeded {
+    name: "tag",
+    path: "/v1/tags",
+    max_page: 100,
+    rows: |i| &i.db.tags,
+    render: org::render_tag,
+};
+
+const SHORTCUTS: Seeded = Seeded {
+    name: "shortcut",
+    path: "/v1/shortcuts",
+    max_page: 100,
+    rows: |i| &i.db.shortcuts,
+    render: org::render_shortcut,
+};
+
+fn seeded_list(app: &App, q: &ListQuery, kind: &Seeded) -> ApiResult {
+    list(read(app, |i| {
         let rows = q.order(
-            i.db.teams.iter().collect(),
+            (kind.rows)(i).iter().collect(),
             i.settings.sort_lists_by_id,
             false,
         )?;
-        page_with(rows, &q.paging(), &q.base("/v1/teams"), 500, |t| {
-            org::render_team(&i.settings, t)
+        page_with(rows, &q.paging(), &q.base(kind.path), kind.max_page, |r| {
+            (kind.render)(&i.settings, r)
         })
     })?)
 }
 
-async fn team_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
-    read(&app, |i| {
-        i.db.teams
-            .get(&id)
-            .map(|t| org::render_team(&i.settings, t))
-            .ok_or_else(|| ApiError::not_found("team"))
-    })
-    .and_then(ok)
-}
-
-async fn tag_list(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiResult {
-    list(read(&app, |i| {
-        let rows = q.order(
-            i.db.tags.iter().collect(),
-            i.settings.sort_lists_by_id,
-            false,
-        )?;
-        page_with(rows, &q.paging(), &q.base("/v1/tags"), 100, |t| {
-            org::render_tag(&i.settings, t)
-        })
-    })?)
-}
-
-async fn tag_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
-    read(&app, |i| {
-        i.db.tags
-            .get(&id)
-            .map(|t| org::render_tag(&i.settings, t))
-            .ok_or_else(|| ApiError::not_found("tag"))
-    })
-    .and_then(ok)
-}
-
-async fn shortcut_list(State(app): State<App>, Query(q): Query<ListQuery>) -> ApiResult {
-    list(read(&app, |i| {
-        let rows = q.order(
-            i.db.shortcuts.iter().collect(),
-            i.settings.sort_lists_by_id,
-            false,
-        )?;
-        page_with(rows, &q.paging(), &q.base("/v1/shortcuts"), 100, |t| {
-            org::render_shortcut(&i.settings, t)
-        })
-    })?)
-}
-
-async fn shortcut_get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
-    read(&app, |i| {
-        i.db.shortcuts
-            .get(&id)
-            .map(|t| org::render_shortcut(&i.settings, t))
-            .ok_or_else(|| ApiError::not_found("shortcut"))
+fn seeded_get(app: &App, id: &str, kind: &Seeded) -> ApiResult {
+    read(app, |i| {
+        (kind.rows)(i)
+            .get(id)
+            .map(|r| (kind.render)(&i.settings, r))
+            .ok_or_else(|| ApiError::not_found(kind.name))
     })
     .and_then(ok)
 }
