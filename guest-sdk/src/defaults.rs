@@ -17,8 +17,8 @@
 //! is live, and the name "Unknown user" when the end user is anonymous (no
 //! phone, identifier, email or name).
 //!
-//! **Ensuring a conversation** (used by `created`, `connected`, `abandoned`
-//! and the call-backs). In order:
+//! **Ensuring a conversation** (used by `created`, `assigned`, `connected`,
+//! `ended`, `abandoned` and the call-backs). In order:
 //! 1. `create-customer` when needed (above);
 //! 2. `append-to(id)` when [`Rule::append_target`] returns a conversation,
 //!    otherwise `create-conversation` from [`Rule::new_conversation`];
@@ -55,12 +55,12 @@
 //!
 //! | event | default plan |
 //! |---|---|
-//! | `created` | inbound call (IVR/mobile), mobile/web chat or SMS: TC1 — when the session is already linked, `skip`; an IVR call with no menu selection yet: `skip` (recorded at `queued`); otherwise ensure a conversation (TU1 append or create). Outbound call: TU2 append to the most recent conversation when open, else TC3 create. |
-//! | `queued` | like `created`: an IVR call whose `created` came before the caller chose a menu is recorded here, once the menu is known (TC1, TU1, SD1); `skip` when already linked |
-//! | `assigned(agent)` | CU1: `update-customer{assign-to: agent email}` when the customer was created recently; otherwise `skip` |
+//! | `created` | mobile/web chat or SMS: TC1 — ensure a conversation (TU1 append or create). Outbound call: TU2 append to the most recent conversation when open, else TC3 create. Inbound call (IVR or mobile): `skip`, it is recorded once its outcome is known (answered, abandoned, ended, voicemail), so a voicemail gets only its voicemail conversation (TC5). `skip` when the session is already linked. |
+//! | `queued` | like `created` |
+//! | `assigned(agent)` | the call is served: ensure a conversation when none is linked (TC2, SP1); CU1: `update-customer{assign-to: agent email}` when the customer was created recently (or by this plan) |
 //! | `connected(agent)` | TC2: ensure a conversation when none is linked; AA1: `assign(agent email)` |
 //! | `transferred` | TU4: `assign(to-agent email)` when the receiving agent has an email, and a note describing the transfer |
-//! | `ended` | `set-fields` with call-duration, hold-time, wait-time when live and known; otherwise `skip` |
+//! | `ended` | TC1: ensure a conversation when none is linked (a call that ends in the IVR is recorded too); `set-fields` with call-duration, hold-time, wait-time when live and known |
 //! | `abandoned` | TC4: ensure a conversation when none is linked, then a note that the caller abandoned |
 //! | `voicemail-left` | TC5: always `create-conversation{voicemail: true}`, even when an open conversation exists or the session is linked; message, PN1 note, and `attach-file` with the recording when present |
 //! | `voicemail-updated` | TU11: on the session's voicemail conversation (linked, or found among recent conversations by session id, then `append-to` it first): a note; `closed` also `set-status(done)` |
@@ -69,7 +69,7 @@
 //! | `smart-action-completed` | TU7: a note with the results, then `attach-file` for each shared file |
 //! | `smart-action-failed` | TU8: a note with the error message when `caused-by-customer`; otherwise `skip` |
 //! | `rated` | TU10: a note with score and comment, and `set-fields` csat-rating / csat-comment when live |
-//! | `hangup-and-callback` | TU5: append to the open conversation (see above) |
+//! | `hangup-and-callback` | TU5: append to the open conversation (see above); `skip` when the session is already linked |
 //! | `short-call-callback` | TU6: same as TU5 |
 //! | `custom-data(data)` | TU9: mapped customer fields → `update-customer{fields}` (or into `create-customer`); mapped conversation fields → `set-fields` on the linked conversation; nothing mapped → `skip` |
 //!
@@ -77,7 +77,7 @@
 //! conversation (`add-message`, `add-note`, `attach-file`, `set-fields`,
 //! `assign`, `set-status`) always comes after the conversation exists: linked
 //! before the call, or created / appended earlier in the same plan. Events
-//! that only update a conversation (`transferred`, `ended`,
+//! that only update a conversation (`transferred`,
 //! `recording-ready`, `transcript-ready`, smart actions, `rated`,
 //! `voicemail-updated`, conversation fields of `custom-data`) return a plan
 //! with a single `skip` naming the session when no conversation is linked:
@@ -137,45 +137,48 @@ pub fn on_session_event<R: Rule + ?Sized>(
                     "session {} is already linked to conversation {} (TC1)",
                     session.id, linked.id
                 );
-            } else if session.kind == SessionKind::IvrCall && session.menu.is_none() {
-                // The IVR has not routed the caller yet: without the menu
-                // selection neither TU1's match nor SD1's standard data can be
-                // decided. The call is recorded when it reaches a queue (or is
-                // answered, abandoned, or leaves a voicemail).
+            } else if is_inbound_call(session) {
+                // Whether the call is answered, abandoned, ends in the IVR
+                // or leaves a voicemail decides which conversation it gets
+                // (TC2, TC4, TC5): it is recorded when that is known.
                 empty_reason = format!(
-                    "session {}: waiting for the caller's menu selection (TC1, SD1)",
+                    "session {}: an inbound call is recorded when it is answered, abandoned, ended or leaves a voicemail (TC1, TC5)",
                     session.id
                 );
             } else {
                 ensure_conversation(rule, event, ctx, &mut actions);
             }
         }
-        EventKind::Assigned(agent) => match (&ctx.customer, &agent.email) {
-            (None, _) => {
-                empty_reason = format!(
-                    "session {}: customer not known yet, assignment unchanged (CU1)",
-                    session.id
-                );
+        EventKind::Assigned(agent) => {
+            // The call is being served: it gets its conversation now, so the
+            // agent's screen pop finds it (TC2, SP1).
+            let creates_customer = ctx.customer.is_none();
+            if ctx.linked_conversation.is_none() {
+                ensure_conversation(rule, event, ctx, &mut actions);
             }
-            (Some(customer), _) if !customer.created_recently => {
-                empty_reason = format!(
-                    "customer {} was not created recently: assignment unchanged (CU1)",
-                    customer.id
-                );
+            let recent =
+                creates_customer || ctx.customer.as_ref().is_some_and(|c| c.created_recently);
+            match (&ctx.customer, &agent.email) {
+                (Some(customer), _) if !recent => {
+                    empty_reason = format!(
+                        "customer {} was not created recently: assignment unchanged (CU1)",
+                        customer.id
+                    );
+                }
+                (_, Some(email)) => {
+                    actions.push(Action::UpdateCustomer(CustomerUpdate {
+                        assign_to: Some(email.clone()),
+                        fields: vec![],
+                    }));
+                }
+                (_, None) => {
+                    empty_reason = format!(
+                        "agent {} has no email: assignment unchanged (CU1)",
+                        agent.id
+                    );
+                }
             }
-            (Some(_), Some(email)) => {
-                actions.push(Action::UpdateCustomer(CustomerUpdate {
-                    assign_to: Some(email.clone()),
-                    fields: vec![],
-                }));
-            }
-            (Some(_), None) => {
-                empty_reason = format!(
-                    "agent {} has no email: assignment unchanged (CU1)",
-                    agent.id
-                );
-            }
-        },
+        }
         EventKind::Connected(agent) => {
             if ctx.linked_conversation.is_none() {
                 ensure_conversation(rule, event, ctx, &mut actions);
@@ -202,18 +205,18 @@ pub fn on_session_event<R: Rule + ?Sized>(
             }
         }
         EventKind::Ended => {
-            if let Some(reason) = needs_linked(ctx, session, "write durations") {
-                empty_reason = reason;
-            } else {
-                let fields = duration_fields(session, ctx);
-                if fields.is_empty() {
-                    empty_reason = format!(
-                        "session {} ended: no duration fields live or no durations known",
-                        session.id
-                    );
-                } else {
-                    actions.push(Action::SetFields(fields));
-                }
+            // A call that ends anywhere, the IVR included, is recorded (TC1).
+            if ctx.linked_conversation.is_none() {
+                ensure_conversation(rule, event, ctx, &mut actions);
+            }
+            let fields = duration_fields(session, ctx);
+            if !fields.is_empty() {
+                actions.push(Action::SetFields(fields));
+            } else if actions.is_empty() {
+                empty_reason = format!(
+                    "session {} ended: no duration fields live or no durations known",
+                    session.id
+                );
             }
         }
         EventKind::Abandoned => {
@@ -368,7 +371,14 @@ pub fn on_session_event<R: Rule + ?Sized>(
             }
         }
         EventKind::HangupAndCallback | EventKind::ShortCallCallback => {
-            ensure_conversation(rule, event, ctx, &mut actions);
+            if let Some(linked) = &ctx.linked_conversation {
+                empty_reason = format!(
+                    "session {} is already linked to conversation {} (TU5, TU6)",
+                    session.id, linked.id
+                );
+            } else {
+                ensure_conversation(rule, event, ctx, &mut actions);
+            }
         }
         EventKind::CustomData(data) => {
             let (customer_fields, conversation_fields) = rule.map_custom_data(data, ctx);
@@ -464,6 +474,12 @@ fn ensure_conversation<R: Rule + ?Sized>(
             fields: customer_fields,
         }));
     }
+}
+
+/// An inbound call (IVR or mobile): its conversation waits for its outcome.
+fn is_inbound_call(session: &Session) -> bool {
+    matches!(session.kind, SessionKind::IvrCall | SessionKind::MobileCall)
+        && session.direction == Direction::Inbound
 }
 
 /// `Some(skip reason)` when no conversation is linked to the session.

@@ -62,6 +62,7 @@
 //! ignored: the WIT contract has no event for them.
 
 pub mod item;
+pub mod ledger;
 pub mod normalize;
 pub mod poller;
 

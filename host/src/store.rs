@@ -7,6 +7,9 @@
 //!   marks each row done or failed;
 //! - **cursors**: per-tenant, per-source positions of pollers (the Manager API
 //!   reconciliation), so a restart neither misses nor repeats a record;
+//! - the **session ledger**: per session, what every source said of it,
+//!   merged, and which transitions were derived from it; updated in the
+//!   same transaction as the inbox rows it derives;
 //! - **chat messages** seen through chat webhooks, from which the chat
 //!   transcript (CT1) is rebuilt when the chat ends;
 //! - **status sync agents**: per agent, the deferred and last applied
@@ -22,11 +25,13 @@ mod error;
 mod inbox;
 mod links;
 mod schema;
+mod sessions;
 mod status_sync;
 
 pub use error::StoreError;
 pub use inbox::{ChatMessage, InboxRow, InboxStatus, NewInboxEvent};
 pub use links::{ConversationMeta, Outcome, OutcomeState, SessionLink};
+pub use sessions::{Merged, Reconciled};
 pub use status_sync::StatusAgentRow;
 
 use rusqlite::Connection;

@@ -212,7 +212,7 @@ async fn malformed_json_gets_400_and_oversized_body_413() {
 }
 
 #[tokio::test]
-async fn a_redelivered_batch_is_deduplicated_by_event_id() {
+async fn se3_a_redelivered_batch_derives_nothing_new() {
     let car = sidecar().await;
     let s = scenario("tc1_inbound_ivr_call");
     let batch = s
@@ -227,16 +227,20 @@ async fn a_redelivered_batch_is_deduplicated_by_event_id() {
     let raw = serde_json::to_vec(&batch).expect("json");
     let (status, first) = post_events(&car.url, TENANT, Some((USER, PASSWORD)), raw.clone()).await;
     assert_eq!(status, 200);
+    assert_eq!(first["received"], 4, "5 updates, one repeated: {first}");
     assert_eq!(
-        first["accepted"], 3,
-        "5 updates: one repeated in the batch, one disposition ignored: {first}"
+        first["accepted"], 5,
+        "the enriched items imply five transitions: {first}"
     );
-    assert_eq!(first["ignored"], 1, "{first}");
+    assert_eq!(
+        first["duplicates"], 1,
+        "the disposition update brings no transition: {first}"
+    );
     let (status, second) = post_events(&car.url, TENANT, Some((USER, PASSWORD)), raw).await;
     assert_eq!(status, 200);
     assert_eq!(second["accepted"], 0, "{second}");
-    assert_eq!(second["duplicates"], 3, "{second}");
-    assert_eq!(events(&car.store).len(), 3);
+    assert_eq!(second["duplicates"], 4, "{second}");
+    assert_eq!(events(&car.store).len(), 5);
 }
 
 #[tokio::test]
@@ -1163,68 +1167,69 @@ fn every_ccai_sample_parses_into_the_client_models() {
 }
 
 #[test]
-fn session_event_batch_parses_with_only_the_documented_fields() {
+fn se2_session_event_batch_without_event_type_parses_and_derives_the_session() {
     let minimal = json!({ "count": 1, "events": [{
         "event_id": "9b1f7c9e-0000-4000-a000-000000000001",
         "timestamp": 1768467600000_i64,
-        "event_type": "session_created",
         "item": { "id": 42, "dn": "+14155550100", "status": "connected", "unknown_future_key": true }
     }]});
     let batch: SessionEventBatch = serde_json::from_value(minimal).expect("parses");
-    let event =
-        intake::normalize::from_envelope(&batch.events[0], Default::default()).expect("an event");
-    assert_eq!(event.event.id, "call-42:created");
+    let mut ledger = intake::ledger::Ledger::default();
+    ledger.merge(intake::normalize::update_from_envelope(&batch.events[0]));
+    let events = ledger.derive(1768467600000, Default::default());
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].event.id, "call-42:created");
     assert_eq!(
-        event.event.session.end_user.phone.as_deref(),
+        events[0].event.session.end_user.phone.as_deref(),
         Some("+14155550100")
     );
 }
 
-#[tokio::test]
-async fn tu9_custom_data_survives_when_another_source_created_the_session_first() {
-    let sc = sidecar().await;
-    // The chat webhook created the session first.
-    sc.store
-        .insert_event(&switchboard::store::NewInboxEvent {
-            tenant: TENANT.into(),
-            event_id: "chat-77:created".into(),
-            source: "chat-webhook".into(),
-            session_id: "chat-77".into(),
-            customer_key: "sdk:user-77".into(),
-            at_ms: 1_768_467_600_000,
-            at: "2026-01-15T09:00:00.000Z".into(),
-            body: serde_json::json!({}),
-        })
-        .expect("insert");
-    let batch = serde_json::json!({"count": 1, "events": [{
-        "event_id": "0b0e6a9e-2b9c-4c57-9f55-6c3c1d7a7f01",
-        "timestamp": 1_768_467_601_000i64,
+fn chat_created_update(at_ms: i64, tier: Option<&str>) -> Vec<u8> {
+    let mut item = json!({
+        "id": 77, "channel": "chat", "session_type": "Messaging Inbound (Mobile Chat)",
+        "end_user": {"identifier": "user-77"},
+    });
+    if let Some(tier) = tier {
+        item["custom_data"] =
+            json!({"loyalty_tier": {"value": tier, "type": "string", "label": "Tier"}});
+    }
+    serde_json::to_vec(&json!({"count": 1, "events": [{
+        "event_id": format!("created-{at_ms}"),
+        "timestamp": at_ms,
         "event_type": "session_created",
-        "item": {
-            "id": 77, "channel": "chat", "session_type": "Messaging Inbound (Mobile Chat)",
-            "end_user": {"identifier": "user-77"},
-            "custom_data": {"loyalty_tier": {"value": "gold", "type": "string", "label": "Tier"}}
-        }
-    }]});
+        "item": item,
+    }]}))
+    .expect("json")
+}
+
+#[tokio::test]
+async fn tu9_se4_custom_data_arriving_after_the_session_was_created_is_its_own_transition() {
+    let sc = sidecar().await;
+    let auth = Some((USER, PASSWORD));
     let (status, body) = post_events(
         &sc.url,
         TENANT,
-        Some((USER, PASSWORD)),
-        serde_json::to_vec(&batch).expect("json"),
+        auth,
+        chat_created_update(1_768_467_600_000, None),
+    )
+    .await;
+    assert_eq!((status, &body["accepted"]), (200, &json!(1)), "{body}");
+    let (status, body) = post_events(
+        &sc.url,
+        TENANT,
+        auth,
+        chat_created_update(1_768_467_601_000, Some("gold")),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["duplicates"], 1,
-        "the created update is a duplicate: {body}"
-    );
-    let row = sc
-        .store
-        .event(TENANT, "chat-77:created:custom-data")
-        .expect("store")
-        .expect("custom data kept as its own event");
-    let custom: SessionEvent = serde_json::from_value(row.body).expect("a session event");
-    match &custom.kind {
+    assert_eq!(body["accepted"], 1, "the custom data is new: {body}");
+    let custom: Vec<SessionEvent> = events(&sc.store)
+        .into_iter()
+        .filter(|e| e.id.starts_with("chat-77:custom-data:"))
+        .collect();
+    assert_eq!(custom.len(), 1, "{custom:?}");
+    match &custom[0].kind {
         switchboard::runtime::types::EventKind::CustomData(data) => {
             assert_eq!(data.len(), 1);
             assert_eq!(
@@ -1233,5 +1238,11 @@ async fn tu9_custom_data_survives_when_another_source_created_the_session_first(
             );
         }
         other => panic!("expected custom data, got {other:?}"),
+    }
+    // The same update again, and an older one: nothing new.
+    for (at, tier) in [(1_768_467_601_000, "gold"), (1_768_467_600_500, "silver")] {
+        let (_, body) =
+            post_events(&sc.url, TENANT, auth, chat_created_update(at, Some(tier))).await;
+        assert_eq!(body["accepted"], 0, "{body}");
     }
 }

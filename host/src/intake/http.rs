@@ -1,9 +1,8 @@
 //! The two HTTP intakes: External Session Events and chat webhooks.
 
 use super::item::{ChatWebhook, SessionEventBatch};
-use super::normalize::{self, Normalised};
+use super::{ledger, normalize};
 use super::{IntakeState, TenantIntake};
-use crate::runtime::types::Session;
 use crate::web::error as reject;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, State};
@@ -97,43 +96,32 @@ pub(crate) async fn session_events(
         }
     };
     // Order by the platform's timestamp, then drop repeats of an event id
-    // within the batch; repeats across batches are dropped by the inbox.
+    // within the batch; the ledger makes repeats across batches harmless.
     let mut envelopes = batch.events;
     envelopes.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
     let mut seen = HashSet::new();
     envelopes.retain(|e| seen.insert(e.event_id.clone()));
-    let received = envelopes.len();
-    let mut normalised: Vec<Normalised> = envelopes
+    let updates: Vec<_> = envelopes
         .iter()
-        .filter_map(|e| normalize::from_envelope(e, tenant.phone_region))
+        .map(normalize::update_from_envelope)
         .collect();
-    let ignored = received - normalised.len();
-    // A session another source created first keeps the custom data its
-    // `session_created` update brings (TU9).
-    let late_custom_data: Vec<Normalised> = normalised
-        .iter()
-        .filter_map(|n| {
-            let extra = normalize::custom_data_of_created(n)?;
-            let known = state
-                .store
-                .event(&tenant_name, &n.event.id)
-                .ok()
-                .flatten()
-                .is_some();
-            known.then_some(extra)
-        })
-        .collect();
-    normalised.extend(late_custom_data);
-    let rows: Vec<_> = normalised
-        .into_iter()
-        .map(|n| n.into_inbox(&tenant_name, "session-events"))
-        .collect();
-    let total = rows.len();
-    match state.store.insert_events(&rows) {
-        Ok(new) => {
-            state.ring(&rows);
-            Json(json!({ "accepted": new, "duplicates": total - new, "ignored": ignored }))
-                .into_response()
+    let received = updates.len();
+    match ledger::reconcile(
+        &state.store,
+        &tenant_name,
+        tenant.phone_region,
+        "session-events",
+        updates,
+        None,
+    ) {
+        Ok(stored) => {
+            state.ring(&stored.events);
+            Json(json!({
+                "received": received,
+                "accepted": stored.new,
+                "duplicates": stored.unchanged,
+            }))
+            .into_response()
         }
         Err(e) => store_error(e),
     }
@@ -260,16 +248,7 @@ pub(crate) async fn chat_webhooks(
     };
     let at = normalize::webhook_time(&hook, now);
     let session_id = normalize::session_id(super::item::ItemChannel::Chat, hook.chat_id);
-    let prior: Option<Session> = match state.store.latest_session_event(&tenant_name, &session_id) {
-        Ok(row) => row
-            .and_then(|r| {
-                serde_json::from_value::<crate::runtime::types::SessionEvent>(r.body).ok()
-            })
-            .map(|e| e.session),
-        Err(e) => return store_error(e),
-    };
-    let session = normalize::session_from_webhook(&hook, prior, tenant.phone_region);
-    let outcome = normalize::from_webhook(&hook, session.clone(), at);
+    let mut outcome = normalize::from_webhook(&hook, at);
     if let Some(message) = &outcome.message {
         if let Err(e) = state
             .store
@@ -278,25 +257,26 @@ pub(crate) async fn chat_webhooks(
             return store_error(e);
         }
     }
-    let mut events = outcome.events;
     if outcome.wants_transcript {
         match state.store.chat_messages(&tenant_name, &session_id) {
             Ok(messages) if !messages.is_empty() => {
-                events.push(normalize::transcript(&session, &messages, at))
+                outcome.update.transcript = Some(normalize::transcript_text(&messages));
             }
             Ok(_) => {}
             Err(e) => return store_error(e),
         }
     }
-    let rows: Vec<_> = events
-        .into_iter()
-        .map(|n| n.into_inbox(&tenant_name, "chat-webhook"))
-        .collect();
-    let total = rows.len();
-    match state.store.insert_events(&rows) {
-        Ok(new) => {
-            state.ring(&rows);
-            Json(json!({ "accepted": new, "duplicates": total - new })).into_response()
+    match ledger::reconcile(
+        &state.store,
+        &tenant_name,
+        tenant.phone_region,
+        "chat-webhook",
+        vec![outcome.update],
+        None,
+    ) {
+        Ok(stored) => {
+            state.ring(&stored.events);
+            Json(json!({ "accepted": stored.new, "duplicates": stored.unchanged })).into_response()
         }
         Err(e) => store_error(e),
     }

@@ -70,7 +70,9 @@ pub struct SessionEventEnvelope {
     pub event_id: String,
     /// Epoch milliseconds.
     pub timestamp: i64,
-    pub event_type: String,
+    /// A hint naming the transition; the documented payload has none.
+    #[serde(default)]
+    pub event_type: Option<String>,
     #[serde(default)]
     pub smart_action_id: Option<String>,
     pub item: SessionItem,

@@ -1,12 +1,13 @@
 //! Turns every source's payloads into the WIT session events.
 
 use super::item::{ChatWebhook, ItemChannel, SessionEventEnvelope, SessionItem};
+use super::ledger::Update;
 use crate::connectors::ccai::{AgentInfo, Call, Chat, EndUser, SmartAction, Transfer};
 use crate::phone::{self, Region};
 use crate::runtime::types::{
     Agent, Channel, CustomDatum, Direction, Durations, EndUser as WitEndUser, EventKind, File,
-    FileSource, Menu, Rating, Session, SessionEvent, SessionKind, SmartActionFailure,
-    SmartActionResult, Transfer as WitTransfer, Voicemail as WitVoicemail, VoicemailAction,
+    FileSource, Menu, Session, SessionEvent, SessionKind, SmartActionFailure, SmartActionResult,
+    Transfer as WitTransfer, Voicemail as WitVoicemail, VoicemailAction,
 };
 use crate::store::{ChatMessage, NewInboxEvent};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
@@ -79,7 +80,7 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-fn agent(info: &AgentInfo) -> Agent {
+pub(crate) fn agent(info: &AgentInfo) -> Agent {
     let name = info.name.clone().or_else(|| {
         let parts: Vec<&str> = [&info.first_name, &info.last_name]
             .into_iter()
@@ -196,7 +197,7 @@ pub fn session_from_item(item: &SessionItem, region: Region) -> Session {
     }
 }
 
-fn file_from_url(url: &str, fallback_name: &str, default_type: &str) -> File {
+pub(crate) fn file_from_url(url: &str, fallback_name: &str, default_type: &str) -> File {
     let name = url
         .split(['?', '#'])
         .next()
@@ -226,7 +227,7 @@ fn file_from_url(url: &str, fallback_name: &str, default_type: &str) -> File {
     }
 }
 
-fn transfer(t: &Transfer) -> WitTransfer {
+pub(crate) fn transfer(t: &Transfer) -> WitTransfer {
     WitTransfer {
         from_agent: t.from_agent.as_ref().map(agent),
         to_agent: t.to_agent.as_ref().map(agent),
@@ -235,7 +236,7 @@ fn transfer(t: &Transfer) -> WitTransfer {
 }
 
 /// The event a finished or failed Smart Action stands for.
-fn smart_action_event(action: &SmartAction) -> Option<EventKind> {
+pub(crate) fn smart_action_event(action: &SmartAction) -> Option<EventKind> {
     let name = action
         .name
         .clone()
@@ -286,7 +287,7 @@ fn smart_action_event(action: &SmartAction) -> Option<EventKind> {
     }
 }
 
-fn voicemail_action(status: &str) -> Option<VoicemailAction> {
+pub(crate) fn voicemail_action(status: &str) -> Option<VoicemailAction> {
     match status {
         "voicemail_read" | "read" => Some(VoicemailAction::Read),
         "voicemail_closed" | "closed" => Some(VoicemailAction::Closed),
@@ -295,7 +296,7 @@ fn voicemail_action(status: &str) -> Option<VoicemailAction> {
     }
 }
 
-fn action_slug(action: VoicemailAction) -> &'static str {
+pub(crate) fn action_slug(action: VoicemailAction) -> &'static str {
     match action {
         VoicemailAction::Read => "read",
         VoicemailAction::Closed => "closed",
@@ -303,118 +304,26 @@ fn action_slug(action: VoicemailAction) -> &'static str {
     }
 }
 
-fn voicemail(url: Option<&str>, duration: Option<u32>, session: &str) -> WitVoicemail {
+pub(crate) fn voicemail(url: Option<&str>, duration: Option<u32>, session: &str) -> WitVoicemail {
     WitVoicemail {
         recording: url.map(|u| file_from_url(u, &format!("voicemail-{session}.mp3"), "audio/mpeg")),
         duration_seconds: duration,
     }
 }
 
-fn is_abandoned(fail_reason: Option<&str>) -> bool {
+pub(crate) fn is_abandoned(fail_reason: Option<&str>) -> bool {
     fail_reason.is_some_and(|r| r.contains("abandon"))
 }
 
-/// Which inbox id an event gets. Facts that happen once per session (and
-/// that several sources report) get an id derived from the session, so the
-/// inbox deduplicates them across sources; everything else keeps the
-/// source's event id.
-pub fn semantic_id(session: &str, kind: &EventKind) -> Option<String> {
-    let suffix = match kind {
-        EventKind::Created => "created".to_string(),
-        EventKind::Assigned(a) => format!("assigned:{}", a.id),
-        EventKind::Connected(a) => format!("connected:{}", a.id),
-        EventKind::Ended => "ended".into(),
-        EventKind::Abandoned => "abandoned".into(),
-        EventKind::VoicemailLeft(_) => "voicemail-left".into(),
-        EventKind::VoicemailUpdated(a) => format!("voicemail-{}", action_slug(*a)),
-        EventKind::RecordingReady(_) => "recording-ready".into(),
-        EventKind::TranscriptReady(_) => "transcript-ready".into(),
-        EventKind::Rated(_) => "rated".into(),
-        EventKind::HangupAndCallback => "hangup-and-callback".into(),
-        EventKind::ShortCallCallback => "short-call-callback".into(),
-        _ => return None,
-    };
-    Some(format!("{session}:{suffix}"))
-}
-
-/// The event kind of one External Session Events update; `None` for
-/// updates that carry nothing the rules act on (dispositions, unknown types).
-pub fn kind_from_envelope(
-    envelope: &SessionEventEnvelope,
-    session: &Session,
-) -> Option<(EventKind, Option<String>)> {
-    let item = &envelope.item;
-    let sid = &session.id;
-    let current_agent = || session.agent.clone();
-    let kind = match envelope.event_type.as_str() {
-        "session_created" => EventKind::Created,
-        "session_queued" => EventKind::Queued,
-        "agent_assigned" => EventKind::Assigned(current_agent()?),
-        "agent_connected" => EventKind::Connected(current_agent()?),
-        "session_transferred" => {
-            let t = item.transfers.last();
-            let id = t
-                .and_then(|t| t.id.clone())
-                .map(|id| format!("{sid}:transfer:{id}"));
-            let kind = EventKind::Transferred(t.map(transfer).unwrap_or(WitTransfer {
-                from_agent: None,
-                to_agent: current_agent(),
-                to_queue: session.queue_name.clone(),
-            }));
-            return Some((kind, id));
-        }
-        "session_ended" if is_abandoned(item.fail_reason.as_deref()) => EventKind::Abandoned,
-        "session_ended" => EventKind::Ended,
-        "voicemail_left" => {
-            let v = item.voicemail.as_ref();
-            EventKind::VoicemailLeft(voicemail(
-                v.and_then(|v| v.url.as_deref())
-                    .or(item.recording_url.as_deref()),
-                v.and_then(|v| v.duration),
-                sid,
-            ))
-        }
-        "voicemail_updated" => EventKind::VoicemailUpdated(voicemail_action(
-            item.voicemail.as_ref()?.status.as_deref()?,
-        )?),
-        "recording_ready" => EventKind::RecordingReady(file_from_url(
-            item.recording_url.as_deref()?,
-            &format!("{sid}.mp3"),
-            "audio/mpeg",
-        )),
-        "transcript_ready" => EventKind::TranscriptReady(file_from_url(
-            item.transcript_url.as_deref()?,
-            &format!("{sid}.txt"),
-            "text/plain",
-        )),
-        "smart_action_completed" | "smart_action_failed" => {
-            let wanted = if envelope.event_type == "smart_action_completed" {
-                "completed"
-            } else {
-                "failed"
-            };
-            let action = match &envelope.smart_action_id {
-                Some(id) => item.smart_actions.iter().find(|a| &a.id == id),
-                None => item
-                    .smart_actions
-                    .iter()
-                    .rev()
-                    .find(|a| a.status.as_deref() == Some(wanted)),
-            }?;
-            let id = format!("{sid}:smart-action:{}", action.id);
-            return smart_action_event(action).map(|k| (k, Some(id)));
-        }
-        "rated" => EventKind::Rated(Rating {
-            score: item.rating?,
-            comment: item.rating_comment.clone(),
-        }),
-        "hangup_and_callback" => EventKind::HangupAndCallback,
-        "short_call_callback" => EventKind::ShortCallCallback,
-        "custom_data" => EventKind::CustomData(session.custom_data.clone()),
-        _ => return None,
-    };
-    let id = semantic_id(sid, &kind);
-    Some((kind, id))
+/// The pipeline orders events per customer: phone, SDK identifier, or
+/// the session when neither is known.
+pub fn customer_key(session: &Session) -> String {
+    let user = &session.end_user;
+    match (&user.phone, &user.sdk_identifier) {
+        (Some(phone), _) => format!("phone:{phone}"),
+        (None, Some(id)) => format!("sdk:{id}"),
+        (None, None) => format!("session:{}", session.id),
+    }
 }
 
 /// A normalised event ready for the inbox.
@@ -425,7 +334,7 @@ pub struct Normalised {
 }
 
 impl Normalised {
-    fn new(id: String, at: DateTime<Utc>, session: Session, kind: EventKind) -> Self {
+    pub(crate) fn new(id: String, at: DateTime<Utc>, session: Session, kind: EventKind) -> Self {
         Self {
             event: SessionEvent {
                 id,
@@ -437,23 +346,13 @@ impl Normalised {
         }
     }
 
-    /// The pipeline orders events per customer: phone, SDK identifier, or
-    /// the session when neither is known.
-    pub fn customer_key(&self) -> String {
-        let user = &self.event.session.end_user;
-        match (&user.phone, &user.sdk_identifier) {
-            (Some(phone), _) => format!("phone:{phone}"),
-            (None, Some(id)) => format!("sdk:{id}"),
-            (None, None) => format!("session:{}", self.event.session.id),
-        }
-    }
-
-    /// The inbox row. Serialising a generated WIT type cannot fail; if it
-    /// ever did, the row would carry `null` and fail in the pipeline.
-    pub fn into_inbox(self, tenant: &str, source: &str) -> NewInboxEvent {
+    /// The inbox row, ordered under `customer_key`. Serialising a generated
+    /// WIT type cannot fail; if it ever did, the row would carry `null` and
+    /// fail in the pipeline.
+    pub fn into_inbox(self, tenant: &str, source: &str, customer_key: String) -> NewInboxEvent {
         NewInboxEvent {
             tenant: tenant.into(),
-            customer_key: self.customer_key(),
+            customer_key,
             event_id: self.event.id.clone(),
             source: source.into(),
             session_id: self.event.session.id.clone(),
@@ -464,35 +363,15 @@ impl Normalised {
     }
 }
 
-/// One External Session Events update → at most one event.
-pub fn from_envelope(envelope: &SessionEventEnvelope, region: Region) -> Option<Normalised> {
-    let session = session_from_item(&envelope.item, region);
-    let (kind, id) = kind_from_envelope(envelope, &session)?;
-    let id = id.unwrap_or_else(|| envelope.event_id.clone());
-    Some(Normalised::new(
-        id,
-        from_ms(envelope.timestamp),
-        session,
-        kind,
-    ))
-}
-
-/// The SDK custom data a `created` update carries, as its own `custom-data`
-/// event. Used when the session was already created by another source (a
-/// chat webhook can arrive first): the `created` update is then a duplicate
-/// and would otherwise take its custom data (TU9) with it.
-pub fn custom_data_of_created(created: &Normalised) -> Option<Normalised> {
-    let event = &created.event;
-    if !matches!(event.kind, EventKind::Created) || event.session.custom_data.is_empty() {
-        return None;
+/// One External Session Events update: the item as sent, `event_type` as a
+/// hint.
+pub fn update_from_envelope(envelope: &SessionEventEnvelope) -> Update {
+    Update {
+        at_ms: envelope.timestamp,
+        item: envelope.item.clone(),
+        hint: envelope.event_type.clone(),
+        transcript: None,
     }
-    let at = from_ms(created.at_ms.saturating_add(1));
-    Some(Normalised::new(
-        format!("{}:custom-data", event.id),
-        at,
-        event.session.clone(),
-        EventKind::CustomData(event.session.custom_data.clone()),
-    ))
 }
 
 /// The webhook's own time, else `fallback`.
@@ -508,8 +387,18 @@ pub fn webhook_time(hook: &ChatWebhook, fallback: DateTime<Utc>) -> DateTime<Utc
     }
 }
 
-/// The session a chat webhook describes.
-pub fn session_from_webhook(hook: &ChatWebhook, prior: Option<Session>, region: Region) -> Session {
+/// What a chat webhook means: an update of the chat and/or a message to
+/// keep for the transcript.
+#[derive(Debug)]
+pub struct WebhookOutcome {
+    pub update: Update,
+    pub message: Option<ChatMessage>,
+    /// For `chat_ended`: the transcript must be built from kept messages.
+    pub wants_transcript: bool,
+}
+
+/// A chat webhook as an update of its chat.
+pub fn from_webhook(hook: &ChatWebhook, at: DateTime<Utc>) -> WebhookOutcome {
     let chat = hook.chat.clone().unwrap_or_default();
     let mut item = SessionItem {
         id: hook.chat_id,
@@ -533,55 +422,31 @@ pub fn session_from_webhook(hook: &ChatWebhook, prior: Option<Session>, region: 
             materialized_path: m.materialized_path.clone(),
         });
     }
-    let mut session = session_from_item(&item, region);
-    if let Some(prior) = prior {
-        // What earlier events already said wins over the webhook's summary
-        // when the webhook left it out.
-        if hook.chat.is_none() {
-            session = prior;
-        } else {
-            session.agent = session.agent.or(prior.agent);
-            session.started_at = session.started_at.or(prior.started_at);
-        }
-    }
-    session
-}
-
-/// What a chat webhook means: events to store and/or a message to keep.
-#[derive(Debug, Default)]
-pub struct WebhookOutcome {
-    pub events: Vec<Normalised>,
-    pub message: Option<ChatMessage>,
-    /// For `chat_ended`: the transcript must be built from kept messages.
-    pub wants_transcript: bool,
-}
-
-pub fn from_webhook(hook: &ChatWebhook, session: Session, at: DateTime<Utc>) -> WebhookOutcome {
-    let sid = session.id.clone();
-    let mut out = WebhookOutcome::default();
     let sender = hook.body.sender.as_ref();
-    let event = |kind: EventKind, session: Session| {
-        let id = semantic_id(&sid, &kind).unwrap_or_else(|| {
-            format!(
-                "{sid}:webhook:{}:{}",
-                hook.event_type,
-                at.timestamp_millis()
-            )
-        });
-        Normalised::new(id, at, session, kind)
+    let mut out = WebhookOutcome {
+        update: Update::default(),
+        message: None,
+        wants_transcript: false,
     };
+    let mut hint = None;
     match hook.event_type.as_str() {
-        "chat_created" => out.events.push(event(EventKind::Created, session)),
+        "chat_created" | "chat_ended" => {
+            hint = Some(hook.event_type.clone());
+            out.wants_transcript = hook.event_type == "chat_ended";
+        }
         "participant_joined" if sender.and_then(|s| s.kind.as_deref()) == Some("agent") => {
             if let Some(id) = sender.and_then(|s| s.id) {
-                let a = Agent {
+                item.agent = Some(AgentInfo {
                     id,
-                    email: sender.and_then(|s| s.email.clone()),
                     name: sender.and_then(|s| s.name.clone()),
-                };
-                let mut session = session;
-                session.agent = Some(a.clone());
-                out.events.push(event(EventKind::Connected(a), session));
+                    first_name: None,
+                    last_name: None,
+                    agent_number: None,
+                    avatar_url: None,
+                    email: sender.and_then(|s| s.email.clone()),
+                });
+                item.connected_at = Some(iso(at));
+                item.status = Some("connected".into());
             }
         }
         "message_received" => {
@@ -609,46 +474,84 @@ pub fn from_webhook(hook: &ChatWebhook, session: Session, at: DateTime<Utc>) -> 
                 });
             }
         }
-        "chat_ended" => {
-            let mut session = session;
-            session.ended_at = Some(iso(at));
-            out.events.push(event(EventKind::Ended, session));
-            out.wants_transcript = true;
+        "chat_dismissed" => {
+            item.status = Some("disconnected".into());
+            item.ends_at = Some(iso(at));
+            item.fail_reason = Some("abandoned".into());
         }
-        "chat_dismissed" => out.events.push(event(EventKind::Abandoned, session)),
         _ => {}
     }
+    out.update = Update {
+        at_ms: at.timestamp_millis(),
+        item,
+        hint,
+        transcript: None,
+    };
     out
 }
 
-/// The chat transcript as a text file (CT1), from the kept messages.
-pub fn transcript(
-    chat_session: &Session,
-    messages: &[ChatMessage],
-    at: DateTime<Utc>,
-) -> Normalised {
-    let text: String = messages
+/// The chat transcript (CT1) as text, from the kept messages.
+pub fn transcript_text(messages: &[ChatMessage]) -> String {
+    messages
         .iter()
         .map(|m| format!("[{}] {}: {}\n", iso(from_ms(m.at_ms)), m.sender, m.content))
-        .collect();
-    let file = File {
-        name: format!("{}-transcript.txt", chat_session.id),
-        content_type: "text/plain".into(),
-        source: FileSource::Inline(text),
-    };
-    let kind = EventKind::TranscriptReady(file);
-    let id = semantic_id(&chat_session.id, &kind).unwrap_or_default();
-    Normalised::new(id, at, chat_session.clone(), kind)
+        .collect()
 }
 
-/// Events only a final Manager API call record carries: the end with its
-/// durations, recording, rating, voicemail state, transfers and Smart
-/// Action results. `prior` is the session as session events described it.
-pub fn from_final_call(call: &Call, prior: Option<Session>, region: Region) -> Vec<Normalised> {
+/// A Manager API status as the item's lifecycle status.
+fn final_status(status: Option<&str>) -> Option<String> {
+    let status = status?;
+    let finished = matches!(
+        status,
+        "finished" | "failed" | "canceled" | "cancelled" | "no_response" | "deflected"
+    ) || status.starts_with("voicemail");
+    Some(
+        if finished {
+            "disconnected"
+        } else {
+            "connected"
+        }
+        .into(),
+    )
+}
+
+/// The time of a final record: its end, else its last update.
+fn record_time(ends_at: Option<&str>, updated_at: Option<&str>) -> i64 {
+    updated_at
+        .or(ends_at)
+        .and_then(parse_time)
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+        .timestamp_millis()
+}
+
+/// A Manager API call record as an update of its session: the end with
+/// durations, recording, rating, voicemail, transfers and Smart Actions.
+pub fn update_from_call(call: &Call) -> Update {
+    let status = call.status.as_deref().unwrap_or_default();
+    let is_voicemail = status.starts_with("voicemail")
+        || call.voicemail.is_some()
+        || call
+            .voicemail_reason
+            .as_deref()
+            .is_some_and(|r| r != "not_voicemail");
+    let voicemail = is_voicemail.then(|| crate::connectors::ccai::Voicemail {
+        url: call
+            .voicemail
+            .as_ref()
+            .and_then(|v| v.url.clone())
+            .or(call.recording_url.clone()),
+        duration: call.voicemail.as_ref().and_then(|v| v.duration),
+        status: call
+            .voicemail
+            .as_ref()
+            .and_then(|v| v.status.clone())
+            .or_else(|| status.starts_with("voicemail").then(|| status.to_string())),
+    });
     let item = SessionItem {
         id: call.id,
         channel: ItemChannel::Call,
         session_type: call.session_type_v2.clone().or(call.call_type.clone()),
+        status: final_status(call.status.as_deref()),
         parent_id: call.parent_id,
         lang: call.lang.clone(),
         dn: call.end_user_number.clone(),
@@ -657,208 +560,68 @@ pub fn from_final_call(call: &Call, prior: Option<Session>, region: Region) -> V
         menu_path: call.menu_path.clone(),
         agent: call.agent_info.clone(),
         created_at: call.created_at.clone(),
+        queued_at: call.queued_at.clone(),
+        assigned_at: call.assigned_at.clone(),
         connected_at: call.connected_at.clone(),
         ends_at: call.ends_at.clone(),
         wait_duration: call.wait_duration,
         call_duration: call.call_duration,
         hold_duration: call.hold_duration,
+        fail_reason: call.fail_reason.clone(),
+        recording_url: if is_voicemail {
+            None
+        } else {
+            call.recording_url.clone()
+        },
+        rating: call.rating,
+        rating_comment: call.rating_comment.clone(),
+        voicemail,
+        transfers: call.transfers.clone(),
+        smart_actions: call.smart_actions.clone(),
         ..SessionItem::default()
     };
-    let mut session = session_from_item(&item, region);
-    if let Some(prior) = prior {
-        session = merge(prior, session);
+    Update {
+        at_ms: record_time(call.ends_at.as_deref(), call.updated_at.as_deref()),
+        item,
+        hint: None,
+        transcript: None,
     }
-    let ended = call.ends_at.as_deref().and_then(parse_time);
-    let updated = call.updated_at.as_deref().and_then(parse_time);
-    let at = ended.or(updated).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let sid = session.id.clone();
-    let mut out = Vec::new();
-    let mut push = |kind: EventKind, id: Option<String>, at: DateTime<Utc>| {
-        if let Some(id) = id.or_else(|| semantic_id(&sid, &kind)) {
-            out.push(Normalised::new(id, at, session.clone(), kind));
-        }
-    };
-    for t in call
-        .transfers
-        .iter()
-        .filter(|t| t.status.as_deref() == Some("transferred"))
-    {
-        let t_at = t.created_at.as_deref().and_then(parse_time).unwrap_or(at);
-        if let Some(tid) = &t.id {
-            push(
-                EventKind::Transferred(transfer(t)),
-                Some(format!("{sid}:transfer:{tid}")),
-                t_at,
-            );
-        }
-    }
-    for action in &call.smart_actions {
-        if let Some(kind) = smart_action_event(action) {
-            push(kind, Some(format!("{sid}:smart-action:{}", action.id)), at);
-        }
-    }
-    let status = call.status.as_deref().unwrap_or_default();
-    let vm_status = call
-        .voicemail
-        .as_ref()
-        .and_then(|v| v.status.clone())
-        .unwrap_or_else(|| status.to_string());
-    let is_voicemail = status.starts_with("voicemail")
-        || call.voicemail.is_some()
-        || call
-            .voicemail_reason
-            .as_deref()
-            .is_some_and(|r| r != "not_voicemail");
-    if is_voicemail {
-        let url = call
-            .voicemail
-            .as_ref()
-            .and_then(|v| v.url.as_deref())
-            .or(call.recording_url.as_deref());
-        let duration = call.voicemail.as_ref().and_then(|v| v.duration);
-        push(
-            EventKind::VoicemailLeft(voicemail(url, duration, &sid)),
-            None,
-            at,
-        );
-        if let Some(action) = voicemail_action(&vm_status) {
-            push(
-                EventKind::VoicemailUpdated(action),
-                None,
-                updated.unwrap_or(at),
-            );
-        }
-    } else if ended.is_some() && matches!(status, "finished" | "failed") {
-        let kind = if is_abandoned(call.fail_reason.as_deref()) {
-            EventKind::Abandoned
-        } else {
-            EventKind::Ended
-        };
-        push(kind, None, at);
-        if let Some(url) = &call.recording_url {
-            push(
-                EventKind::RecordingReady(file_from_url(url, &format!("{sid}.mp3"), "audio/mpeg")),
-                None,
-                at,
-            );
-        }
-    }
-    if let Some(score) = call.rating {
-        push(
-            EventKind::Rated(Rating {
-                score,
-                comment: call.rating_comment.clone(),
-            }),
-            None,
-            updated.unwrap_or(at),
-        );
-    }
-    out
 }
 
-/// Events only a final Manager API chat record carries: end with durations,
-/// rating and Smart Action results.
-pub fn from_final_chat(chat: &Chat, prior: Option<Session>, region: Region) -> Vec<Normalised> {
+/// A Manager API chat record as an update of its chat.
+pub fn update_from_chat(chat: &Chat) -> Update {
+    let abandoned = matches!(chat.status.as_deref(), Some("canceled" | "no_response"));
     let item = SessionItem {
         id: chat.id,
         channel: ItemChannel::Chat,
         session_type: chat.session_type_v2.clone().or(chat.chat_type.clone()),
+        status: final_status(chat.status.as_deref()),
         lang: chat.lang.clone(),
         end_user: chat.end_user.clone(),
         selected_menu: chat.selected_menu.clone(),
         menu_path: chat.menu_path.clone(),
         agent: chat.agent_info.clone(),
         created_at: chat.created_at.clone(),
+        assigned_at: chat.assigned_at.clone(),
         ends_at: chat.ends_at.clone(),
         wait_duration: chat.queue_duration.or(chat.wait_duration),
         call_duration: chat.chat_duration,
+        fail_reason: if abandoned {
+            Some("abandoned".into())
+        } else {
+            chat.fail_reason.clone()
+        },
+        rating: chat.rating,
+        rating_comment: chat.rating_comment.clone(),
+        transfers: chat.transfers.clone(),
+        smart_actions: chat.smart_actions.clone(),
         ..SessionItem::default()
     };
-    let mut session = session_from_item(&item, region);
-    if let Some(prior) = prior {
-        session = merge(prior, session);
-    }
-    let ended = chat.ends_at.as_deref().and_then(parse_time);
-    let updated = chat.updated_at.as_deref().and_then(parse_time);
-    let at = ended.or(updated).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let sid = session.id.clone();
-    let mut out = Vec::new();
-    for action in &chat.smart_actions {
-        if let Some(kind) = smart_action_event(action) {
-            out.push(Normalised::new(
-                format!("{sid}:smart-action:{}", action.id),
-                at,
-                session.clone(),
-                kind,
-            ));
-        }
-    }
-    if ended.is_some()
-        && matches!(
-            chat.status.as_deref(),
-            Some("finished" | "failed" | "canceled" | "no_response")
-        )
-    {
-        let abandoned = matches!(chat.status.as_deref(), Some("canceled" | "no_response"));
-        let kind = if abandoned {
-            EventKind::Abandoned
-        } else {
-            EventKind::Ended
-        };
-        let id = semantic_id(&sid, &kind).unwrap_or_default();
-        out.push(Normalised::new(id, at, session.clone(), kind));
-    }
-    if let Some(score) = chat.rating {
-        let kind = EventKind::Rated(Rating {
-            score,
-            comment: chat.rating_comment.clone(),
-        });
-        let id = semantic_id(&sid, &kind).unwrap_or_default();
-        out.push(Normalised::new(
-            id,
-            updated.unwrap_or(at),
-            session.clone(),
-            kind,
-        ));
-    }
-    out
-}
-
-/// The final record's session, completed with what earlier events knew
-/// (phone, SDK identifier, custom data, queue) and the record does not carry.
-fn merge(prior: Session, fin: Session) -> Session {
-    Session {
-        id: fin.id,
-        kind: prior.kind,
-        channel: prior.channel,
-        direction: prior.direction,
-        session_type: prior.session_type,
-        end_user: WitEndUser {
-            phone: prior.end_user.phone.or(fin.end_user.phone),
-            sdk_identifier: prior
-                .end_user
-                .sdk_identifier
-                .or(fin.end_user.sdk_identifier),
-            email: prior.end_user.email.or(fin.end_user.email),
-            name: prior.end_user.name.or(fin.end_user.name),
-        },
-        menu: fin.menu.or(prior.menu),
-        queue_name: prior.queue_name.or(fin.queue_name),
-        language: fin.language.or(prior.language),
-        agent: fin.agent.or(prior.agent),
-        started_at: fin.started_at.or(prior.started_at),
-        ended_at: fin.ended_at.or(prior.ended_at),
-        durations: Durations {
-            call_seconds: fin.durations.call_seconds.or(prior.durations.call_seconds),
-            hold_seconds: fin.durations.hold_seconds.or(prior.durations.hold_seconds),
-            wait_seconds: fin.durations.wait_seconds.or(prior.durations.wait_seconds),
-        },
-        parent_session_id: fin.parent_session_id.or(prior.parent_session_id),
-        custom_data: if prior.custom_data.is_empty() {
-            fin.custom_data
-        } else {
-            prior.custom_data
-        },
+    Update {
+        at_ms: record_time(chat.ends_at.as_deref(), chat.updated_at.as_deref()),
+        item,
+        hint: None,
+        transcript: None,
     }
 }
 

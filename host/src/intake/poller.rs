@@ -10,11 +10,11 @@
 //! in one transaction per page, so a crash between them cannot lose or
 //! repeat a record; the inbox's event-id dedupe is a second guard.
 
-use super::normalize::{self, Normalised};
+use super::ledger::{self, Update};
+use super::normalize;
 use crate::connectors::ccai::{CcaiClient, CcaiError, Page};
 use crate::phone::Region;
 use crate::pipeline::Doorbell;
-use crate::runtime::types::{Session, SessionEvent};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,8 +95,7 @@ pub struct Poller {
 trait Record {
     fn id(&self) -> u64;
     fn updated_at(&self) -> Option<&str>;
-    fn events(&self, prior: Option<Session>, region: Region) -> Vec<Normalised>;
-    fn session_id(&self) -> String;
+    fn update(&self) -> Update;
 }
 
 impl Record for crate::connectors::ccai::Call {
@@ -106,11 +105,8 @@ impl Record for crate::connectors::ccai::Call {
     fn updated_at(&self) -> Option<&str> {
         self.updated_at.as_deref()
     }
-    fn events(&self, prior: Option<Session>, region: Region) -> Vec<Normalised> {
-        normalize::from_final_call(self, prior, region)
-    }
-    fn session_id(&self) -> String {
-        format!("call-{}", self.id)
+    fn update(&self) -> Update {
+        normalize::update_from_call(self)
     }
 }
 
@@ -121,11 +117,8 @@ impl Record for crate::connectors::ccai::Chat {
     fn updated_at(&self) -> Option<&str> {
         self.updated_at.as_deref()
     }
-    fn events(&self, prior: Option<Session>, region: Region) -> Vec<Normalised> {
-        normalize::from_final_chat(self, prior, region)
-    }
-    fn session_id(&self) -> String {
-        format!("chat-{}", self.id)
+    fn update(&self) -> Update {
+        normalize::update_from_chat(self)
     }
 }
 
@@ -233,14 +226,6 @@ impl Poller {
         })
     }
 
-    fn prior_session(&self, session_id: &str) -> Result<Option<Session>, StoreError> {
-        Ok(self
-            .store
-            .latest_session_event(&self.tenant, session_id)?
-            .and_then(|row| serde_json::from_value::<SessionEvent>(row.body).ok())
-            .map(|e| e.session))
-    }
-
     async fn poll(&self, source: Source) -> Result<PollReport, PollError> {
         let name = source.name();
         let api = |error| PollError::Api {
@@ -264,7 +249,7 @@ impl Poller {
                 .map_err(api)?;
             report.pages += 1;
             seen_total += page.items.len();
-            let mut rows = Vec::new();
+            let mut updates = Vec::new();
             for record in &page.items {
                 let Some(updated) = record.updated_at().and_then(normalize::parse_time) else {
                     tracing::warn!(tenant = %self.tenant, id = record.id(), "{name} record without updated_at skipped");
@@ -277,13 +262,7 @@ impl Poller {
                 {
                     continue;
                 }
-                let prior = self.prior_session(&record.session_id())?;
-                rows.extend(
-                    record
-                        .events(prior, self.phone_region)
-                        .into_iter()
-                        .map(|n| n.into_inbox(&self.tenant, "manager-api")),
-                );
+                updates.push(record.update());
                 report.records += 1;
                 if updated > cursor_at {
                     cursor = Cursor {
@@ -295,11 +274,17 @@ impl Poller {
                 }
             }
             let value = serde_json::to_string(&cursor).unwrap_or_default();
-            report.events += self
-                .store
-                .insert_events_and_cursor(&rows, Some((&self.tenant, name, &value)))?;
+            let stored = ledger::reconcile(
+                &self.store,
+                &self.tenant,
+                self.phone_region,
+                "manager-api",
+                updates,
+                Some((name, &value)),
+            )?;
+            report.events += stored.new;
             if let Some(doorbell) = &self.doorbell {
-                for row in &rows {
+                for row in &stored.events {
                     doorbell.ring(&row.tenant, &row.customer_key);
                 }
             }
@@ -328,8 +313,7 @@ impl Poller {
 trait RecordBox: Send + Sync {
     fn id(&self) -> u64;
     fn updated_at(&self) -> Option<&str>;
-    fn events(&self, prior: Option<Session>, region: Region) -> Vec<Normalised>;
-    fn session_id(&self) -> String;
+    fn update(&self) -> Update;
 }
 
 impl<T: Record + Send + Sync> RecordBox for T {
@@ -339,11 +323,8 @@ impl<T: Record + Send + Sync> RecordBox for T {
     fn updated_at(&self) -> Option<&str> {
         Record::updated_at(self)
     }
-    fn events(&self, prior: Option<Session>, region: Region) -> Vec<Normalised> {
-        Record::events(self, prior, region)
-    }
-    fn session_id(&self) -> String {
-        Record::session_id(self)
+    fn update(&self) -> Update {
+        Record::update(self)
     }
 }
 

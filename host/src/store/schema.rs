@@ -122,6 +122,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX inbox_pending ON inbox (tenant, status, at_ms, seq);
     CREATE INDEX inbox_customer ON inbox (tenant, customer_key, status, at_ms, seq);
     CREATE INDEX inbox_status ON inbox (status, tenant, customer_key);",
+    // 6: the session ledger: per session, everything every source said of
+    // it, merged, and which transitions were derived from it (JSON).
+    "CREATE TABLE sessions (
+        tenant     TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, session_id)
+    );",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits

@@ -203,7 +203,7 @@ async fn is2_an_event_failing_past_max_event_age_is_dead_lettered_and_holds_its_
         .map(|r| (r.event_id.clone(), r.status))
         .collect();
     assert!(
-        statuses.contains(&("call-600001:created".to_string(), InboxStatus::Pending)),
+        statuses.contains(&("chat-600001:created".to_string(), InboxStatus::Pending)),
         "{statuses:?}"
     );
     assert_eq!(

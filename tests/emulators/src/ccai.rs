@@ -43,8 +43,11 @@ mod server;
 mod state;
 
 pub use player::{play, sign_webhook, signature_header, Delivery, PlayTarget};
+#[cfg(feature = "strategies")]
+pub use scenarios::strategies;
 pub use scenarios::{
-    media_file, scenario_named, scenarios, stable_uuid, Scenario, Step, Stream, MEDIA_BASE,
+    call_final_record, call_updates, media_file, scenario_named, scenarios, stable_uuid,
+    CallOutcome, CallSpec, Scenario, Step, Stream, MEDIA_BASE,
 };
 pub use state::{
     agents_created_at, default_statuses, Agent, Credentials, Fault, Menu, RecordedRequest, Team,

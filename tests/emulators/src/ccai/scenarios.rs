@@ -1071,3 +1071,249 @@ pub fn scenarios() -> Vec<Scenario> {
 pub fn scenario_named(name: &str) -> Option<Scenario> {
     scenarios().into_iter().find(|s| s.name == name)
 }
+
+/// How a generated call ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Answered by an agent, then ended.
+    Answered,
+    /// The caller hangs up in the queue.
+    Abandoned,
+    /// The caller leaves a voicemail.
+    Voicemail,
+    /// The caller hangs up in the IVR, before choosing a menu.
+    IvrHangUp,
+}
+
+/// The shape of one generated inbound IVR call (property tests draw these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSpec {
+    pub id: u64,
+    /// The caller's number, any format the platform sends.
+    pub phone: String,
+    pub outcome: CallOutcome,
+    /// Transfers after the first agent answered (answered calls): 0 to 2.
+    pub transfers: u8,
+    /// A recording becomes ready after the end (answered calls).
+    pub recording: bool,
+    /// CSAT score given after the end (answered calls).
+    pub rating: Option<u8>,
+    /// A Smart Action during the call (answered calls): completed or failed.
+    pub smart_action: Option<bool>,
+    /// SDK custom data at creation, and a later change of it.
+    pub tier: Option<(String, Option<String>)>,
+    /// How many of read, closed, called back follow a voicemail: 0 to 3.
+    pub voicemail_actions: u8,
+    /// Whether updates name their transition (`event_type`); the documented
+    /// payload does not.
+    pub event_types: bool,
+}
+
+/// The External Session Events updates of a generated call, in the order
+/// the platform emits them, each with the whole item as known so far.
+pub fn call_updates(spec: &CallSpec) -> Vec<Value> {
+    call_script(spec).events
+}
+
+/// The final Manager API record of a generated call.
+pub fn call_final_record(spec: &CallSpec) -> Value {
+    call_script(spec).final_record()
+}
+
+fn call_script(spec: &CallSpec) -> Script {
+    let start = base(0) + Duration::hours(i64::try_from(spec.id % 10_000).unwrap_or(0));
+    let mut s = Script::new(
+        Stream::Calls,
+        spec.id,
+        "Voice Inbound (IVR)",
+        "inbound",
+        start,
+    );
+    s.phone(&spec.phone).end_user(spec.id + 500, None);
+    if let Some((tier, _)) = &spec.tier {
+        s.set(
+            "custom_data",
+            json!({ "tier": { "value": tier, "type": "string", "label": "Tier" } }),
+        );
+    }
+    s.emit("session_created", 0);
+    if let Some((_, Some(later))) = &spec.tier {
+        s.set(
+            "custom_data",
+            json!({ "tier": { "value": later, "type": "string", "label": "Tier" } }),
+        );
+        s.emit("custom_data", 2);
+    }
+    if spec.outcome == CallOutcome::IvrHangUp {
+        s.ended(30, 30, 0, 0);
+        s.emit("session_ended", 30);
+    } else {
+        s.routed(9, "Lock Star", 5);
+        s.emit("session_queued", 5);
+    }
+    match spec.outcome {
+        CallOutcome::IvrHangUp => {}
+        CallOutcome::Abandoned => {
+            s.ended(48, 48, 0, 43)
+                .set("fail_reason", json!("eu_abandoned"));
+            s.emit("session_ended", 48);
+        }
+        CallOutcome::Voicemail => {
+            s.set("voicemail", json!({ "url": media_url(&format!("recordings/voicemail-{}.mp3", spec.id)), "duration": 34, "status": "voicemail_received" }));
+            s.ended(75, 75, 0, 30);
+            s.emit("voicemail_left", 75);
+            for (n, status) in [
+                "voicemail_read",
+                "voicemail_closed",
+                "voicemail_called_back",
+            ]
+            .iter()
+            .take(usize::from(spec.voicemail_actions))
+            .enumerate()
+            {
+                if let Some(v) = s.item.get_mut("voicemail") {
+                    v["status"] = json!(status);
+                }
+                s.emit("voicemail_updated", 600 + 300 * n as i64);
+            }
+        }
+        CallOutcome::Answered => {
+            let agents = [ada(), grace(), agent(23, "Alan Turing", "alan@example.com")];
+            s.assigned(&agents[0], 20);
+            s.emit("agent_assigned", 20);
+            s.connected(&agents[0], 22);
+            s.emit("agent_connected", 22);
+            let mut at = 22;
+            if let Some(completed) = spec.smart_action {
+                at += 10;
+                let action = if completed {
+                    json!([{ "id": "sa-1", "type": "photo", "name": "Photo request", "status": "completed",
+                             "results": { "photos": "1" },
+                             "files": [{ "name": "photo-1.jpg", "url": media_url(&format!("smart-actions/{}/photo-1.jpg", spec.id)), "content_type": "image/jpeg" }],
+                             "error": null }])
+                } else {
+                    json!([{ "id": "sa-1", "type": "verification", "name": "Fingerprint verification", "status": "failed",
+                             "results": {}, "files": [],
+                             "error": { "message": "Fingerprint verification is not enabled on this device", "caused_by": "end_user" } }])
+                };
+                s.set("smart_actions", action);
+                s.emit_with(
+                    if completed {
+                        "smart_action_completed"
+                    } else {
+                        "smart_action_failed"
+                    },
+                    at,
+                    Some("sa-1"),
+                );
+            }
+            let mut transfers = Vec::new();
+            for n in 0..usize::from(spec.transfers.min(2)) {
+                at += 30;
+                transfers.push(json!({ "id": 70 + n, "status": "transferred", "created_at": iso(start + Duration::seconds(at)),
+                                       "from_agent": agents[n], "to_agent": agents[n + 1],
+                                       "to_menu": { "name": "Billing", "materialized_path": "10" } }));
+                s.set("transfers", json!(transfers));
+                s.assigned(&agents[n + 1], at)
+                    .connected(&agents[n + 1], at + 2);
+                s.emit("session_transferred", at + 2);
+            }
+            at += 60;
+            s.ended(at, u32::try_from(at - 22).unwrap_or(0), 0, 15);
+            s.emit("session_ended", at);
+            if spec.recording {
+                s.set(
+                    "recording_url",
+                    json!(media_url(&format!("recordings/call-{}.mp3", spec.id))),
+                );
+                s.emit("recording_ready", at + 30);
+            }
+            if let Some(score) = spec.rating {
+                s.set("rating", json!(score))
+                    .set("rating_comment", json!("Thanks"));
+                s.emit("rated", at + 60);
+            }
+        }
+    }
+    if !spec.event_types {
+        for event in &mut s.events {
+            if let Some(map) = event.as_object_mut() {
+                map.remove("event_type");
+                map.remove("smart_action_id");
+            }
+        }
+    }
+    s
+}
+
+/// Property-test strategies for generated calls.
+#[cfg(feature = "strategies")]
+pub mod strategies {
+    use super::{CallOutcome, CallSpec};
+    use proptest::prelude::*;
+
+    /// A call of any outcome and features; `id` and `phone` are left for the
+    /// test to choose (unique per case).
+    pub fn call_spec() -> impl Strategy<Value = CallSpec> {
+        (
+            prop_oneof![
+                4 => Just(CallOutcome::Answered),
+                1 => Just(CallOutcome::Abandoned),
+                2 => Just(CallOutcome::Voicemail),
+                1 => Just(CallOutcome::IvrHangUp),
+            ],
+            0u8..=2,
+            any::<bool>(),
+            proptest::option::of(1u8..=5),
+            proptest::option::of(any::<bool>()),
+            proptest::option::of((
+                prop_oneof![Just("gold".to_string()), Just("silver".to_string())],
+                proptest::option::of(Just("platinum".to_string())),
+            )),
+            0u8..=3,
+            any::<bool>(),
+        )
+            .prop_map(
+                |(
+                    outcome,
+                    transfers,
+                    recording,
+                    rating,
+                    smart_action,
+                    tier,
+                    voicemail_actions,
+                    event_types,
+                )| {
+                    CallSpec {
+                        id: 0,
+                        phone: String::new(),
+                        outcome,
+                        transfers,
+                        recording,
+                        rating,
+                        smart_action,
+                        tier,
+                        voicemail_actions,
+                        event_types,
+                    }
+                },
+            )
+    }
+
+    /// A delivery of `n` updates: an order (a permutation with some updates
+    /// repeated) and batch sizes that cut it into POSTs.
+    pub fn delivery(n: usize) -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+        (
+            Just((0..n).collect::<Vec<_>>()).prop_shuffle(),
+            proptest::collection::vec(0..n, 0..=3),
+            proptest::collection::vec(1usize..=4, n + 3),
+        )
+            .prop_map(|(mut order, repeats, batches)| {
+                for (k, r) in repeats.into_iter().enumerate() {
+                    let at = (r + k) % (order.len() + 1);
+                    order.insert(at, r);
+                }
+                (order, batches)
+            })
+    }
+}
