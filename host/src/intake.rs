@@ -1,65 +1,36 @@
 //! Event intake from CCAI Platform: three sources, one set of events.
 //!
-//! Every accepted update is normalised into the WIT
-//! [`SessionEvent`](crate::runtime::types::SessionEvent) and written to the
-//! store's inbox (durable, deduplicated by `(tenant, event id)`) **before**
-//! the HTTP handler answers 2xx (OP2). Bad input gets a 4xx and stores
-//! nothing (OP5): unknown tenant 404, wrong or missing credentials 401,
-//! oversized body 413, malformed JSON 400; for chat webhooks also missing
-//! signature headers 400, stale timestamp 401 (window
+//! Every accepted update is merged into its session's ledger
+//! ([`ledger`]), and the transitions it newly implies are written to the
+//! store's inbox as WIT [`SessionEvent`](crate::runtime::types::SessionEvent)s
+//! (durable, one per `(tenant, session, transition)`) in the same
+//! transaction, **before** the HTTP handler answers 2xx (OP2). Bad input
+//! gets a 4xx and stores nothing (OP5): unknown tenant 404, wrong or missing
+//! credentials 401, oversized body 413, malformed JSON 400; for chat webhooks
+//! also missing signature headers 400, stale timestamp 401 (window
 //! [`IntakeConfig::webhook_window`], default 5 minutes) and a replayed
-//! timestamp+signature 409.
+//! signature 409.
 //!
 //! # Sources
 //! - **External Session Events** — `POST /v1/tenants/{tenant}/ccai/session-events`,
 //!   HTTP Basic with the tenant's configured user and password (compared in
-//!   constant time), body `{count, events[]}`. Updates are sorted by
-//!   `timestamp`, repeats of an `event_id` dropped, and each becomes at most
-//!   one event. The `item` shape is this sidecar's assumption (the platform
-//!   does not publish it); it is defined once, in [`item`], and the
-//!   emulator's scenario player sends exactly that.
+//!   constant time), body `{count, events[]}`. Updates are taken in
+//!   `timestamp` order and a repeated `event_id` once per POST; `event_type`
+//!   is optional (a hint). The `item` shape is defined once, in [`item`]. The
+//!   answer counts the updates `received`, the new transitions `accepted`,
+//!   and the updates that brought none (`duplicates`).
 //! - **Chat webhooks** — `POST /v1/tenants/{tenant}/ccai/chat-webhooks`,
 //!   `X-Signature: primary=<b64> secondary=<b64>` =
 //!   Base64(HMAC-SHA256(secret, X-Signature-Timestamp + raw body)); any of the
 //!   four signature×secret pairs matches. Messages are kept to build the
 //!   transcript when the chat ends.
 //! - **Manager API reconciliation** — [`Poller`] reads `calls` and `chats`
-//!   updated since its stored cursor and emits what only the final record
-//!   carries.
+//!   updated since its stored cursor; each record is one more update of its
+//!   session, merged with the cursor in one transaction.
 //!
-//! # Event ids
-//! Facts that happen once per session get an id derived from the session
-//! (`call-1001:ended`, `call-1001:recording-ready`, `chat-77:created`,
-//! `call-1001:connected:21`, `call-1001:transfer:71`,
-//! `call-1016:smart-action:sa-1`…), so the same fact reported by two sources
-//! is stored once; other updates keep the platform's `event_id`.
-//!
-//! # Which source produces which SPEC event
-//! | SPEC | event kind | session events (`event_type`) | chat webhook | Manager API poller |
-//! |---|---|---|---|---|
-//! | TC1 | `created` (ivr-call, mobile-call, mobile-chat) | `session_created` | `chat_created` | — |
-//! | TC2, AA1 | `connected(agent)` | `agent_connected` | `participant_joined` (agent) | — |
-//! | CU1 | `assigned(agent)` | `agent_assigned` | — | — |
-//! | TC3, TU2 | `created` (outbound-call) | `session_created` | — | — |
-//! | TC4 | `abandoned` | `session_ended` + `fail_reason` `eu_abandoned` | `chat_dismissed` | status `failed` + abandoned `fail_reason`; chat `canceled`/`no_response` |
-//! | TC5 | `voicemail-left` | `voicemail_left` | — | status `voicemail*` / `voicemail` object |
-//! | TU1 | `created` (rules match menu + channel) | `session_created`, `session_queued` | `chat_created` | — |
-//! | TU3 | `recording-ready` | `recording_ready` | — | `recording_url` on a finished call |
-//! | TU4 | `transferred` | `session_transferred` | — | `transfers[]` with status `transferred` |
-//! | TU5 | `hangup-and-callback` | `hangup_and_callback` | — | — |
-//! | TU6 | `short-call-callback` | `short_call_callback` | — | — |
-//! | TU7 | `smart-action-completed` | `smart_action_completed` | — | `smart_actions[]` completed |
-//! | TU8 | `smart-action-failed` | `smart_action_failed` | — | `smart_actions[]` failed |
-//! | TU9 | `custom-data` (and `session.custom-data` on every event) | `custom_data` | — | — |
-//! | TU10 | `rated` | `rated` | — | `rating` (+ `rating_comment`) |
-//! | TU11 | `voicemail-updated(read/closed/called-back)` | `voicemail_updated` | — | `voicemail.status` |
-//! | CC1, PN1, SD1 | any (session carries E.164 phone, language, menu) | every update (`dn`, `lang`, `selected_menu`) | — | merged with earlier events |
-//! | CC2 | `created` with `end-user.sdk-identifier` | `session_created` | `chat_created` | — |
-//! | CT1 | `transcript-ready` | `transcript_ready` (`transcript_url`) | `chat_ended` (inline transcript of kept messages) | — |
-//! | (all) | `ended` with durations | `session_ended` | `chat_ended` | finished call/chat record |
-//!
-//! `disposition_submitted` updates and unknown types are accepted and
-//! ignored: the WIT contract has no event for them.
+//! `docs/sessions.md` has the table of which source field derives which
+//! transition, and what happens to missing, unknown and contradictory data
+//! (SPEC SE1–SE6).
 
 pub mod item;
 pub mod ledger;

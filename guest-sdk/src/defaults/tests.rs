@@ -35,7 +35,7 @@ fn billing_call() -> testing::SessionBuilder {
 #[test]
 fn tc1_inbound_call_without_match_creates_conversation() {
     let ctx = testing::context().customer(known()).build();
-    let plan = run(&billing_call().event(EventKind::Created), &ctx);
+    let plan = run(&billing_call().event(EventKind::Ended), &ctx);
     assert_eq!(
         plan.kinds(),
         ["create-conversation", "add-message", "add-note"],
@@ -213,7 +213,7 @@ fn tu1_appends_only_to_open_same_menu_and_channel() {
         .recent(testing::conversation("match").menu("9"))
         .recent(testing::conversation("older-match").menu("9"))
         .build();
-    let plan = run(&billing_call().event(EventKind::Created), &ctx);
+    let plan = run(&billing_call().event(EventKind::Ended), &ctx);
     assert_eq!(plan.appended_to(), Some("match"), "{plan:#?}");
     assert_eq!(plan.kinds(), ["append-to", "add-message", "add-note"]);
 }
@@ -233,7 +233,7 @@ fn tu1_no_open_match_creates() {
                 .status(ConversationStatus::Done),
         )
         .build();
-    let plan = run(&billing_call().event(EventKind::Created), &ctx);
+    let plan = run(&billing_call().event(EventKind::Ended), &ctx);
     assert!(plan.conversation_created().is_some(), "{plan:#?}");
 }
 
@@ -557,7 +557,7 @@ fn tu11_no_voicemail_conversation_skips() {
 #[test]
 fn cc1_unknown_caller_creates_customer_with_phone() {
     let ctx = testing::context().build();
-    let plan = run(&billing_call().event(EventKind::Created), &ctx);
+    let plan = run(&billing_call().event(EventKind::Ended), &ctx);
     assert_eq!(plan.kinds()[0], "create-customer");
     let c = plan.customer_created().unwrap();
     assert_eq!(c.phone.as_deref(), Some(PHONE));
@@ -596,6 +596,7 @@ fn cu1_assignment_updates_recent_customer() {
     let agent = testing::agent(5, "ana@example.com");
     let ctx = testing::context()
         .customer(known().created_recently())
+        .linked(testing::conversation("conv-1"))
         .build();
     let plan = run(
         &billing_call().event(EventKind::Assigned(agent.clone())),
@@ -606,14 +607,17 @@ fn cu1_assignment_updates_recent_customer() {
         plan.customer_updates()[0].assign_to.as_deref(),
         Some("ana@example.com")
     );
-    let old = testing::context().customer(known()).build();
+    let old = testing::context()
+        .customer(known())
+        .linked(testing::conversation("conv-1"))
+        .build();
     assert!(run(&billing_call().event(EventKind::Assigned(agent)), &old).is_skip());
 }
 
 #[test]
 fn pn1_phone_note_on_create_and_append() {
     let create = run(
-        &billing_call().event(EventKind::Created),
+        &billing_call().event(EventKind::Ended),
         &testing::context().customer(known()).build(),
     );
     assert_eq!(create.notes(), [format!("Phone: {PHONE}")]);
@@ -621,7 +625,7 @@ fn pn1_phone_note_on_create_and_append() {
         .customer(known())
         .open_conversation("c", Channel::Voice, Some("9"))
         .build();
-    let append = run(&billing_call().event(EventKind::Created), &ctx);
+    let append = run(&billing_call().event(EventKind::Ended), &ctx);
     assert_eq!(append.notes(), [format!("Phone: {PHONE}")]);
     let chat = run(
         &testing::web_chat("chat-1").event(EventKind::Created),
@@ -660,7 +664,7 @@ fn sd1_call_conversation_carries_standard_data() {
         .field(StandardField::SessionType, "ccaiSessionTypeStr")
         .field(StandardField::QueueName, "ccaiQueueNameStr")
         .build();
-    let plan = run(&billing_call().event(EventKind::Created), &ctx);
+    let plan = run(&billing_call().event(EventKind::Ended), &ctx);
     let c = plan.conversation_created().unwrap();
     assert_eq!(c.menu_selection.as_deref(), Some("9"));
     assert_eq!(
@@ -690,7 +694,7 @@ fn sd1_call_conversation_carries_standard_data() {
 #[test]
 fn sd1_only_live_fields_are_written() {
     let plan = run(
-        &billing_call().event(EventKind::Created),
+        &billing_call().event(EventKind::Ended),
         &testing::context().customer(known()).build(),
     );
     assert!(plan.conversation_created().unwrap().fields.is_empty());
@@ -1004,25 +1008,31 @@ fn parse_time_handles_fractions_and_offsets() {
 }
 
 #[test]
-fn tc1_ivr_call_is_recorded_once_the_menu_is_known() {
+fn tc1_tc5_inbound_call_is_recorded_once_its_outcome_is_known() {
     let ctx = testing::context().build();
-    let before_menu = testing::ivr_call("call-9")
+    for waiting in [
+        testing::ivr_call("call-9")
+            .phone(PHONE)
+            .event(EventKind::Created),
+        billing_call().event(EventKind::Created),
+        billing_call().event(EventKind::Queued),
+    ] {
+        let plan = run(&waiting, &ctx);
+        assert!(plan.is_skip(), "no conversation yet: {plan:?}");
+        assert!(
+            plan.skipped().iter().any(|r| r.contains("voicemail")),
+            "{plan:?}"
+        );
+    }
+    // Hung up in the IVR, before any menu: still recorded (TC1).
+    let hung_up = testing::ivr_call("call-9")
         .phone(PHONE)
-        .event(EventKind::Created);
-    let plan = run(&before_menu, &ctx);
-    assert!(
-        plan.is_skip(),
-        "no conversation before the menu selection: {plan:?}"
-    );
-    assert!(
-        plan.skipped().iter().any(|r| r.contains("menu selection")),
-        "{plan:?}"
-    );
-
-    let queued = billing_call().event(EventKind::Queued);
-    let plan = run(&queued, &ctx);
+        .event(EventKind::Ended);
+    assert!(run(&hung_up, &ctx).conversation_created().is_some());
+    let answered = billing_call().event(EventKind::Connected(testing::agent(5, "ana@example.com")));
+    let plan = run(&answered, &ctx);
     let created = plan
         .conversation_created()
-        .expect("queued IVR call creates the conversation");
+        .expect("an answered call creates the conversation");
     assert_eq!(created.menu_selection.as_deref(), Some("9"), "{created:?}");
 }

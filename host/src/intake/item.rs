@@ -2,10 +2,12 @@
 //!
 //! CCAI Platform documents the envelope (`{count, events[]}`, `event_id`
 //! UUID, `timestamp` in epoch milliseconds) and that "each update enriches
-//! the `item` object", but not the item itself. This module fixes it, once:
-//! the emulator's scenario player sends exactly this, and every field is
-//! optional except the session id, so a real payload with fewer fields still
-//! parses. Unknown keys are ignored.
+//! the `item` object" (session status `connected`/`disconnected`,
+//! participant statuses `connected`, `accepted`, `disconnected`,
+//! `dispositionSubmitted`), but not every field of the item. This module
+//! fixes it, once: the emulator's scenario player sends exactly this, and
+//! every field is optional except the session id, so a real payload with
+//! fewer fields still parses. Unknown keys are ignored.
 //!
 //! ```json
 //! { "count": 1, "events": [ {
@@ -40,15 +42,17 @@
 //!   } } ] }
 //! ```
 //!
-//! `event_type` names the transition (the documented examples: call
-//! connected, agent assigned, session disconnected, dispositions submitted):
+//! `event_type` is optional: the documented payload does not carry it, and
+//! the item alone is enough (see `docs/sessions.md`). When present it is a
+//! hint naming the transition:
 //! `session_created`, `session_queued`, `agent_assigned`, `agent_connected`,
 //! `session_transferred`, `session_ended`, `voicemail_left`,
 //! `voicemail_updated`, `recording_ready`, `transcript_ready`,
-//! `smart_action_completed`, `smart_action_failed` (the action named by
-//! `smart_action_id`, else the last one with that outcome), `rated`,
+//! `smart_action_completed`, `smart_action_failed`, `rated`,
 //! `hangup_and_callback`, `short_call_callback`, `custom_data`,
 //! `disposition_submitted`. Unknown types are accepted and ignored.
+//! (`smart_action_id` is accepted and not needed: every Smart Action of the
+//! item is reconciled by its id.)
 
 use crate::connectors::ccai::{
     AgentInfo, EndUser, MenuPath, SelectedMenu, SmartAction, Transfer, Voicemail,

@@ -428,7 +428,17 @@ impl Ledger {
             .filter(|(_, t)| t.status.as_deref().is_none_or(|s| s == "transferred"))
             .map(|(i, t)| (transfer_identity(i, t), t))
             .collect();
+        // The current agent is the newest one: once their steps were
+        // derived, an earlier agent learned late is history, not a step to
+        // apply (it would take the conversation back from them).
+        let current = item.agent.as_ref().map(|a| a.id);
+        let current_derived = current.is_some_and(|id| {
+            self.derived.contains(&format!("assigned:{id}"))
+                || self.derived.contains(&format!("connected:{id}"))
+        });
         for (agent, assigned, connected) in self.agents() {
+            let superseded = current_derived && current != Some(agent.id);
+            let (assigned, connected) = (assigned && !superseded, connected && !superseded);
             if assigned {
                 push(
                     format!("assigned:{}", agent.id),

@@ -17,4 +17,5 @@ mod faults;
 mod hot_swap;
 mod isolation;
 mod operation;
+mod sessions;
 mod spec_rules;

@@ -55,7 +55,11 @@ fn rm2_each_tenant_runs_its_own_module() {
             .on_session_event(
                 &live.module,
                 &CallMeta::new(tenant, "evt-1"),
-                &event("evt-1"),
+                // An inbound call that ended: the default rules record it.
+                &t::SessionEvent {
+                    kind: t::EventKind::Ended,
+                    ..event("evt-1")
+                },
                 &context(tenant),
             )
             .expect("call")

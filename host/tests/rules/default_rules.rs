@@ -149,21 +149,31 @@ fn text(s: &str) -> FieldValue {
 // ------------------------------------------------------------- §2 creation
 
 #[test]
-fn tc1_inbound_call_creates_conversation() {
-    let plan = plan(
-        &billing_call().event(EventKind::Created),
-        &testing::context().customer(known()).build(),
-    );
-    assert_eq!(
-        plan.kinds(),
-        ["create-conversation", "add-message", "add-note"],
-        "{plan:#?}"
-    );
-    let c = plan.conversation_created().unwrap();
-    assert_eq!(
-        (c.channel, c.direction, c.voicemail),
-        (Channel::Voice, Direction::Inbound, false)
-    );
+fn tc1_inbound_call_gets_its_conversation_once_its_outcome_is_known() {
+    let ctx = testing::context().customer(known()).build();
+    for waiting in [EventKind::Created, EventKind::Queued] {
+        let plan = plan(&billing_call().event(waiting), &ctx);
+        assert!(plan.is_skip(), "{plan:#?}");
+    }
+    // Ended anywhere, the IVR included (TC1); answered (TC2); abandoned (TC4).
+    for outcome in [
+        EventKind::Ended,
+        EventKind::Assigned(testing::agent(5, ANA)),
+        EventKind::Connected(testing::agent(5, ANA)),
+        EventKind::Abandoned,
+    ] {
+        let plan = plan(&billing_call().event(outcome.clone()), &ctx);
+        assert_eq!(
+            plan.kinds()[..3],
+            ["create-conversation", "add-message", "add-note"],
+            "{outcome:?}: {plan:#?}"
+        );
+        let c = plan.conversation_created().unwrap();
+        assert_eq!(
+            (c.channel, c.direction, c.voicemail),
+            (Channel::Voice, Direction::Inbound, false)
+        );
+    }
 }
 
 #[test]
@@ -297,9 +307,13 @@ fn tu1_appends_only_to_open_same_menu_and_channel() {
         )
         .recent(testing::conversation("match").menu("9"))
         .build();
-    let plan = plan(&billing_call().event(EventKind::Created), &ctx);
+    let answered = EventKind::Connected(testing::agent(5, ANA));
+    let plan = plan(&billing_call().event(answered.clone()), &ctx);
     assert_eq!(plan.appended_to(), Some("match"), "{plan:#?}");
-    assert_eq!(plan.kinds(), ["append-to", "add-message", "add-note"]);
+    assert_eq!(
+        plan.kinds(),
+        ["append-to", "add-message", "add-note", "assign"]
+    );
 
     let no_open = testing::context()
         .customer(known())
@@ -314,7 +328,7 @@ fn tu1_appends_only_to_open_same_menu_and_channel() {
                 .status(ConversationStatus::Done),
         )
         .build();
-    let plan = self::plan(&billing_call().event(EventKind::Created), &no_open);
+    let plan = self::plan(&billing_call().event(answered), &no_open);
     assert!(
         plan.conversation_created().is_some(),
         "snoozed/done never match: {plan:#?}"
@@ -495,7 +509,7 @@ fn tu11_voicemail_closed_updates_voicemail_conversation() {
 #[test]
 fn cc1_unknown_caller_creates_customer_with_phone() {
     let plan = plan(
-        &billing_call().event(EventKind::Created),
+        &billing_call().event(EventKind::Ended),
         &testing::context().build(),
     );
     assert_eq!(
@@ -528,22 +542,32 @@ fn cc2_new_app_user_creates_customer_with_external_id() {
 #[test]
 fn cu1_assignment_updates_recently_created_customer() {
     let event = billing_call().event(EventKind::Assigned(testing::agent(5, ANA)));
-    let plan = plan(
-        &event,
-        &testing::context()
+    let recent = || {
+        testing::context()
             .customer(known().created_recently())
-            .build(),
-    );
+            .linked(testing::conversation("conv-1"))
+    };
+    let plan = plan(&event, &recent().build());
     assert_eq!(plan.kinds(), ["update-customer"]);
     assert_eq!(plan.customer_updates()[0].assign_to.as_deref(), Some(ANA));
-    assert!(self::plan(&event, &testing::context().customer(known()).build()).is_skip());
+    assert!(self::plan(&event, &linked().build()).is_skip());
+    // A caller the plan creates is as recent as it gets.
+    let new_caller = self::plan(&event, &testing::context().build());
+    assert_eq!(
+        new_caller.kinds()[..2],
+        ["create-customer", "create-conversation"]
+    );
+    assert_eq!(
+        new_caller.customer_updates()[0].assign_to.as_deref(),
+        Some(ANA)
+    );
 }
 
 #[test]
 fn pn1_phone_note_on_created_and_appended_conversations() {
     let note = format!("Phone: {PHONE}");
     let created = plan(
-        &billing_call().event(EventKind::Created),
+        &billing_call().event(EventKind::Ended),
         &testing::context().customer(known()).build(),
     );
     assert_eq!(created.notes(), [note.as_str()]);
@@ -551,7 +575,7 @@ fn pn1_phone_note_on_created_and_appended_conversations() {
         .customer(known())
         .open_conversation("c", Channel::Voice, Some("9"))
         .build();
-    let appended = plan(&billing_call().event(EventKind::Created), &ctx);
+    let appended = plan(&billing_call().event(EventKind::Ended), &ctx);
     assert_eq!(appended.appended_to(), Some("c"));
     assert_eq!(appended.notes(), [note.as_str()]);
 }
@@ -577,7 +601,7 @@ fn sd1_call_conversation_carries_standard_data() {
         .customer(known())
         .standard_fields()
         .build();
-    let plan = plan(&billing_call().event(EventKind::Created), &ctx);
+    let plan = plan(&billing_call().event(EventKind::Ended), &ctx);
     let c = plan.conversation_created().unwrap();
     assert_eq!(c.menu_selection.as_deref(), Some("9"));
     assert_eq!(plan.field("ccaiFromPhoneStr"), Some(&text(PHONE)));
@@ -601,7 +625,7 @@ fn sd1_call_conversation_carries_standard_data() {
     }
     // CF4: fields not provisioned before the session are not written.
     let bare = self::plan(
-        &billing_call().event(EventKind::Created),
+        &billing_call().event(EventKind::Ended),
         &testing::context().customer(known()).build(),
     );
     assert!(bare.conversation_created().unwrap().fields.is_empty());

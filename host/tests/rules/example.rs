@@ -31,7 +31,7 @@ fn with_open_match(customer: testing::CustomerBuilder) -> sdk::Context {
 #[test]
 fn vip_tagged_customer_gets_new_priority_conversation_instead_of_append() {
     let ctx = with_open_match(testing::customer("cus-1").phone(PHONE).tag("vip"));
-    let plan = vip(&call().event(EventKind::Created), &ctx);
+    let plan = vip(&call().event(EventKind::Ended), &ctx);
     assert!(
         plan.appended_to().is_none(),
         "a VIP is never appended: {plan:#?}"
@@ -49,10 +49,7 @@ fn vip_tagged_customer_gets_new_priority_conversation_instead_of_append() {
 #[test]
 fn vip_custom_data_flag_gets_new_priority_conversation() {
     let ctx = with_open_match(testing::customer("cus-1").phone(PHONE));
-    let plan = vip(
-        &call().custom("vip", "true").event(EventKind::Created),
-        &ctx,
-    );
+    let plan = vip(&call().custom("vip", "true").event(EventKind::Ended), &ctx);
     assert!(plan.appended_to().is_none(), "{plan:#?}");
     assert_eq!(plan.conversation_created().unwrap().priority, Some(5));
 }
@@ -77,7 +74,7 @@ fn vip_outbound_and_callbacks_never_append() {
 #[test]
 fn non_vip_caller_is_appended_as_by_default() {
     let ctx = with_open_match(testing::customer("cus-1").phone(PHONE));
-    let event = call().event(EventKind::Created);
+    let event = call().event(EventKind::Ended);
     let plan = vip(&event, &ctx);
     assert_eq!(plan.appended_to(), Some("open-1"));
     assert_eq!(plan, default(&event, &ctx));
@@ -86,10 +83,7 @@ fn non_vip_caller_is_appended_as_by_default() {
 #[test]
 fn vip_false_flag_is_not_vip() {
     let ctx = with_open_match(testing::customer("cus-1").phone(PHONE));
-    let plan = vip(
-        &call().custom("vip", "false").event(EventKind::Created),
-        &ctx,
-    );
+    let plan = vip(&call().custom("vip", "false").event(EventKind::Ended), &ctx);
     assert_eq!(plan.appended_to(), Some("open-1"));
 }
 
