@@ -35,6 +35,9 @@ enum Command {
     /// Inspect and retry processed events.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// What the sidecar knows of contact-centre sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +72,23 @@ enum EventsCommand {
     Skip(SelectedEvents),
 }
 
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// One session's ledger: what every source said of it, merged, and each
+    /// transition derived from it with its state (pending, done, failed…).
+    Show {
+        #[arg(long, short, default_value = "switchboard.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// `call-1001`, `chat-77`, or CCAI Platform's own numeric id.
+        session: String,
+        /// The whole ledger and the transitions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// A tenant's events, or one of them.
 #[derive(Debug, clap::Args)]
 struct SelectedEvents {
@@ -100,6 +120,12 @@ pub fn main() -> ExitCode {
             tenant,
             failed,
         }) => ops::list_events(&config, &tenant, failed),
+        Command::Sessions(SessionsCommand::Show {
+            config,
+            tenant,
+            session,
+            json,
+        }) => ops::show_session(&config, &tenant, &session, json),
         Command::Events(EventsCommand::Retry(e)) => {
             ops::release_events(&e.config, &e.tenant, e.event.as_deref(), false)
         }

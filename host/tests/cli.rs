@@ -240,3 +240,90 @@ fn op6_events_list_into_a_closed_pipe_exits_cleanly() {
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn se1_sessions_show_prints_the_ledger_and_each_derived_transition() {
+    use switchboard::intake::{ledger, normalize, SessionEventEnvelope};
+    use switchboard_emulators::ccai::{call_updates, CallOutcome, CallSpec};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_with_events(dir.path(), 0);
+    let store = switchboard::store::Store::open(switchboard::store::Store::path_in(
+        &dir.path().join("data"),
+    ))
+    .expect("store");
+    let spec = CallSpec {
+        id: 7001,
+        phone: "+1 415-555-7001".into(),
+        outcome: CallOutcome::Answered,
+        transfers: 0,
+        recording: true,
+        rating: None,
+        smart_action: None,
+        tier: None,
+        voicemail_actions: 0,
+        event_types: false,
+    };
+    let updates: Vec<ledger::Update> = call_updates(&spec)
+        .into_iter()
+        .rev()
+        .map(|v| {
+            let envelope: SessionEventEnvelope = serde_json::from_value(v).expect("update");
+            normalize::update_from_envelope(&envelope)
+        })
+        .collect();
+    let stored = ledger::reconcile(
+        &store,
+        "acme",
+        Default::default(),
+        "session-events",
+        updates,
+        None,
+    )
+    .expect("reconcile");
+    assert_eq!(
+        stored.new, 6,
+        "the last update, first, implies all six steps"
+    );
+    assert_eq!(stored.unchanged, 5, "the earlier ones add nothing");
+    drop(store);
+    let config = config.to_str().expect("utf8 path");
+    let (code, stdout, stderr) = switchboard(&[
+        "sessions", "show", "--config", config, "--tenant", "acme", "7001",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("session   call-7001"), "{stdout}");
+    assert!(stdout.contains("updates   6 merged"), "{stdout}");
+    assert!(stdout.contains("phone:+14155557001"), "{stdout}");
+    for key in [
+        "created",
+        "queued",
+        "assigned:21",
+        "connected:21",
+        "ended",
+        "recording-ready",
+    ] {
+        assert!(
+            stdout.contains(&format!("pending  call-7001:{key} ")),
+            "{key}: {stdout}"
+        );
+    }
+    let (code, stdout, _) = switchboard(&[
+        "sessions",
+        "show",
+        "--config",
+        config,
+        "--tenant",
+        "acme",
+        "call-7001",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(doc["transitions"].as_array().map(Vec::len), Some(6));
+    assert_eq!(doc["ledger"]["item"]["call_duration"], 60);
+    let (code, _, stderr) = switchboard(&[
+        "sessions", "show", "--config", config, "--tenant", "acme", "call-404",
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no session `call-404`"), "{stderr}");
+}

@@ -1,7 +1,9 @@
-//! `switchboard serve`, `fields provision` and `events list|retry`.
+//! `switchboard serve`, `fields provision`, `events list|retry|skip` and
+//! `sessions show`.
 use crate::app::App;
 use crate::config::Config;
 use crate::connectors::kustomer::KustomerClient;
+use crate::intake::ledger::Ledger;
 use crate::store::{InboxStatus, Store};
 use anyhow::Context as _;
 use std::path::Path;
@@ -186,5 +188,88 @@ pub(crate) fn release_events(
         );
     }
     println!("{n} {what} for `{tenant}`");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints one session's ledger and the state of each transition derived
+/// from it. Exits 1 when the tenant never saw the session.
+pub(crate) fn show_session(
+    config: &Path,
+    tenant: &str,
+    session: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load_without_secrets(config)?;
+    known_tenant(&config, tenant)?;
+    let store = open_store(&config)?;
+    // CCAI Platform's own numeric id names a call or a chat.
+    let candidates = if session.bytes().all(|b| b.is_ascii_digit()) {
+        vec![format!("call-{session}"), format!("chat-{session}")]
+    } else {
+        vec![session.to_string()]
+    };
+    let mut found = None;
+    for id in candidates {
+        if let Some(state) = store.session_state(tenant, &id)? {
+            found = Some((id, state));
+            break;
+        }
+    }
+    let Some((id, state)) = found else {
+        anyhow::bail!("tenant `{tenant}` has no session `{session}`");
+    };
+    let ledger: Ledger = serde_json::from_str(&state)
+        .with_context(|| format!("the stored ledger of {id} cannot be read"))?;
+    let key = ledger.customer_key.clone().unwrap_or_default();
+    let rows = store.session_events(tenant, &key, &id)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let transitions: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "event_id": r.event_id,
+                    "status": r.status,
+                    "at": r.at,
+                    "source": r.source,
+                    "reason": r.reason,
+                })
+            })
+            .collect();
+        let doc =
+            serde_json::json!({ "session": id, "ledger": ledger, "transitions": transitions });
+        print_line(&mut out, &serde_json::to_string_pretty(&doc)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let item = &ledger.item;
+    let summary = [
+        format!("session   {id}"),
+        format!("customer  {key}"),
+        format!("updates   {} merged", ledger.updates),
+        format!("status    {}", item.status.as_deref().unwrap_or("-")),
+        format!(
+            "created   {}   ended {}",
+            item.created_at.as_deref().unwrap_or("-"),
+            item.ends_at.as_deref().unwrap_or("-")
+        ),
+        format!("transitions ({}):", rows.len()),
+    ];
+    for line in summary {
+        if !print_line(&mut out, &line)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    for r in &rows {
+        let line = format!(
+            "  {:<8} {:<40} {} {}",
+            format!("{:?}", r.status).to_lowercase(),
+            r.event_id,
+            r.at,
+            r.reason.as_deref().unwrap_or("")
+        );
+        if !print_line(&mut out, &line)? {
+            break;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

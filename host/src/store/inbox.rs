@@ -241,25 +241,27 @@ impl Store {
         decode(rows)
     }
 
-    /// The most recent stored event of a session (by event time), if any.
-    pub fn latest_session_event(
+    /// The events of one session, in the order its customer's queue takes
+    /// them (`customer_key` is the session's queue, which the inbox indexes).
+    pub fn session_events(
         &self,
         tenant: &str,
+        customer_key: &str,
         session_id: &str,
-    ) -> Result<Option<InboxRow>, StoreError> {
-        let row = self
-            .conn()
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM inbox WHERE tenant = ?1 AND session_id = ?2
-                     ORDER BY at_ms DESC, seq DESC LIMIT 1"
-                ),
-                (tenant, session_id),
-                row_to_inbox,
-            )
-            .optional()
-            .map_err(|e| StoreError::query("latest session event", e))?;
-        Ok(decode(row.into_iter().collect())?.pop())
+    ) -> Result<Vec<InboxRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM inbox
+                 WHERE tenant = ?1 AND customer_key = ?2 AND session_id = ?3
+                 ORDER BY at_ms, seq"
+            ))
+            .map_err(|e| StoreError::query("list session events", e))?;
+        let rows = stmt
+            .query_map((tenant, customer_key, session_id), row_to_inbox)
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(|e| StoreError::query("list session events", e))?;
+        decode(rows)
     }
 
     /// One event by its id.

@@ -1121,7 +1121,9 @@ pub fn call_final_record(spec: &CallSpec) -> Value {
 }
 
 fn call_script(spec: &CallSpec) -> Script {
-    let start = base(0) + Duration::hours(i64::try_from(spec.id % 10_000).unwrap_or(0));
+    // One minute apart per id, all in the past: a customer created now is
+    // "recent" (CU1) for every generated call.
+    let start = base(0) + Duration::minutes(i64::try_from(spec.id % 10_000).unwrap_or(0));
     let mut s = Script::new(
         Stream::Calls,
         spec.id,
