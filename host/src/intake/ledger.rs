@@ -330,7 +330,7 @@ impl Ledger {
             }
             let kept = item
                 .voicemail
-                .get_or_insert_with(|| crate::connectors::ccai::Voicemail {
+                .get_or_insert(crate::connectors::ccai::Voicemail {
                     url: None,
                     duration: None,
                     status: None,
