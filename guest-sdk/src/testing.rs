@@ -14,7 +14,8 @@
 //! let event = testing::ivr_call("call-1")
 //!     .phone("+14155550100")
 //!     .menu(9, "Billing")
-//!     .event(EventKind::Created);
+//!     // An inbound call gets its conversation once answered (TC2).
+//!     .event(EventKind::Connected(testing::agent(21, "ada@example.com")));
 //! let ctx = testing::context()
 //!     .customer(testing::customer("cus-1").phone("+14155550100"))
 //!     .open_conversation("conv-7", Channel::Voice, Some("9"))
