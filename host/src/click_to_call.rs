@@ -218,7 +218,7 @@ async fn latest_open_conversation(
     let Some(customer) = kustomer.find_customer_by_phone(number).await? else {
         return Ok(None);
     };
-    let conversations = kustomer.recent_conversations(&customer.id, 20).await?;
+    let conversations = kustomer.newest_conversations(&customer.id, 20).await?;
     Ok(conversations
         .into_iter()
         .find(|c| c.attributes.status.as_deref() == Some("open"))

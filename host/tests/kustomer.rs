@@ -24,6 +24,9 @@ use switchboard_emulators::kustomer::{
     WebhookTarget,
 };
 
+/// Creation time (epoch seconds) of the objects these tests name.
+const T0: i64 = 1_768_467_600;
+
 /// A client clock that is the emulator's clock: sleeping moves the emulator's
 /// time forward instead of waiting, so minutes of rate-limit waits take
 /// microseconds and the server agrees on what time it is.
@@ -120,7 +123,7 @@ async fn customer_and_conversation(env: &Env, phone: &str, key: &str) -> (Custom
     let conversation = env
         .client
         .create_conversation(&NewConversation {
-            id: Some(derive_id(key)),
+            id: Some(derive_id(T0, key)),
             customer: customer.id.clone(),
             name: Some("Inbound call".into()),
             ..Default::default()
@@ -235,7 +238,11 @@ async fn duplicate_customer_create_resolves_to_the_existing_customer() {
 async fn conversation_is_created_with_client_id_read_listed_and_updated() {
     let env = env().await;
     let (customer, conv) = customer_and_conversation(&env, "+14155550120", "t1/s1/0").await;
-    assert_eq!(conv.id, derive_id("t1/s1/0"), "client-supplied id is kept");
+    assert_eq!(
+        conv.id,
+        derive_id(T0, "t1/s1/0"),
+        "client-supplied id is kept"
+    );
     assert!(conv.attributes.is_open());
     assert_eq!(conv.related_id("customer"), Some(customer.id.as_str()));
 
@@ -262,7 +269,7 @@ async fn conversation_is_created_with_client_id_read_listed_and_updated() {
     assert_eq!(by_ext.expect("lookup").map(|c| c.id), Some(ext.id.clone()));
     assert!(env
         .client
-        .get_conversation(&derive_id("nope"))
+        .get_conversation(&derive_id(T0, "nope"))
         .await
         .expect("404 → None")
         .is_none());
@@ -357,7 +364,7 @@ async fn recent_conversations_follows_next_links_across_pages() {
     for i in 0..105 {
         env.client
             .create_conversation(&NewConversation {
-                id: Some(derive_id(&format!("t1/page/{i}"))),
+                id: Some(derive_id(T0 + i, &format!("t1/page/{i}"))),
                 customer: customer.id.clone(),
                 ..Default::default()
             })
@@ -371,7 +378,11 @@ async fn recent_conversations_follows_next_links_across_pages() {
         .await
         .expect("list");
     assert_eq!(all.len(), 105);
-    assert_eq!(all[0].id, derive_id("t1/page/104"), "newest first");
+    assert_eq!(
+        all[0].id,
+        derive_id(T0 + 104, "t1/page/104"),
+        "newest first"
+    );
     let pages: Vec<String> = env.emu.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(pages.len(), 2, "two pages: {pages:?}");
     assert!(
@@ -391,11 +402,11 @@ async fn messages_update_the_conversation_and_inbound_reopens_done() {
         .create_message(
             &customer.id,
             &conv.id,
-            &voice_message(&derive_id("t1/s3/1"), "in"),
+            &voice_message(&derive_id(T0, "t1/s3/1"), "in"),
         )
         .await
         .expect("message");
-    assert_eq!(msg.id, derive_id("t1/s3/1"));
+    assert_eq!(msg.id, derive_id(T0, "t1/s3/1"));
     assert_eq!(msg.attributes.channel.as_deref(), Some("voice"));
     assert_eq!(
         msg.attributes
@@ -431,7 +442,7 @@ async fn messages_update_the_conversation_and_inbound_reopens_done() {
         .create_message(
             &customer.id,
             &conv.id,
-            &voice_message(&derive_id("t1/s3/2"), "in"),
+            &voice_message(&derive_id(T0, "t1/s3/2"), "in"),
         )
         .await
         .expect("second message");
@@ -457,7 +468,7 @@ async fn messages_update_the_conversation_and_inbound_reopens_done() {
 async fn note_create_answers_sparse_and_reads_back_in_full() {
     let env = env().await;
     let (_, conv) = customer_and_conversation(&env, "+14155550131", "t1/s4/0").await;
-    let note_id = derive_id("t1/s4/1");
+    let note_id = derive_id(T0, "t1/s4/1");
     let note = env
         .client
         .create_note(
@@ -503,7 +514,7 @@ async fn attachment_uploads_in_three_steps_and_is_referenced_by_a_note() {
         .create_note_with_attachment(
             &conv.id,
             NewNote {
-                id: Some(derive_id("t1/s5/transcript")),
+                id: Some(derive_id(T0, "t1/s5/transcript")),
                 body: "Chat transcript attached".into(),
                 ..Default::default()
             },
@@ -537,7 +548,7 @@ async fn attachment_uploads_in_three_steps_and_is_referenced_by_a_note() {
         .create_note_with_attachment(
             &conv.id,
             NewNote {
-                id: Some(derive_id("t1/s5/transcript")),
+                id: Some(derive_id(T0, "t1/s5/transcript")),
                 body: "Chat transcript attached".into(),
                 ..Default::default()
             },
@@ -816,7 +827,7 @@ async fn dropped_connection_is_retried() {
 async fn lost_response_after_create_resolves_without_duplicates() {
     let env = env().await;
     let (customer, _) = customer_and_conversation(&env, "+14155550150", "t1/s6/0").await;
-    let conv_id = derive_id("t1/s7/0");
+    let conv_id = derive_id(T0, "t1/s7/0");
     env.emu
         .inject(Fault::new(FaultKind::ApplyThenDrop, 1).on_path("/v1/conversations"));
     let conv = env
@@ -837,7 +848,7 @@ async fn lost_response_after_create_resolves_without_duplicates() {
         .create_message(
             &customer.id,
             &conv_id,
-            &voice_message(&derive_id("t1/s7/1"), "in"),
+            &voice_message(&derive_id(T0, "t1/s7/1"), "in"),
         )
         .await
         .expect("message resolved");
@@ -848,15 +859,15 @@ async fn lost_response_after_create_resolves_without_duplicates() {
         .create_note(
             &conv_id,
             &NewNote {
-                id: Some(derive_id("t1/s7/2")),
+                id: Some(derive_id(T0, "t1/s7/2")),
                 body: "PN1 +14155550150".into(),
                 ..Default::default()
             },
         )
         .await
         .expect("note resolved");
-    assert_eq!(msg.id, derive_id("t1/s7/1"));
-    assert_eq!(note.id, derive_id("t1/s7/2"));
+    assert_eq!(msg.id, derive_id(T0, "t1/s7/1"));
+    assert_eq!(note.id, derive_id(T0, "t1/s7/2"));
     assert_eq!(
         env.emu.conversations().len(),
         2,
@@ -905,7 +916,7 @@ async fn burst_of_1000_writes_stays_under_300_per_minute() {
                         .create_note(
                             &conv,
                             &NewNote {
-                                id: Some(derive_id(&format!("burst/note/{i}"))),
+                                id: Some(derive_id(T0, &format!("burst/note/{i}"))),
                                 body: format!("note {i}"),
                                 ..Default::default()
                             },
@@ -917,7 +928,7 @@ async fn burst_of_1000_writes_stays_under_300_per_minute() {
                         .create_message(
                             &customer,
                             &conv,
-                            &voice_message(&derive_id(&format!("burst/msg/{i}")), "in"),
+                            &voice_message(&derive_id(T0, &format!("burst/msg/{i}")), "in"),
                         )
                         .await
                         .map(|_| ())
@@ -972,7 +983,7 @@ async fn per_customer_create_limit_is_respected_without_429() {
             .create_message(
                 &customer.id,
                 &conv.id,
-                &voice_message(&derive_id(&format!("t1/s8/m{i}")), "in"),
+                &voice_message(&derive_id(T0, &format!("t1/s8/m{i}")), "in"),
             )
             .await
             .expect("message");
@@ -1525,7 +1536,7 @@ async fn emulator_follows_the_reference_checklist() {
     )
     .await;
     assert_eq!(status, 409, "{dup}");
-    let conv = json!({"id": derive_id("dup"), "customer": id});
+    let conv = json!({"id": derive_id(T0, "dup"), "customer": id});
     let (status, _, _) = raw(
         &env,
         reqwest::Method::POST,
@@ -1575,13 +1586,13 @@ async fn emulator_follows_the_reference_checklist() {
     assert!(remaining.parse::<u32>().is_ok(), "{remaining}");
 
     // Message updates bump rev and raise kustomer.message.update.
-    let conv_id = derive_id("dup");
+    let conv_id = derive_id(T0, "dup");
     let msg = env
         .client
         .create_message(
             id,
             &conv_id,
-            &voice_message(&derive_id("checklist/m"), "in"),
+            &voice_message(&derive_id(T0, "checklist/m"), "in"),
         )
         .await
         .expect("message");

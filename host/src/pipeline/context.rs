@@ -32,7 +32,7 @@ pub(crate) async fn load(
 
     let mut recent = Vec::new();
     if let Some(c) = &customer {
-        for conversation in client.recent_conversations(&c.id, RECENT).await? {
+        for conversation in client.newest_conversations(&c.id, RECENT).await? {
             recent.push(summarise(store, id, &conversation)?);
         }
     }

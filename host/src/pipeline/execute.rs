@@ -46,9 +46,15 @@ pub(crate) async fn run(
     let client = &env.tenant.kustomer;
     let mut customer = loaded.customer_id.clone();
     let mut conversation = loaded.linked.clone();
+    // Ids lead with the event's time, as Kustomer's lead with theirs.
+    let event_at = chrono::DateTime::parse_from_rfc3339(&event.at)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc));
+    let at_secs = event_at.map_or(0, |d| d.timestamp());
 
     for (index, action) in plan.actions.iter().enumerate() {
-        let id_for = |what: &str| derive_id(&format!("{tenant}/{}/{index}/{what}", event.id));
+        let id_for =
+            |what: &str| derive_id(at_secs, &format!("{tenant}/{}/{index}/{what}", event.id));
         let need_customer = |c: &Option<String>| {
             c.clone().ok_or_else(|| {
                 PipelineError::BadPlan(format!(
@@ -148,6 +154,7 @@ pub(crate) async fn run(
                         custom: custom(&new.fields),
                         queue: None,
                         default_lang: event.session.language.clone(),
+                        created_at: event_at,
                     })
                     .await?;
                 env.store.put_conversation_meta(
@@ -201,9 +208,7 @@ pub(crate) async fn run(
                             direction: direction(message.direction).into(),
                             preview: Some(message.preview.clone()),
                             meta: Some(Value::Object(meta)),
-                            sent_at: chrono::DateTime::parse_from_rfc3339(&event.at)
-                                .ok()
-                                .map(|d| d.with_timezone(&chrono::Utc)),
+                            sent_at: event_at,
                             ..Default::default()
                         },
                     )

@@ -17,5 +17,6 @@ mod faults;
 mod hot_swap;
 mod isolation;
 mod operation;
+mod recency;
 mod sessions;
 mod spec_rules;

@@ -84,10 +84,10 @@ pub struct CliArgs {
     /// HMAC token of the outbound webhooks.
     #[arg(long, default_value = "emulator-webhook-token")]
     pub webhook_token: String,
-    /// Order lists by id under `sort=`, as Kustomer documents (default:
-    /// creation order).
+    /// Order lists by creation instead of by id under `sort=` (Kustomer
+    /// documents id order, the default).
     #[arg(long)]
-    pub sort_lists_by_id: bool,
+    pub sort_by_creation: bool,
     /// Searches per minute before 429.
     #[arg(long, default_value_t = 100)]
     pub search_per_minute: u32,
@@ -107,7 +107,7 @@ pub async fn run_cli(args: CliArgs) -> anyhow::Result<()> {
             url,
             token: args.webhook_token.clone(),
         }),
-        sort_lists_by_id: args.sort_lists_by_id,
+        sort_lists_by_id: !args.sort_by_creation,
         search_per_minute: args.search_per_minute,
         log_capacity: args.log_capacity,
         ..KustomerEmulatorConfig::default()

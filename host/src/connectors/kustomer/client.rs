@@ -30,12 +30,16 @@ const MAX_PAGE_SIZE: usize = 100;
 /// Guard against a server whose `links.next` never ends.
 const MAX_PAGES: usize = 1000;
 
-/// A deterministic 24-hex Kustomer id for `key` (the first 12 bytes of its
-/// SHA-256). Callers derive it from (tenant, session, action index) so a
-/// retried or replayed create names the same object.
-pub fn derive_id(key: &str) -> String {
+/// A 24-hex Kustomer id made the way Kustomer makes its own: the first 4
+/// bytes are the creation time in epoch seconds (`at_secs`, big-endian), so
+/// ids sort by time like Kustomer's; the other 8 are the first bytes of the
+/// SHA-256 of `key`. Callers pass the event's time and derive `key` from
+/// (tenant, event, action index), so a retried or replayed create names the
+/// same object.
+pub fn derive_id(at_secs: i64, key: &str) -> String {
+    let secs = u32::try_from(at_secs.max(0)).unwrap_or(u32::MAX);
     let digest = Sha256::digest(key.as_bytes());
-    hex::encode(&digest[..12])
+    format!("{secs:08x}{}", hex::encode(&digest[..8]))
 }
 
 /// Percent-encodes one path segment (`@` → `%40`, `+` → `%2B`, …).
@@ -559,6 +563,23 @@ impl KustomerClient {
         self.list_up_to("recent_conversations", url, limit).await
     }
 
+    /// The customer's conversations, newest first by creation time, at most
+    /// `limit`. Kustomer sorts lists by id, which is not creation order for
+    /// ids chosen by clients: one page of 100 is read and ordered here by
+    /// `createdAt` (ties: the larger id, which also leads with the time).
+    pub async fn newest_conversations(
+        &self,
+        customer_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, KustomerError> {
+        let mut all = self
+            .recent_conversations(customer_id, MAX_PAGE_SIZE)
+            .await?;
+        all.sort_by(|a, b| (b.attributes.created_at, &b.id).cmp(&(a.attributes.created_at, &a.id)));
+        all.truncate(limit);
+        Ok(all)
+    }
+
     #[tracing::instrument(name = "switchboard.kustomer.update_conversation", skip_all)]
     pub async fn update_conversation(
         &self,
@@ -992,15 +1013,20 @@ mod tests {
 
     #[test]
     fn derived_ids_are_24_hex_and_stable() {
-        let a = derive_id("tenant-a/session-1/0");
+        let a = derive_id(1_768_467_600, "tenant-a/session-1/0");
         assert_eq!(a.len(), 24, "got {a}");
         assert!(
             a.bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
             "got {a}"
         );
-        assert_eq!(a, derive_id("tenant-a/session-1/0"));
-        assert_ne!(a, derive_id("tenant-a/session-1/1"));
+        assert_eq!(a, derive_id(1_768_467_600, "tenant-a/session-1/0"));
+        assert_ne!(a, derive_id(1_768_467_600, "tenant-a/session-1/1"));
+        assert!(a.starts_with("6968ac90"), "the time comes first: {a}");
+        assert!(
+            derive_id(1_768_467_601, "z") > derive_id(1_768_467_600, "a"),
+            "a later id sorts after an earlier one"
+        );
     }
 
     #[test]

@@ -519,6 +519,10 @@ pub struct NewConversation {
     pub queue: Option<QueueRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_lang: Option<String>,
+    /// When the conversation began; Kustomer keeps a supplied `createdAt`,
+    /// and recency is judged by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -47,9 +47,8 @@ pub struct KustomerEmulatorConfig {
     pub webhook: Option<WebhookTarget>,
     /// Start with the clock stopped at this instant instead of system time.
     pub fixed_time: Option<DateTime<Utc>>,
-    /// Order lists by id under `sort=` as Kustomer documents. Off by default:
-    /// the emulator has always ordered lists by creation, and the sidecar's
-    /// "latest conversation" lookup still relies on that.
+    /// Order lists by id under `sort=`, as Kustomer documents (the default);
+    /// off, lists keep creation order.
     pub sort_lists_by_id: bool,
     /// Searches per minute (Kustomer: 100 for API keys).
     pub search_per_minute: u32,
@@ -68,7 +67,7 @@ impl Default for KustomerEmulatorConfig {
             customer_creates_per_minute: 120,
             webhook: None,
             fixed_time: None,
-            sort_lists_by_id: false,
+            sort_lists_by_id: true,
             search_per_minute: 100,
             log_capacity: 20_000,
         }
