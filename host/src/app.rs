@@ -99,6 +99,10 @@ fn describe_metrics() {
         "Agent status changes that could not be decided or carried out."
     );
     describe_gauge!(
+        "switchboard_undeclared_fields",
+        "Custom attributes a tenant writes that its Kustomer has no metadata for (run `fields provision`)."
+    );
+    describe_gauge!(
         "switchboard_http_connections",
         "Inbound HTTP connections open now."
     );
@@ -131,6 +135,7 @@ pub struct App {
     pipeline: Arc<Pipeline>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    field_checks: Arc<crate::fields::FieldChecks>,
     /// Keeps the module directory watcher alive.
     _watcher: Option<notify::RecommendedWatcher>,
 }
@@ -194,6 +199,12 @@ impl App {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(pipeline.clone().run(shutdown_rx.clone()));
+        let field_checks = Arc::new(crate::fields::FieldChecks::default());
+        tasks.spawn(
+            field_checks
+                .clone()
+                .run(tenants.clone(), shutdown_rx.clone()),
+        );
 
         for tenant in tenants.iter() {
             let t = &tenant.config;
@@ -251,6 +262,7 @@ impl App {
             admin_token,
             metrics,
             doorbell: pipeline.doorbell(),
+            field_checks: field_checks.clone(),
         };
         let router = http::router(state)
             .merge(intake::router(intake_state))
@@ -283,8 +295,16 @@ impl App {
             pipeline,
             shutdown,
             tasks,
+            field_checks,
             _watcher: watcher,
         })
+    }
+
+    /// Checks again now which declared custom attributes each tenant's
+    /// Kustomer lacks (otherwise every [`crate::fields::FieldChecks::EVERY`]);
+    /// `/readyz` reports the result.
+    pub async fn check_fields(&self) {
+        self.field_checks.check(&self.tenants).await;
     }
 
     /// The address the HTTP server listens on.

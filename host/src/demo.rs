@@ -156,8 +156,9 @@ impl Stack {
                 crate::store::Store::open(crate::store::Store::path_in(&config.server.data_dir))?;
             for tenant in &config.tenants {
                 let client = kustomer::KustomerClient::new(tenant.kustomer.clone())?;
-                crate::fields::provision(&client, &tenant.fields).await?;
-                let names: Vec<String> = tenant.fields.all().into_iter().map(|(_, n)| n).collect();
+                let declared = crate::fields::Declared::of(&tenant.fields, &tenant.field_mapping);
+                crate::fields::provision(&client, &declared).await?;
+                let names = declared.names();
                 store.record_field_provisioning(
                     &tenant.id,
                     PROVISIONED_AT,

@@ -3,7 +3,7 @@
 //! conversation), and provisioning them in Kustomer's metadata (CF1).
 use crate::connectors::kustomer::model::{MetadataResource, PropertyDefinition};
 use crate::connectors::kustomer::{KustomerClient, KustomerError};
-use crate::runtime::types::StandardField;
+use crate::runtime::types::{FieldMapping, FieldTarget, StandardField};
 use std::collections::BTreeMap;
 
 /// Every standard field with its base name, type suffix, display name and
@@ -140,12 +140,83 @@ impl StandardFields {
         FIELDS.iter().map(|f| (f.0, self.name(f.0))).collect()
     }
 
+    /// The customer attribute that holds CU1's assignment (Kustomer
+    /// customers have no assignee of their own).
+    pub fn assigned_agent(&self) -> String {
+        format!("{}AssignedAgentStr", self.prefix)
+    }
+
     fn definitions(&self, resource: MetadataResource) -> BTreeMap<String, PropertyDefinition> {
         FIELDS
             .iter()
             .filter(|f| f.4 == resource)
             .map(|f| (self.name(f.0), PropertyDefinition::named(f.3)))
             .collect()
+    }
+}
+
+/// Every custom attribute the sidecar may write for a tenant, per resource:
+/// the standard fields (CF2, CF3), CU1's assignment, and each SDK custom-data
+/// key the tenant maps (TU9). `fields provision` declares them all (KU5).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Declared {
+    pub customer: BTreeMap<String, PropertyDefinition>,
+    pub conversation: BTreeMap<String, PropertyDefinition>,
+}
+
+impl Declared {
+    pub fn of(fields: &StandardFields, mapping: &[FieldMapping]) -> Self {
+        let mut customer = fields.definitions(MetadataResource::Customer);
+        customer.insert(
+            fields.assigned_agent(),
+            PropertyDefinition::named("Assigned Agent"),
+        );
+        let mut conversation = fields.definitions(MetadataResource::Conversation);
+        for m in mapping {
+            let target = match m.target {
+                FieldTarget::Customer => &mut customer,
+                FieldTarget::Conversation => &mut conversation,
+            };
+            target
+                .entry(m.name.clone())
+                .or_insert_with(|| PropertyDefinition::named(format!("SDK {}", m.key)));
+        }
+        Declared {
+            customer,
+            conversation,
+        }
+    }
+
+    /// Every declared name, customers' first.
+    pub fn names(&self) -> Vec<String> {
+        self.customer
+            .keys()
+            .chain(self.conversation.keys())
+            .cloned()
+            .collect()
+    }
+
+    /// The declared names Kustomer's metadata does not have (`customer.…`,
+    /// `conversation.…`): one read per resource.
+    pub async fn missing(&self, client: &KustomerClient) -> Result<Vec<String>, KustomerError> {
+        let mut missing = Vec::new();
+        for (resource, wanted, label) in [
+            (MetadataResource::Customer, &self.customer, "customer"),
+            (
+                MetadataResource::Conversation,
+                &self.conversation,
+                "conversation",
+            ),
+        ] {
+            let have = client.get_metadata(resource).await?.attributes.properties;
+            missing.extend(
+                wanted
+                    .keys()
+                    .filter(|name| !have.contains_key(*name))
+                    .map(|name| format!("{label}.{name}")),
+            );
+        }
+        Ok(missing)
     }
 }
 
@@ -158,28 +229,92 @@ pub struct Provisioned {
     pub conversation: Vec<String>,
 }
 
-/// Creates the standard fields in Kustomer's metadata (CF1). Idempotent: a
-/// second run changes nothing; properties it did not create are left alone.
+/// Declares every attribute the tenant's configuration and the default
+/// rules write (CF1, KU5): the standard fields, CU1's assignment and the
+/// mapped SDK fields. Idempotent: a second run changes nothing; properties
+/// it did not create are left alone.
 pub async fn provision(
     client: &KustomerClient,
-    fields: &StandardFields,
+    declared: &Declared,
 ) -> Result<Provisioned, KustomerError> {
     let customer = client
-        .merge_metadata(
-            MetadataResource::Customer,
-            &fields.definitions(MetadataResource::Customer),
-        )
+        .merge_metadata(MetadataResource::Customer, &declared.customer)
         .await?;
     let conversation = client
-        .merge_metadata(
-            MetadataResource::Conversation,
-            &fields.definitions(MetadataResource::Conversation),
-        )
+        .merge_metadata(MetadataResource::Conversation, &declared.conversation)
         .await?;
     Ok(Provisioned {
         customer: customer.changed,
         conversation: conversation.changed,
     })
+}
+
+/// What each tenant's Kustomer lacks of [`Declared`], as last checked; read
+/// by `/readyz` (KU5). Cheap to share.
+#[derive(Debug, Default)]
+pub struct FieldChecks {
+    /// Tenant → the missing names, or why the check could not be made.
+    /// `std` mutex: held for one map update, never across an await.
+    by_tenant: std::sync::Mutex<BTreeMap<String, Result<Vec<String>, String>>>,
+}
+
+impl FieldChecks {
+    /// How often the declarations are checked again.
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+    /// Checks every tenant now: two metadata reads each.
+    pub async fn check(&self, tenants: &crate::tenant::Tenants) {
+        for tenant in tenants.iter() {
+            let declared = Declared::of(&tenant.config.fields, &tenant.config.field_mapping);
+            let result = declared
+                .missing(&tenant.kustomer)
+                .await
+                .map_err(|e| e.to_string());
+            let count = result.as_ref().map_or(0, Vec::len);
+            metrics::gauge!("switchboard_undeclared_fields", "tenant" => tenant.id().to_string())
+                .set(count as f64);
+            if let Ok(missing) = &result {
+                if !missing.is_empty() {
+                    tracing::warn!(tenant = tenant.id(), ?missing, "Kustomer lacks metadata for attributes this tenant writes; run `switchboard fields provision`");
+                }
+            }
+            self.by_tenant
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(tenant.id().to_string(), result);
+        }
+    }
+
+    /// Checks at once, then every [`Self::EVERY`], until `shutdown`.
+    pub async fn run(
+        self: std::sync::Arc<Self>,
+        tenants: crate::tenant::Tenants,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            self.check(&tenants).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Self::EVERY) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One line per tenant whose Kustomer lacks a declaration (or could not
+    /// be checked).
+    pub fn warnings(&self) -> Vec<String> {
+        let map = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter_map(|(tenant, result)| match result {
+                Ok(missing) if missing.is_empty() => None,
+                Ok(missing) => Some(format!(
+                    "tenant `{tenant}`: Kustomer has no metadata for {}; run `switchboard fields provision --tenant {tenant}`",
+                    missing.join(", ")
+                )),
+                Err(e) => Some(format!("tenant `{tenant}`: field declarations not checked: {e}")),
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +344,35 @@ mod tests {
             vec!["ccaiCustomUserIdStr"]
         );
         assert_eq!(f.definitions(MetadataResource::Conversation).len(), 11);
+    }
+
+    #[test]
+    fn ku5_everything_written_is_declared() {
+        let f = StandardFields::with_prefix("ccai");
+        let mapping = [
+            FieldMapping {
+                key: "loyalty_tier".into(),
+                target: FieldTarget::Customer,
+                name: "loyaltyTierStr".into(),
+            },
+            FieldMapping {
+                key: "order_id".into(),
+                target: FieldTarget::Conversation,
+                name: "orderIdStr".into(),
+            },
+        ];
+        let declared = Declared::of(&f, &mapping);
+        assert_eq!(
+            declared.customer.keys().collect::<Vec<_>>(),
+            [
+                "ccaiAssignedAgentStr",
+                "ccaiCustomUserIdStr",
+                "loyaltyTierStr"
+            ]
+        );
+        assert!(declared.conversation.contains_key("orderIdStr"));
+        assert_eq!(declared.conversation.len(), 12);
+        assert_eq!(declared.names().len(), 15);
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Tells the pipeline that events were requeued.
     pub doorbell: Arc<Doorbell>,
+    /// Which declared custom attributes each tenant's Kustomer lacks.
+    pub field_checks: Arc<crate::fields::FieldChecks>,
 }
 
 /// Health, readiness, metrics, screen pop and admin routes.
@@ -56,7 +58,10 @@ async fn metrics(State(state): State<AppState>) -> String {
     state.metrics.render()
 }
 
-/// Ready when the store answers and every configured tenant has a live module.
+/// Ready when the store answers and every configured tenant has a live
+/// module. Attributes a tenant writes that its Kustomer has not declared are
+/// reported as `warnings` without making the service unready: events keep
+/// being accepted while an operator runs `fields provision` (KU5).
 async fn ready(State(state): State<AppState>) -> Response {
     let mut problems = Vec::new();
     if let Err(e) = state.store.pending(None, 1) {
@@ -67,8 +72,13 @@ async fn ready(State(state): State<AppState>) -> Response {
             problems.push(format!("tenant `{tenant}` has no live rule module"));
         }
     }
+    let warnings = state.field_checks.warnings();
     if problems.is_empty() {
-        (StatusCode::OK, Json(json!({ "ready": true }))).into_response()
+        (
+            StatusCode::OK,
+            Json(json!({ "ready": true, "warnings": warnings })),
+        )
+            .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -76,6 +86,7 @@ async fn ready(State(state): State<AppState>) -> Response {
                 "ready": false,
                 "error": format!("not ready: {}", problems.join("; ")),
                 "problems": problems,
+                "warnings": warnings,
             })),
         )
             .into_response()

@@ -64,8 +64,9 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::open(&path).with_context(|| format!("cannot open the store {}", path.display()))
 }
 
-/// CF1: creates the standard custom fields in Kustomer and records when, so
-/// only sessions starting afterwards are filled (CF4).
+/// CF1, KU5: declares in Kustomer every custom attribute the tenant's
+/// sessions may write (standard fields, CU1's assignment, mapped SDK keys)
+/// and records when, so only sessions starting afterwards are filled (CF4).
 pub(crate) fn provision(config: &Path, tenant: &str) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
     let t = config
@@ -73,9 +74,10 @@ pub(crate) fn provision(config: &Path, tenant: &str) -> anyhow::Result<ExitCode>
         .with_context(|| format!("no tenant `{tenant}` in the config"))?;
     let store = open_store(&config)?;
     let client = KustomerClient::new(t.kustomer.clone())?;
-    let done = runtime()?.block_on(crate::fields::provision(&client, &t.fields))?;
+    let declared = crate::fields::Declared::of(&t.fields, &t.field_mapping);
+    let done = runtime()?.block_on(crate::fields::provision(&client, &declared))?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let names: Vec<String> = t.fields.all().into_iter().map(|(_, n)| n).collect();
+    let names = declared.names();
     store.record_field_provisioning(tenant, &now, &serde_json::json!(names))?;
     let (at, _) = store
         .field_provisioning(tenant)?

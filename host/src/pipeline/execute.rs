@@ -108,7 +108,7 @@ pub(crate) async fn run(
                     // Kustomer customers have no assignee attribute; the
                     // assignment (CU1) is kept in a custom attribute.
                     fields.insert(
-                        format!("{}AssignedAgentStr", env.tenant.config.fields.prefix()),
+                        env.tenant.config.fields.assigned_agent(),
                         Value::String(agent.clone()),
                     );
                 }

@@ -329,21 +329,44 @@ async fn cf1_provisioning_is_idempotent_and_keeps_foreign_fields_e2e() {
         properties("conversation")
     );
 
+    let declared =
+        switchboard::fields::Declared::of(&tenant.config.fields, &tenant.config.field_mapping);
+    // Before: /readyz names what the tenant's Kustomer lacks (KU5).
+    stack.app.check_fields().await;
+    let ready = readyz(&stack).await;
+    let warnings = ready["warnings"].to_string();
+    assert!(
+        warnings.contains("ccaiAssignedAgentStr") && warnings.contains("fields provision"),
+        "{ready}"
+    );
     let first = await_or_timeout(
         "first provisioning",
         30,
-        switchboard::fields::provision(client, &tenant.config.fields),
+        switchboard::fields::provision(client, &declared),
     )
     .await
     .expect("provisioned");
-    assert_eq!(first.customer, ["ccaiCustomUserIdStr"]);
-    assert_eq!(first.conversation.len(), 11, "{:?}", first.conversation);
+    assert_eq!(
+        first.customer,
+        declared.customer.keys().cloned().collect::<Vec<_>>(),
+        "CF2's field, CU1's and the mapped customer fields"
+    );
+    assert!(first.customer.contains(&"ccaiAssignedAgentStr".to_string()));
+    assert_eq!(
+        first.conversation.len(),
+        declared.conversation.len(),
+        "{:?}",
+        first.conversation
+    );
+    stack.app.check_fields().await;
+    let ready = readyz(&stack).await;
+    assert_eq!(ready["warnings"], serde_json::json!([]), "{ready}");
     let after_first = (properties("customer"), properties("conversation"));
 
     let second = await_or_timeout(
         "second provisioning",
         30,
-        switchboard::fields::provision(client, &tenant.config.fields),
+        switchboard::fields::provision(client, &declared),
     )
     .await
     .expect("provisioned");
@@ -361,7 +384,7 @@ async fn cf1_provisioning_is_idempotent_and_keeps_foreign_fields_e2e() {
         before_foreign,
         "foreign field left alone"
     );
-    for (_, name) in tenant.config.fields.all() {
+    for name in declared.names() {
         let present = !properties("customer")[&name].is_null()
             || !properties("conversation")[&name].is_null();
         assert!(present, "{name} provisioned");
@@ -378,7 +401,10 @@ async fn cf4_only_sessions_starting_after_provisioning_get_standard_fields_e2e()
     await_or_timeout(
         "provisioning",
         30,
-        switchboard::fields::provision(kustomer_client(&stack), &tenant.config.fields),
+        switchboard::fields::provision(
+            kustomer_client(&stack),
+            &switchboard::fields::Declared::of(&tenant.config.fields, &tenant.config.field_mapping),
+        ),
     )
     .await
     .expect("provisioned");
@@ -460,4 +486,18 @@ async fn op6_screen_pop_accepts_the_numeric_ccai_id_e2e() {
         .expect("answer");
     assert_eq!(unknown.status(), 404);
     stack.shutdown().await;
+}
+
+/// `GET /readyz`'s JSON body.
+async fn readyz(stack: &switchboard::demo::Stack) -> serde_json::Value {
+    await_or_timeout(
+        "readyz",
+        30,
+        reqwest::get(format!("{}/readyz", stack.url())),
+    )
+    .await
+    .expect("readyz answers")
+    .json()
+    .await
+    .expect("json")
 }
