@@ -30,7 +30,7 @@ mod status_sync;
 
 pub use error::StoreError;
 pub use inbox::{ChatMessage, InboxRow, InboxStatus, NewInboxEvent};
-pub use links::{ConversationMeta, Outcome, OutcomeState, SessionLink};
+pub use links::{AttachmentRecord, ConversationMeta, Outcome, OutcomeState, SessionLink};
 pub use sessions::{Merged, Reconciled};
 pub use status_sync::StatusAgentRow;
 

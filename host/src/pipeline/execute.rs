@@ -6,6 +6,7 @@ use super::{PipelineError, Tenant};
 use crate::connectors::kustomer::derive_id;
 use crate::connectors::kustomer::model::{
     CustomerPatch, EmailEntry, NewConversation, NewCustomer, NewMessage, NewNote, PhoneEntry,
+    UploadTarget,
 };
 use crate::runtime::types as t;
 use crate::store::{ConversationMeta, SessionLink, Store};
@@ -229,22 +230,21 @@ pub(crate) async fn run(
             }
             t::Action::AttachFile(attachment) => {
                 let conv = need_conversation(&conversation)?;
-                let data = fetch(env.http, &attachment.file.source).await?;
+                let note_id = id_for("note");
                 let body = attachment
                     .note
                     .clone()
                     .unwrap_or_else(|| format!("Attached {}", attachment.file.name));
+                let attachment_id = attach(env, &note_id, &attachment.file).await?;
                 client
-                    .create_note_with_attachment(
+                    .create_note(
                         &conv,
-                        NewNote {
-                            id: Some(id_for("note")),
+                        &NewNote {
+                            id: Some(note_id),
                             body,
+                            attachments: vec![attachment_id],
                             ..Default::default()
                         },
-                        &attachment.file.name,
-                        &attachment.file.content_type,
-                        data,
                     )
                     .await?;
             }
@@ -276,6 +276,56 @@ pub(crate) async fn run(
         metrics::counter!("switchboard_crm_actions_total", "tenant" => tenant.clone(), "action" => action_name(action)).increment(1);
     }
     Ok(())
+}
+
+/// Registers the file as a Kustomer attachment and uploads it, once: the
+/// attachment and its storage target are kept under `key` before the
+/// upload, so a retry after a lost response reuses them (no orphan, no
+/// second download once the file is stored). Returns the attachment id.
+async fn attach(env: &Env<'_>, key: &str, file: &t::File) -> Result<String, PipelineError> {
+    let tenant = &env.tenant.config.id;
+    let client = &env.tenant.kustomer;
+    let kept = env.store.attachment(tenant, key)?;
+    if let Some(kept) = kept.as_ref().filter(|k| k.uploaded) {
+        return Ok(kept.attachment_id.clone());
+    }
+    let data = fetch(env.http, &file.source).await?;
+    let mut kept_target = kept.as_ref().and_then(|k| {
+        serde_json::from_str::<UploadTarget>(&k.upload)
+            .ok()
+            .map(|target| (k.attachment_id.clone(), target))
+    });
+    loop {
+        let reused = kept_target.is_some();
+        let (id, target) = match kept_target.take() {
+            Some(found) => found,
+            None => {
+                let (created, target) = client
+                    .register_attachment(&file.name, &file.content_type, data.len() as u64)
+                    .await?;
+                let upload = serde_json::to_string(&target)
+                    .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
+                env.store
+                    .record_attachment(tenant, key, &created.id, &upload)?;
+                (created.id, target)
+            }
+        };
+        match client
+            .upload_attachment_file(&target, &file.name, &file.content_type, data.clone())
+            .await
+        {
+            Ok(()) => {
+                env.store.attachment_uploaded(tenant, key)?;
+                return Ok(id);
+            }
+            // A kept target the storage refuses (its policy expired): the
+            // attachment never got its file; register a fresh one.
+            Err(e) if reused && !e.is_transient() => {
+                tracing::warn!(tenant, attachment_id = %id, error = %e, "kept upload target refused; registering the attachment again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn custom(fields: &[t::CustomField]) -> Option<Map<String, Value>> {

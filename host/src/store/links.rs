@@ -2,7 +2,8 @@
 //! belongs to, what it knows of the conversations it created (channel, menu,
 //! voicemail — Kustomer has no place for them before the custom fields are
 //! provisioned), each event's recorded decision and outcome, and when a
-//! tenant's custom fields were provisioned (CF4).
+//! tenant's custom fields were provisioned (CF4), and the attachments it
+//! registered (so a retry reuses them).
 use super::{Store, StoreError};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
@@ -359,4 +360,68 @@ fn row_to_outcome(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outcome> {
             .get::<_, Option<String>>(9)?
             .and_then(|c| serde_json::from_str(&c).ok()),
     })
+}
+
+/// An attachment registered in Kustomer for one plan action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachmentRecord {
+    pub attachment_id: String,
+    /// The storage target, as JSON; the store does not interpret it.
+    pub upload: String,
+    /// Whether the file reached the storage target.
+    pub uploaded: bool,
+}
+
+impl Store {
+    /// The attachment registered under `key` (the note it belongs to).
+    pub fn attachment(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Option<AttachmentRecord>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT attachment_id, upload, uploaded FROM attachments WHERE tenant = ?1 AND key = ?2",
+                (tenant, key),
+                |r| {
+                    Ok(AttachmentRecord {
+                        attachment_id: r.get(0)?,
+                        upload: r.get(1)?,
+                        uploaded: r.get::<_, i64>(2)? != 0,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| StoreError::query("read attachment", e))
+    }
+
+    /// Keeps a registered attachment before its file is uploaded.
+    pub fn record_attachment(
+        &self,
+        tenant: &str,
+        key: &str,
+        attachment_id: &str,
+        upload: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO attachments (tenant, key, attachment_id, upload) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (tenant, key) DO UPDATE
+                 SET attachment_id = excluded.attachment_id, upload = excluded.upload, uploaded = 0",
+                (tenant, key, attachment_id, upload),
+            )
+            .map(drop)
+            .map_err(|e| StoreError::query("record attachment", e))
+    }
+
+    /// Notes that the attachment's file reached storage.
+    pub fn attachment_uploaded(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE attachments SET uploaded = 1 WHERE tenant = ?1 AND key = ?2",
+                (tenant, key),
+            )
+            .map(drop)
+            .map_err(|e| StoreError::query("record attachment upload", e))
+    }
 }

@@ -131,6 +131,18 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL,
         PRIMARY KEY (tenant, session_id)
     );",
+    // 7: attachments registered in Kustomer, kept before their file is
+    // uploaded, so a retry after a lost response reuses the attachment
+    // instead of leaving an orphan. `upload` is the storage target (JSON).
+    "CREATE TABLE attachments (
+        tenant        TEXT    NOT NULL,
+        key           TEXT    NOT NULL,
+        attachment_id TEXT    NOT NULL,
+        upload        TEXT    NOT NULL,
+        uploaded      INTEGER NOT NULL DEFAULT 0,
+        created_at    TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        PRIMARY KEY (tenant, key)
+    );",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits

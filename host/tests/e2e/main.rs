@@ -11,6 +11,7 @@
 
 mod support;
 
+mod attachments;
 mod crash;
 mod edges;
 mod faults;

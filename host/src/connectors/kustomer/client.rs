@@ -723,21 +723,21 @@ impl KustomerClient {
 
     // ----------------------------------------------------------- attachments
 
-    /// Steps 1 and 2 of an attachment: register it, then POST the file to the
-    /// storage URL Kustomer returns (all its fields, the file last). Returns
-    /// the attachment as stored; reference its id in a note or message.
-    #[tracing::instrument(name = "switchboard.kustomer.upload_attachment", skip_all)]
-    pub async fn upload_attachment(
+    /// Step 1 of an attachment: registers it and returns it with the storage
+    /// target its file goes to. Kustomer takes no client id here: keep the
+    /// id and the target before uploading, so a retry reuses them.
+    #[tracing::instrument(name = "switchboard.kustomer.register_attachment", skip_all)]
+    pub async fn register_attachment(
         &self,
         name: &str,
         content_type: &str,
-        data: Bytes,
-    ) -> Result<Attachment, KustomerError> {
-        const OP: &str = "upload_attachment";
+        content_length: u64,
+    ) -> Result<(Attachment, UploadTarget), KustomerError> {
+        const OP: &str = "register_attachment";
         let new = NewAttachment {
             name: name.to_string(),
             content_type: content_type.to_string(),
-            content_length: data.len() as u64,
+            content_length,
         };
         let created: Attachment = self
             .write(OP, Method::POST, "/v1/attachments", &new, None)
@@ -750,18 +750,43 @@ impl KustomerClient {
             .ok_or_else(|| KustomerError::invalid(OP, "attachment response has no meta.upload"))?;
         let target: UploadTarget = serde_json::from_value(upload)
             .map_err(|source| KustomerError::Decode { op: OP, source })?;
+        Ok((created, target))
+    }
+
+    /// Step 2 of an attachment: POSTs the file to its storage target (all
+    /// the target's fields, the file last). Uploading again to the same
+    /// target replaces the file.
+    #[tracing::instrument(name = "switchboard.kustomer.upload_attachment_file", skip_all)]
+    pub async fn upload_attachment_file(
+        &self,
+        target: &UploadTarget,
+        name: &str,
+        content_type: &str,
+        data: Bytes,
+    ) -> Result<(), KustomerError> {
+        const OP: &str = "upload_attachment";
         let url = Url::parse(&target.url)
             .or_else(|_| self.url(&target.url))
             .map_err(|_| KustomerError::invalid(OP, format!("bad upload URL {}", target.url)))?;
         self.post_form(OP, url, &target.fields, name, content_type, data)
+            .await
+    }
+
+    /// Steps 1 and 2 of an attachment: register it, then upload the file.
+    /// Returns the attachment as registered; reference its id in a note or
+    /// message.
+    pub async fn upload_attachment(
+        &self,
+        name: &str,
+        content_type: &str,
+        data: Bytes,
+    ) -> Result<Attachment, KustomerError> {
+        let (created, target) = self
+            .register_attachment(name, content_type, data.len() as u64)
             .await?;
-        Ok(self
-            .get_optional(
-                "get_attachment",
-                &format!("/v1/attachments/{}", seg(&created.id)),
-            )
-            .await?
-            .unwrap_or(created))
+        self.upload_attachment_file(&target, name, content_type, data)
+            .await?;
+        Ok(created)
     }
 
     /// The storage POST. Carries no API key: the presigned fields are the

@@ -291,8 +291,9 @@ pub struct AttachmentAttributes {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-/// Where step 2 of an attachment upload posts (an S3 presigned POST).
-#[derive(Debug, Clone, Deserialize)]
+/// Where step 2 of an attachment upload posts (an S3 presigned POST). Kept
+/// with the attachment's id so a retry uploads to the same attachment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UploadTarget {
     pub url: String,
     #[serde(default)]
