@@ -52,6 +52,8 @@ pub(crate) async fn run(
         .ok()
         .map(|d| d.with_timezone(&chrono::Utc));
     let at_secs = event_at.map_or(0, |d| d.timestamp());
+    // Whether this plan created its customer (its updates went with it).
+    let mut created_here = false;
 
     for (index, action) in plan.actions.iter().enumerate() {
         let id_for =
@@ -74,6 +76,18 @@ pub(crate) async fn run(
         };
         match action {
             t::Action::CreateCustomer(new) => {
+                // The plan's later customer updates (CU1, mapped fields) go
+                // into the create: one request instead of two.
+                let folded: Map<String, Value> = plan.actions[index + 1..]
+                    .iter()
+                    .filter_map(|a| match a {
+                        t::Action::UpdateCustomer(update) => Some(customer_fields(env, update)),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                let mut fields = custom(&new.fields).unwrap_or_default();
+                fields.extend(folded.clone());
                 let created = client
                     .create_customer(&NewCustomer {
                         name: new.name.clone(),
@@ -97,22 +111,36 @@ pub(crate) async fn run(
                             })
                             .collect(),
                         locale: None,
-                        custom: custom(&new.fields),
+                        custom: (!fields.is_empty()).then_some(fields),
                     })
                     .await?;
+                // Kustomer may answer with a customer that already existed
+                // (same phone or external id): what it lacks is updated.
+                let kept = created.attributes.custom.clone().unwrap_or_default();
+                let missing: Map<String, Value> = folded
+                    .into_iter()
+                    .filter(|(k, v)| kept.get(k) != Some(v))
+                    .collect();
+                if !missing.is_empty() {
+                    client
+                        .update_customer(
+                            &created.id,
+                            &CustomerPatch {
+                                custom: Some(missing),
+                                ..Default::default()
+                            },
+                        )
+                        .await?;
+                }
                 customer = Some(created.id);
+                created_here = true;
+            }
+            t::Action::UpdateCustomer(_) if created_here => {
+                // Written with the create above.
             }
             t::Action::UpdateCustomer(update) => {
                 let id = need_customer(&customer)?;
-                let mut fields = custom(&update.fields).unwrap_or_default();
-                if let Some(agent) = &update.assign_to {
-                    // Kustomer customers have no assignee attribute; the
-                    // assignment (CU1) is kept in a custom attribute.
-                    fields.insert(
-                        env.tenant.config.fields.assigned_agent(),
-                        Value::String(agent.clone()),
-                    );
-                }
+                let fields = customer_fields(env, update);
                 if !fields.is_empty() {
                     client
                         .update_customer(
@@ -326,6 +354,19 @@ async fn attach(env: &Env<'_>, key: &str, file: &t::File) -> Result<String, Pipe
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The custom attributes an `update-customer` writes. Kustomer customers
+/// have no assignee attribute: CU1's assignment is kept in a custom one.
+fn customer_fields(env: &Env<'_>, update: &t::CustomerUpdate) -> Map<String, Value> {
+    let mut fields = custom(&update.fields).unwrap_or_default();
+    if let Some(agent) = &update.assign_to {
+        fields.insert(
+            env.tenant.config.fields.assigned_agent(),
+            Value::String(agent.clone()),
+        );
+    }
+    fields
 }
 
 fn custom(fields: &[t::CustomField]) -> Option<Map<String, Value>> {

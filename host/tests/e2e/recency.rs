@@ -124,3 +124,68 @@ async fn ku1_tu2_tc3_the_newest_conversation_is_found_by_time_whatever_the_ids_e
     }
     stack.shutdown().await;
 }
+
+/// What one six-update IVR call costs in Kustomer requests today, per
+/// transition: printed for the README's figures and the budget work (KU2,
+/// KU3 are not built yet; this guards against the count growing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kustomer_requests_per_six_update_call_are_counted_e2e() {
+    use switchboard_emulators::ccai::{call_updates, CallOutcome, CallSpec};
+    let stack = start_default().await;
+    let mut report = Vec::new();
+    for (who, phone, id) in [
+        ("new caller", "+1 415-555-7301", 7301),
+        ("known caller", "+1 415-555-7301", 7302),
+    ] {
+        let call = CallSpec {
+            id,
+            phone: phone.into(),
+            outcome: CallOutcome::Answered,
+            transfers: 0,
+            recording: true,
+            rating: None,
+            smart_action: None,
+            tier: None,
+            voicemail_actions: 0,
+            event_types: false,
+        };
+        let mut per_update = Vec::new();
+        for update in call_updates(&call) {
+            stack.kustomer.control().clear_requests();
+            let scenario = switchboard_emulators::ccai::Scenario {
+                name: "counted",
+                spec_ids: &[],
+                description: "one update",
+                steps: vec![switchboard_emulators::ccai::Step::SessionEvents {
+                    stream: switchboard_emulators::ccai::Stream::Calls,
+                    batch: json!({ "count": 1, "events": [update] }),
+                }],
+            };
+            play_scenario(&stack, &scenario, "one update").await;
+            // The field-declaration check at start (KU5) is not the call's.
+            let requests: Vec<_> = stack
+                .kustomer
+                .control()
+                .requests()
+                .into_iter()
+                .filter(|r| !r.path.starts_with("/v1/metadata"))
+                .collect();
+            let api = requests
+                .iter()
+                .filter(|r| r.path.starts_with("/v1/"))
+                .count();
+            let reads = requests
+                .iter()
+                .filter(|r| r.path.starts_with("/v1/") && r.method == "GET")
+                .count();
+            per_update.push((api, reads));
+        }
+        let total: usize = per_update.iter().map(|(n, _)| n).sum();
+        let reads: usize = per_update.iter().map(|(_, r)| r).sum();
+        println!("{who}: {total} Kustomer requests ({reads} reads) for created, queued, assigned, connected, ended, recording: {per_update:?}");
+        report.push(total);
+    }
+    // Today's figures, so a change that adds requests is seen.
+    assert!(report[0] <= 18 && report[1] <= 19, "{report:?}");
+    stack.shutdown().await;
+}
