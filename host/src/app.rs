@@ -126,6 +126,47 @@ fn register_tenant_metrics(tenants: &Tenants) {
     }
 }
 
+/// Merges each call click-to-call places into its session's ledger, so its
+/// conversation is made at once (TC3, TU2) and CCAI Platform's own updates
+/// of the call add to it.
+fn placements(
+    store: &Store,
+    tenants: &Tenants,
+    doorbell: Arc<crate::pipeline::Doorbell>,
+) -> click_to_call::OnPlaced {
+    let store = store.clone();
+    let regions: std::collections::HashMap<String, crate::phone::Region> = tenants
+        .iter()
+        .map(|t| (t.id().to_string(), t.config.phone_region))
+        .collect();
+    Arc::new(move |placed: click_to_call::Placed| {
+        let region = regions.get(&placed.tenant).copied().unwrap_or_default();
+        let update = intake::normalize::update_from_placement(
+            placed.call_id,
+            &placed.number,
+            &placed.agent,
+            placed.at,
+        );
+        match intake::ledger::reconcile(
+            &store,
+            &placed.tenant,
+            region,
+            "click-to-call",
+            vec![update],
+            None,
+        ) {
+            Ok(stored) => stored
+                .events
+                .iter()
+                .for_each(|e| doorbell.ring(&e.tenant, &e.customer_key)),
+            // The platform reports the call anyway; it is recorded then.
+            Err(error) => {
+                tracing::warn!(tenant = %placed.tenant, call_id = placed.call_id, %error, "the placed call could not be recorded yet")
+            }
+        }
+    })
+}
+
 /// A running service.
 pub struct App {
     addr: SocketAddr,
@@ -241,7 +282,13 @@ impl App {
             admin_token.clone(),
         ));
         status_sync.spawn(&mut tasks, shutdown_rx.clone());
-        let click_to_call = Arc::new(ClickToCall::new(tenants.clone(), admin_token.clone()));
+        let click_to_call = Arc::new(
+            ClickToCall::new(tenants.clone(), admin_token.clone()).with_on_placed(placements(
+                &store,
+                &tenants,
+                pipeline.doorbell(),
+            )),
+        );
 
         let intake_state = IntakeState::new(
             store.clone(),

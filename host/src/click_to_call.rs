@@ -21,7 +21,9 @@
 //!
 //! Authentication: `Authorization: Bearer <token>` with the tenant's
 //! `click_to_call.token`, or the admin token.
-use crate::connectors::ccai::{CallPlaced, CallRejection, CcaiError, OutboundCall, SystemStatus};
+use crate::connectors::ccai::{
+    AgentInfo, CallPlaced, CallRejection, CcaiError, OutboundCall, SystemStatus,
+};
 use crate::connectors::kustomer::{KustomerClient, KustomerError};
 use crate::phone;
 use crate::tenant::{Tenant, Tenants};
@@ -36,10 +38,27 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
+/// A call click-to-call placed: what is known of its session before CCAI
+/// Platform reports it.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub tenant: String,
+    /// CCAI Platform's call id (the session is `call-<id>`).
+    pub call_id: u64,
+    /// The dialled number, E.164.
+    pub number: String,
+    pub agent: AgentInfo,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Told of every call placed; the app merges it into the session ledger.
+pub type OnPlaced = Arc<dyn Fn(Placed) + Send + Sync>;
+
 /// Click-to-call of every tenant that configures it. Cheap to share.
 pub struct ClickToCall {
     tenants: Tenants,
     admin_token: Option<Arc<SecretString>>,
+    on_placed: Option<OnPlaced>,
 }
 
 impl ClickToCall {
@@ -47,7 +66,15 @@ impl ClickToCall {
         Self {
             tenants,
             admin_token,
+            on_placed: None,
         }
+    }
+
+    /// Calls `on_placed` with every call placed (not with those still
+    /// waiting for the agent to accept).
+    pub fn with_on_placed(mut self, on_placed: OnPlaced) -> Self {
+        self.on_placed = Some(on_placed);
+        self
     }
 
     /// The tenant, when it has click-to-call configured.
@@ -174,6 +201,23 @@ async fn click_to_call(
                 CallPlaced::Created(call) => (call, "placed"),
                 CallPlaced::NeedsAgentAction(call) => (call, "agent_action_needed"),
             };
+            if let (Some(on_placed), "placed") = (&calls.on_placed, status) {
+                on_placed(Placed {
+                    tenant: tenant.clone(),
+                    call_id: call.id,
+                    number: number.clone(),
+                    agent: AgentInfo {
+                        id: agent.id,
+                        name: agent.display_name(),
+                        first_name: agent.first_name.clone(),
+                        last_name: agent.last_name.clone(),
+                        agent_number: agent.agent_number.clone(),
+                        avatar_url: None,
+                        email: agent.email.clone(),
+                    },
+                    at: chrono::Utc::now(),
+                });
+            }
             tracing::info!(tenant, call_id = call.id, status, "click-to-call placed");
             (
                 StatusCode::CREATED,

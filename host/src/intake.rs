@@ -27,6 +27,9 @@
 //! - **Manager API reconciliation** — [`Poller`] reads `calls` and `chats`
 //!   updated since its stored cursor; each record is one more update of its
 //!   session, merged with the cursor in one transaction.
+//! - **Click-to-call placements** — a call the sidecar placed is its
+//!   session's first update ([`normalize::update_from_placement`]), merged
+//!   by the app when the platform accepts the call.
 //!
 //! `docs/sessions.md` has the table of which source field derives which
 //! transition, and what happens to missing, unknown and contradictory data

@@ -121,7 +121,7 @@ async fn c2c1_prefill_gives_the_e164_number_and_the_conversation_to_follow() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn c2c2_dial_places_the_call_which_then_follows_tc3_and_tu2() {
+async fn c2c2_se1_dial_places_the_call_which_then_follows_tc3_and_tu2() {
     let (stack, open) = start().await;
 
     // TU2: the customer has an open conversation; the call is appended.
@@ -137,6 +137,23 @@ async fn c2c2_dial_places_the_call_which_then_follows_tc3_and_tu2() {
     assert_eq!(placed[0]["call_type"], "Voice Outbound (API)");
     assert_eq!(placed[0]["agent_email"], ADA);
     assert_eq!(placed[0]["end_user_number"], "+14155550101");
+    // SE1: the placement is the session's first update; the call is linked
+    // before CCAI Platform reports it, and its reports add no second record.
+    within(
+        "applying the placement",
+        120,
+        stack.wait_idle(Duration::from_secs(110)),
+    )
+    .await
+    .expect("applied");
+    let early = stack
+        .app
+        .store()
+        .session_link("acme", &format!("call-{call_id}"))
+        .expect("store")
+        .expect("linked at placement");
+    assert_eq!(early.conversation_id, open, "TU2 at placement");
+    let messages_before = stack.kustomer.control().messages().len();
     let session = stack
         .ccai
         .api_call_scenario(call_id, 90)
@@ -160,6 +177,11 @@ async fn c2c2_dial_places_the_call_which_then_follows_tc3_and_tu2() {
     assert_eq!(
         link.conversation_id, open,
         "TU2: appended to the open conversation"
+    );
+    assert_eq!(
+        stack.kustomer.control().messages().len(),
+        messages_before,
+        "the platform's report of the call adds no second call record"
     );
 
     // TC3: a number with no open conversation gets a new one; a given

@@ -374,6 +374,33 @@ pub fn update_from_envelope(envelope: &SessionEventEnvelope) -> Update {
     }
 }
 
+/// A call click-to-call placed, as the first update of its session: an
+/// outbound call to `number` by `agent`, created at `at`. CCAI Platform's own
+/// updates of the call merge into it later.
+pub fn update_from_placement(
+    call_id: u64,
+    number: &str,
+    agent: &AgentInfo,
+    at: DateTime<Utc>,
+) -> Update {
+    Update {
+        at_ms: at.timestamp_millis(),
+        item: SessionItem {
+            id: call_id,
+            channel: ItemChannel::Call,
+            session_type: Some("Voice Outbound (API)".into()),
+            direction: Some("outbound".into()),
+            status: Some("connected".into()),
+            dn: Some(number.to_string()),
+            agent: Some(agent.clone()),
+            created_at: Some(iso(at)),
+            ..SessionItem::default()
+        },
+        hint: Some("session_created".into()),
+        transcript: None,
+    }
+}
+
 /// The webhook's own time, else `fallback`.
 pub fn webhook_time(hook: &ChatWebhook, fallback: DateTime<Utc>) -> DateTime<Utc> {
     match &hook.timestamp {
