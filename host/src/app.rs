@@ -126,6 +126,31 @@ fn register_tenant_metrics(tenants: &Tenants) {
     }
 }
 
+/// Checks every tenant's field declarations (KU5).
+async fn check_fields(checks: &crate::fields::FieldChecks, tenants: &Tenants) {
+    for tenant in tenants.iter() {
+        let declared =
+            crate::fields::Declared::of(&tenant.config.fields, &tenant.config.field_mapping);
+        checks.check(tenant.id(), &declared, &tenant.kustomer).await;
+    }
+}
+
+/// Checks at once, then every [`crate::fields::FieldChecks::EVERY`], until
+/// `shutdown`.
+async fn check_fields_every(
+    checks: Arc<crate::fields::FieldChecks>,
+    tenants: Tenants,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        check_fields(&checks, &tenants).await;
+        tokio::select! {
+            _ = tokio::time::sleep(crate::fields::FieldChecks::EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 /// Merges each call click-to-call places into its session's ledger, so its
 /// conversation is made at once (TC3, TU2) and CCAI Platform's own updates
 /// of the call add to it.
@@ -241,11 +266,11 @@ impl App {
         let mut tasks = JoinSet::new();
         tasks.spawn(pipeline.clone().run(shutdown_rx.clone()));
         let field_checks = Arc::new(crate::fields::FieldChecks::default());
-        tasks.spawn(
-            field_checks
-                .clone()
-                .run(tenants.clone(), shutdown_rx.clone()),
-        );
+        tasks.spawn(check_fields_every(
+            field_checks.clone(),
+            tenants.clone(),
+            shutdown_rx.clone(),
+        ));
 
         for tenant in tenants.iter() {
             let t = &tenant.config;
@@ -351,7 +376,7 @@ impl App {
     /// Kustomer lacks (otherwise every [`crate::fields::FieldChecks::EVERY`]);
     /// `/readyz` reports the result.
     pub async fn check_fields(&self) {
-        self.field_checks.check(&self.tenants).await;
+        check_fields(&self.field_checks, &self.tenants).await;
     }
 
     /// The address the HTTP server listens on.

@@ -262,42 +262,21 @@ impl FieldChecks {
     /// How often the declarations are checked again.
     pub const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
-    /// Checks every tenant now: two metadata reads each.
-    pub async fn check(&self, tenants: &crate::tenant::Tenants) {
-        for tenant in tenants.iter() {
-            let declared = Declared::of(&tenant.config.fields, &tenant.config.field_mapping);
-            let result = declared
-                .missing(&tenant.kustomer)
-                .await
-                .map_err(|e| e.to_string());
-            let count = result.as_ref().map_or(0, Vec::len);
-            metrics::gauge!("switchboard_undeclared_fields", "tenant" => tenant.id().to_string())
-                .set(count as f64);
-            if let Ok(missing) = &result {
-                if !missing.is_empty() {
-                    tracing::warn!(tenant = tenant.id(), ?missing, "Kustomer lacks metadata for attributes this tenant writes; run `switchboard fields provision`");
-                }
-            }
-            self.by_tenant
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(tenant.id().to_string(), result);
-        }
-    }
-
-    /// Checks at once, then every [`Self::EVERY`], until `shutdown`.
-    pub async fn run(
-        self: std::sync::Arc<Self>,
-        tenants: crate::tenant::Tenants,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
-        loop {
-            self.check(&tenants).await;
-            tokio::select! {
-                _ = tokio::time::sleep(Self::EVERY) => {}
-                _ = shutdown.changed() => return,
+    /// Checks one tenant now (two metadata reads) and keeps the result.
+    pub async fn check(&self, tenant: &str, declared: &Declared, client: &KustomerClient) {
+        let result = declared.missing(client).await.map_err(|e| e.to_string());
+        let count = result.as_ref().map_or(0, Vec::len);
+        metrics::gauge!("switchboard_undeclared_fields", "tenant" => tenant.to_string())
+            .set(count as f64);
+        if let Ok(missing) = &result {
+            if !missing.is_empty() {
+                tracing::warn!(tenant, ?missing, "Kustomer lacks metadata for attributes this tenant writes; run `switchboard fields provision`");
             }
         }
+        self.by_tenant
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.to_string(), result);
     }
 
     /// One line per tenant whose Kustomer lacks a declaration (or could not

@@ -18,6 +18,7 @@
 //! transition.
 
 use super::item::{ItemParticipant, SessionItem};
+pub use super::normalize::Update;
 use super::normalize::{self, Normalised};
 use crate::connectors::ccai::{AgentInfo, SmartAction, Transfer};
 use crate::phone::Region;
@@ -27,25 +28,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// One source's description of a session at one time.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Update {
-    /// When the source says this was true (epoch milliseconds).
-    pub at_ms: i64,
-    pub item: SessionItem,
-    /// The transition the source named (`event_type`), when it named one.
-    pub hint: Option<String>,
-    /// A chat transcript rebuilt from the kept chat messages (CT1).
-    pub transcript: Option<String>,
-}
-
-impl Update {
-    /// `call-<id>` or `chat-<id>`.
-    pub fn session_id(&self) -> String {
-        normalize::session_id(self.item.channel, self.item.id)
-    }
-}
 
 /// The stored state of one session. Serialised as JSON in the store, which
 /// does not interpret it.

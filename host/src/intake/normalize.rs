@@ -1,7 +1,6 @@
 //! Turns every source's payloads into the WIT session events.
 
 use super::item::{ChatWebhook, ItemChannel, SessionEventEnvelope, SessionItem};
-use super::ledger::Update;
 use crate::connectors::ccai::{AgentInfo, Call, Chat, EndUser, SmartAction, Transfer};
 use crate::phone::{self, Region};
 use crate::runtime::types::{
@@ -360,6 +359,25 @@ impl Normalised {
             at: self.event.at.clone(),
             body: serde_json::to_value(&self.event).unwrap_or(serde_json::Value::Null),
         }
+    }
+}
+
+/// One source's description of a session at one time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Update {
+    /// When the source says this was true (epoch milliseconds).
+    pub at_ms: i64,
+    pub item: SessionItem,
+    /// The transition the source named (`event_type`), when it named one.
+    pub hint: Option<String>,
+    /// A chat transcript rebuilt from the kept chat messages (CT1).
+    pub transcript: Option<String>,
+}
+
+impl Update {
+    /// `call-<id>` or `chat-<id>`.
+    pub fn session_id(&self) -> String {
+        session_id(self.item.channel, self.item.id)
     }
 }
 
