@@ -102,16 +102,7 @@ impl Store {
 
     /// Saves the poller cursor of `(tenant, source)`.
     pub fn set_cursor(&self, tenant: &str, source: &str, value: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT INTO cursors (tenant, source, value, updated_at)
-                 VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                 ON CONFLICT (tenant, source) DO UPDATE
-                 SET value = excluded.value, updated_at = excluded.updated_at",
-                (tenant, source, value),
-            )
-            .map(drop)
-            .map_err(|e| StoreError::query("write cursor", e))
+        write_cursor(&self.conn(), tenant, source, value)
     }
 
     /// Inserts a batch of events and saves a cursor in one transaction, so
@@ -134,18 +125,29 @@ impl Store {
             }
         }
         if let Some((tenant, source, value)) = cursor {
-            tx.execute(
-                "INSERT INTO cursors (tenant, source, value, updated_at)
-                 VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                 ON CONFLICT (tenant, source) DO UPDATE
-                 SET value = excluded.value, updated_at = excluded.updated_at",
-                (tenant, source, value),
-            )
-            .map_err(|e| StoreError::query("write cursor", e))?;
+            write_cursor(&tx, tenant, source, value)?;
         }
         tx.commit().map_err(|e| StoreError::query("commit", e))?;
         Ok(new)
     }
+}
+
+/// Saves a poller cursor on `conn` (a connection or a transaction).
+fn write_cursor(
+    conn: &Connection,
+    tenant: &str,
+    source: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO cursors (tenant, source, value, updated_at)
+         VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+         ON CONFLICT (tenant, source) DO UPDATE
+         SET value = excluded.value, updated_at = excluded.updated_at",
+        (tenant, source, value),
+    )
+    .map(drop)
+    .map_err(|e| StoreError::query("write cursor", e))
 }
 
 #[cfg(test)]

@@ -1187,8 +1187,7 @@ fn se2_session_event_batch_without_event_type_parses_and_derives_the_session() {
 
 fn chat_created_update(at_ms: i64, tier: Option<&str>) -> Vec<u8> {
     let mut item = json!({
-        "id": 77, "channel": "chat", "session_type": "Messaging Inbound (Mobile Chat)",
-        "end_user": {"identifier": "user-77"},
+        "id": 2001, "channel": "chat", "session_type": "Messaging Inbound (Mobile Chat)",
     });
     if let Some(tier) = tier {
         item["custom_data"] =
@@ -1204,17 +1203,23 @@ fn chat_created_update(at_ms: i64, tier: Option<&str>) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn tu9_se4_custom_data_arriving_after_the_session_was_created_is_its_own_transition() {
+async fn tu9_se4_custom_data_survives_when_another_source_created_the_session_first() {
     let sc = sidecar().await;
     let auth = Some((USER, PASSWORD));
-    let (status, body) = post_events(
-        &sc.url,
-        TENANT,
-        auth,
-        chat_created_update(1_768_467_600_000, None),
-    )
-    .await;
-    assert_eq!((status, &body["accepted"]), (200, &json!(1)), "{body}");
+    // A chat webhook creates chat-2001 first, without custom data.
+    let body = chat_created();
+    let ts = Utc::now().timestamp().to_string();
+    let signature = format!("primary={}", emu::sign_webhook(PRIMARY, &ts, &body));
+    assert_eq!(
+        post_webhook(
+            &sc.url,
+            &[("X-Signature", signature), ("X-Signature-Timestamp", ts)],
+            &body
+        )
+        .await,
+        200
+    );
+    // Then the session's own `session_created`, with SDK custom data.
     let (status, body) = post_events(
         &sc.url,
         TENANT,
@@ -1226,7 +1231,7 @@ async fn tu9_se4_custom_data_arriving_after_the_session_was_created_is_its_own_t
     assert_eq!(body["accepted"], 1, "the custom data is new: {body}");
     let custom: Vec<SessionEvent> = events(&sc.store)
         .into_iter()
-        .filter(|e| e.id.starts_with("chat-77:custom-data:"))
+        .filter(|e| e.id.starts_with("chat-2001:custom-data:"))
         .collect();
     assert_eq!(custom.len(), 1, "{custom:?}");
     match &custom[0].kind {
@@ -1239,7 +1244,7 @@ async fn tu9_se4_custom_data_arriving_after_the_session_was_created_is_its_own_t
         }
         other => panic!("expected custom data, got {other:?}"),
     }
-    // The same update again, and an older one: nothing new.
+    // The same update again, and an older one with another value: nothing.
     for (at, tier) in [(1_768_467_601_000, "gold"), (1_768_467_600_500, "silver")] {
         let (_, body) =
             post_events(&sc.url, TENANT, auth, chat_created_update(at, Some(tier))).await;

@@ -252,16 +252,9 @@ fn se1_sessions_show_prints_the_ledger_and_each_derived_transition() {
     ))
     .expect("store");
     let spec = CallSpec {
-        id: 7001,
-        phone: "+1 415-555-7001".into(),
-        outcome: CallOutcome::Answered,
-        transfers: 0,
         recording: true,
-        rating: None,
-        smart_action: None,
-        tier: None,
-        voicemail_actions: 0,
         event_types: false,
+        ..CallSpec::new(7001, "+1 415-555-7001", CallOutcome::Answered)
     };
     let updates: Vec<ledger::Update> = call_updates(&spec)
         .into_iter()

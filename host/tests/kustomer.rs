@@ -524,9 +524,14 @@ async fn attachment_uploads_in_three_steps_and_is_referenced_by_a_note() {
         )
         .await
         .expect("upload and note");
+    let stored = env
+        .emu
+        .attachments()
+        .into_iter()
+        .find(|a| a["id"] == att.id.as_str())
+        .expect("registered");
     assert_eq!(
-        att.attributes.uploaded,
-        Some(true),
+        stored["attributes"]["uploaded"], true,
         "upload marked the attachment uploaded"
     );
     assert_eq!(att.attributes.content_length, Some(transcript.len() as u64));

@@ -686,16 +686,13 @@ mod tests {
 
     fn spec(outcome: CallOutcome) -> CallSpec {
         CallSpec {
-            id: 1001,
-            phone: "+1 415-555-0101".into(),
-            outcome,
             transfers: 1,
             recording: true,
             rating: Some(4),
             smart_action: Some(true),
             tier: Some(("gold".into(), Some("platinum".into()))),
             voicemail_actions: 3,
-            event_types: true,
+            ..CallSpec::new(1001, "+1 415-555-0101", outcome)
         }
     }
 
@@ -847,6 +844,50 @@ mod tests {
         let keys = deliver(&mut ledger, updates(&spec(CallOutcome::Abandoned)));
         assert!(keys.contains(&"abandoned".to_string()), "{keys:?}");
         assert!(!keys.contains(&"ended".to_string()), "{keys:?}");
+    }
+
+    #[test]
+    fn se3_chat_webhooks_and_final_records_delivered_again_derive_nothing() {
+        use crate::intake::item::ChatWebhook;
+        use crate::intake::normalize::{from_webhook, update_from_call, update_from_chat};
+        let at = |s: i64| DateTime::<Utc>::from_timestamp(1_768_467_600 + s, 0).expect("time");
+        let hook = |event_type: &str, body: serde_json::Value| -> ChatWebhook {
+            serde_json::from_value(serde_json::json!({
+                "event_type": event_type, "chat_id": 77,
+                "chat": { "chat_type": "Messaging Inbound (Mobile Chat)", "end_user": { "identifier": "app-77" } },
+                "body": body,
+            }))
+            .expect("webhook")
+        };
+        let agent = serde_json::json!({ "sender": { "id": 21, "type": "agent", "email": "ada@example.com" } });
+        let mut chat_updates: Vec<Update> = vec![
+            from_webhook(&hook("chat_created", serde_json::json!({})), at(0)).update,
+            from_webhook(&hook("participant_joined", agent), at(5)).update,
+            from_webhook(&hook("chat_ended", serde_json::json!({})), at(60)).update,
+        ];
+        chat_updates[2].transcript = Some("[…] end_user: hello\n".into());
+        let chat_record: crate::connectors::ccai::Chat =
+            serde_json::from_value(serde_json::json!({
+                "id": 77, "status": "finished", "chat_type": "Messaging Inbound (Mobile Chat)",
+                "created_at": "2026-01-15T09:00:00.000Z", "ends_at": "2026-01-15T09:01:00.000Z",
+                "updated_at": "2026-01-15T09:02:00.000Z", "rating": 5,
+            }))
+            .expect("chat record");
+        chat_updates.push(update_from_chat(&chat_record));
+        let call_record: crate::connectors::ccai::Call = serde_json::from_value(serde_json::json!({
+            "id": 1001, "status": "voicemail_read", "call_type": "Voice Inbound (IVR)",
+            "created_at": "2026-01-15T09:00:00.000Z", "ends_at": "2026-01-15T09:01:00.000Z",
+            "updated_at": "2026-01-15T09:20:00.000Z",
+            "voicemail": { "url": "https://ccai.example/vm.mp3", "duration": 30, "status": "voicemail_read" },
+        }))
+        .expect("call record");
+        for updates in [chat_updates, vec![update_from_call(&call_record)]] {
+            let mut ledger = Ledger::default();
+            let first = deliver(&mut ledger, updates.clone());
+            assert!(first.contains(&"created".to_string()), "{first:?}");
+            let again = deliver(&mut ledger, updates.iter().rev().cloned());
+            assert!(again.is_empty(), "delivered again: {again:?}");
+        }
     }
 
     proptest! {

@@ -71,14 +71,7 @@ impl Store {
             out.events.extend(merged.events);
         }
         if let Some((source, value)) = cursor {
-            tx.execute(
-                "INSERT INTO cursors (tenant, source, value, updated_at)
-                 VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                 ON CONFLICT (tenant, source) DO UPDATE
-                 SET value = excluded.value, updated_at = excluded.updated_at",
-                (tenant, source, value),
-            )
-            .map_err(|e| StoreError::query("write cursor", e))?;
+            super::write_cursor(&tx, tenant, source, value)?;
         }
         tx.commit().map_err(|e| StoreError::query("commit", e))?;
         Ok(out)

@@ -138,16 +138,9 @@ async fn kustomer_requests_per_six_update_call_are_counted_e2e() {
         ("known caller", "+1 415-555-7301", 7302),
     ] {
         let call = CallSpec {
-            id,
-            phone: phone.into(),
-            outcome: CallOutcome::Answered,
-            transfers: 0,
             recording: true,
-            rating: None,
-            smart_action: None,
-            tier: None,
-            voicemail_actions: 0,
             event_types: false,
+            ..CallSpec::new(id, phone, CallOutcome::Answered)
         };
         let mut per_update = Vec::new();
         for update in call_updates(&call) {

@@ -13,21 +13,6 @@ use switchboard_emulators::ccai::{
 
 const ADA: &str = "ada@example.com";
 
-fn spec(id: u64, phone: &str, outcome: CallOutcome) -> CallSpec {
-    CallSpec {
-        id,
-        phone: phone.into(),
-        outcome,
-        transfers: 0,
-        recording: false,
-        rating: None,
-        smart_action: None,
-        tier: None,
-        voicemail_actions: 0,
-        event_types: true,
-    }
-}
-
 /// A scenario delivering `batches` of updates, one POST each, with the
 /// call's final record served by the Manager API (when given).
 fn deliveries(batches: Vec<Vec<Value>>, final_record: Option<Value>) -> ccai_emu::Scenario {
@@ -61,7 +46,7 @@ async fn se2_the_documented_six_step_call_without_event_type_completes_its_conve
     let call = CallSpec {
         recording: true,
         event_types: false,
-        ..spec(7001, "+1 415-555-7001", CallOutcome::Answered)
+        ..CallSpec::new(7001, "+1 415-555-7001", CallOutcome::Answered)
     };
     let updates = call_updates(&call);
     assert_eq!(
@@ -94,7 +79,7 @@ async fn se2_the_documented_six_step_call_without_event_type_completes_its_conve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tc1_an_ivr_call_hung_up_before_any_queue_gets_a_customer_and_a_conversation_e2e() {
     let stack = start_default().await;
-    let call = spec(7002, "+1 415-555-7002", CallOutcome::IvrHangUp);
+    let call = CallSpec::new(7002, "+1 415-555-7002", CallOutcome::IvrHangUp);
     play_scenario(&stack, &in_order(&call), "an IVR hang-up").await;
     let view = View::of(&stack);
     let customer = view.customer_with_phone("+14155557002");
@@ -114,7 +99,7 @@ async fn tc5_a_new_callers_voicemail_is_one_voicemail_conversation_e2e() {
     let stack = start_default().await;
     let call = CallSpec {
         voicemail_actions: 1,
-        ..spec(7003, "+1 415-555-7003", CallOutcome::Voicemail)
+        ..CallSpec::new(7003, "+1 415-555-7003", CallOutcome::Voicemail)
     };
     play_scenario(&stack, &in_order(&call), "a new caller's voicemail").await;
     let view = View::of(&stack);
@@ -147,7 +132,7 @@ async fn tc5_a_voicemail_leaves_the_callers_open_conversation_untouched_e2e() {
     // channel (TU1 would append to it)...
     play_scenario(
         &stack,
-        &in_order(&spec(7004, phone, CallOutcome::Answered)),
+        &in_order(&CallSpec::new(7004, phone, CallOutcome::Answered)),
         "the first call",
     )
     .await;
@@ -157,7 +142,7 @@ async fn tc5_a_voicemail_leaves_the_callers_open_conversation_untouched_e2e() {
     // ...then the same caller leaves a voicemail.
     play_scenario(
         &stack,
-        &in_order(&spec(7005, phone, CallOutcome::Voicemail)),
+        &in_order(&CallSpec::new(7005, phone, CallOutcome::Voicemail)),
         "the voicemail",
     )
     .await;
@@ -205,18 +190,18 @@ async fn se3_redelivering_every_update_of_finished_sessions_changes_nothing_in_k
             rating: Some(5),
             smart_action: Some(true),
             tier: Some(("gold".into(), Some("platinum".into()))),
-            ..spec(7010, "+1 415-555-7010", CallOutcome::Answered)
+            ..CallSpec::new(7010, "+1 415-555-7010", CallOutcome::Answered)
         },
         CallSpec {
             smart_action: Some(false),
-            ..spec(7011, "+1 415-555-7011", CallOutcome::Answered)
+            ..CallSpec::new(7011, "+1 415-555-7011", CallOutcome::Answered)
         },
         CallSpec {
             voicemail_actions: 3,
-            ..spec(7012, "+1 415-555-7012", CallOutcome::Voicemail)
+            ..CallSpec::new(7012, "+1 415-555-7012", CallOutcome::Voicemail)
         },
-        spec(7013, "+1 415-555-7013", CallOutcome::Abandoned),
-        spec(7014, "+1 415-555-7014", CallOutcome::IvrHangUp),
+        CallSpec::new(7013, "+1 415-555-7013", CallOutcome::Abandoned),
+        CallSpec::new(7014, "+1 415-555-7014", CallOutcome::IvrHangUp),
     ];
     for call in &calls {
         play_scenario(&stack, &in_order(call), "a finished session").await;

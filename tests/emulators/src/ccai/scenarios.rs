@@ -1109,6 +1109,25 @@ pub struct CallSpec {
     pub event_types: bool,
 }
 
+impl CallSpec {
+    /// A plain call: no transfer, recording, rating, Smart Action, custom
+    /// data or voicemail action; updates name their transition.
+    pub fn new(id: u64, phone: &str, outcome: CallOutcome) -> Self {
+        CallSpec {
+            id,
+            phone: phone.to_string(),
+            outcome,
+            transfers: 0,
+            recording: false,
+            rating: None,
+            smart_action: None,
+            tier: None,
+            voicemail_actions: 0,
+            event_types: true,
+        }
+    }
+}
+
 /// The External Session Events updates of a generated call, in the order
 /// the platform emits them, each with the whole item as known so far.
 pub fn call_updates(spec: &CallSpec) -> Vec<Value> {
@@ -1285,19 +1304,15 @@ pub mod strategies {
                     tier,
                     voicemail_actions,
                     event_types,
-                )| {
-                    CallSpec {
-                        id: 0,
-                        phone: String::new(),
-                        outcome,
-                        transfers,
-                        recording,
-                        rating,
-                        smart_action,
-                        tier,
-                        voicemail_actions,
-                        event_types,
-                    }
+                )| CallSpec {
+                    transfers,
+                    recording,
+                    rating,
+                    smart_action,
+                    tier,
+                    voicemail_actions,
+                    event_types,
+                    ..CallSpec::new(0, "", outcome)
                 },
             )
     }
