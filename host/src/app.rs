@@ -35,6 +35,8 @@ fn prometheus() -> PrometheusHandle {
                 tracing::debug!("a metrics recorder was already installed");
             }
             describe_metrics();
+            metrics::gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION"), "wit" => "switchboard:rules@0.1.0")
+                .set(1.0);
             handle
         })
         .clone()
@@ -97,6 +99,10 @@ fn describe_metrics() {
     describe_counter!(
         "switchboard_status_sync_errors_total",
         "Agent status changes that could not be decided or carried out."
+    );
+    describe_gauge!(
+        "switchboard_build_info",
+        "Always 1; labelled with the service's version and the WIT contract its modules implement."
     );
     describe_gauge!(
         "switchboard_undeclared_fields",

@@ -51,6 +51,14 @@ async fn op4_health_ready_and_metrics_with_a_live_module_e2e() {
                 && l.contains(&live.info.digest)),
         "module version gauge with the live digest:\n{metrics}"
     );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchboard_build_info{")
+                && l.contains(concat!("version=\"", env!("CARGO_PKG_VERSION"), "\""))
+                && l.ends_with(" 1")),
+        "build info gauge:\n{metrics}"
+    );
     stack.shutdown().await;
 }
 
