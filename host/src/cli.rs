@@ -64,6 +64,9 @@ enum EventsCommand {
         /// Only failed and dead-lettered events.
         #[arg(long)]
         failed: bool,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Requeue failed and dead-lettered events (all of the tenant's, or one).
     Retry(SelectedEvents),
@@ -119,7 +122,8 @@ pub fn main() -> ExitCode {
             config,
             tenant,
             failed,
-        }) => ops::list_events(&config, &tenant, failed),
+            json,
+        }) => ops::list_events(&config, &tenant, failed, json),
         Command::Sessions(SessionsCommand::Show {
             config,
             tenant,

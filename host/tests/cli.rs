@@ -213,6 +213,19 @@ fn op6_events_commands_refuse_an_unknown_tenant_and_event() {
         switchboard(&["events", "list", "--config", config, "--tenant", "acme"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("3 event(s)"), "{stdout}");
+    // `--json`: one object per line, for jq and scripts.
+    let (code, stdout, stderr) = switchboard(&[
+        "events", "list", "--config", config, "--tenant", "acme", "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    assert_eq!(rows[0]["status"], "pending");
+    assert_eq!(rows[0]["event_id"], "evt-0");
+    assert_eq!(rows[0]["customer"], "phone:+14155550000");
 }
 
 #[test]

@@ -101,8 +101,15 @@ pub(crate) fn provision(config: &Path, tenant: &str) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// Lists a tenant's events (all, or failed and dead-lettered only).
-pub(crate) fn list_events(config: &Path, tenant: &str, failed: bool) -> anyhow::Result<ExitCode> {
+/// Lists a tenant's events (all, or failed and dead-lettered only): a line
+/// each and a count, or with `json` one JSON object per line (no count), for
+/// `jq` and scripts.
+pub(crate) fn list_events(
+    config: &Path,
+    tenant: &str,
+    failed: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let config = Config::load_without_secrets(config)?;
     known_tenant(&config, tenant)?;
     let store = open_store(&config)?;
@@ -114,19 +121,36 @@ pub(crate) fn list_events(config: &Path, tenant: &str, failed: bool) -> anyhow::
         .filter(|r| !failed || matches!(r.status, InboxStatus::Failed | InboxStatus::Dead))
     {
         shown += 1;
-        let line = format!(
-            "{:<8} {:<40} {:<16} {} {}",
-            format!("{:?}", row.status).to_lowercase(),
-            row.event_id,
-            row.session_id,
-            row.at,
-            row.reason.as_deref().unwrap_or("")
-        );
+        let line = if json {
+            serde_json::json!({
+                "status": row.status,
+                "event_id": row.event_id,
+                "session_id": row.session_id,
+                "customer": row.customer_key,
+                "source": row.source,
+                "at": row.at,
+                "attempts": row.attempts,
+                "reason": row.reason,
+                "received_at": row.received_at,
+            })
+            .to_string()
+        } else {
+            format!(
+                "{:<8} {:<40} {:<16} {} {}",
+                format!("{:?}", row.status).to_lowercase(),
+                row.event_id,
+                row.session_id,
+                row.at,
+                row.reason.as_deref().unwrap_or("")
+            )
+        };
         if !print_line(&mut out, &line)? {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    print_line(&mut out, &format!("{shown} event(s)"))?;
+    if !json {
+        print_line(&mut out, &format!("{shown} event(s)"))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
