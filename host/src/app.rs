@@ -165,13 +165,12 @@ fn placements(
     tenants: &Tenants,
     doorbell: Arc<crate::pipeline::Doorbell>,
 ) -> click_to_call::OnPlaced {
-    let store = store.clone();
-    let regions: std::collections::HashMap<String, crate::phone::Region> = tenants
-        .iter()
-        .map(|t| (t.id().to_string(), t.config.phone_region))
-        .collect();
+    let (store, tenants) = (store.clone(), tenants.clone());
     Arc::new(move |placed: click_to_call::Placed| {
-        let region = regions.get(&placed.tenant).copied().unwrap_or_default();
+        let region = tenants
+            .get(&placed.tenant)
+            .map(|t| t.config.phone_region)
+            .unwrap_or_default();
         let update = intake::normalize::update_from_placement(
             placed.call_id,
             &placed.number,

@@ -104,32 +104,6 @@ impl Store {
     pub fn set_cursor(&self, tenant: &str, source: &str, value: &str) -> Result<(), StoreError> {
         write_cursor(&self.conn(), tenant, source, value)
     }
-
-    /// Inserts a batch of events and saves a cursor in one transaction, so
-    /// a poller never advances past records whose events were not stored,
-    /// and never stores events without advancing. Returns how many of the
-    /// events were new.
-    pub fn insert_events_and_cursor(
-        &self,
-        events: &[NewInboxEvent],
-        cursor: Option<(&str, &str, &str)>,
-    ) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction()
-            .map_err(|e| StoreError::query("begin", e))?;
-        let mut new = 0;
-        for event in events {
-            if inbox::insert(&tx, event)? {
-                new += 1;
-            }
-        }
-        if let Some((tenant, source, value)) = cursor {
-            write_cursor(&tx, tenant, source, value)?;
-        }
-        tx.commit().map_err(|e| StoreError::query("commit", e))?;
-        Ok(new)
-    }
 }
 
 /// Saves a poller cursor on `conn` (a connection or a transaction).

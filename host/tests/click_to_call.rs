@@ -59,6 +59,26 @@ fn open_conversation_of(stack: &Stack, phone: &str) -> Option<String> {
         .next()
 }
 
+/// Waits until the sidecar has applied everything it was given.
+async fn applied(stack: &Stack, what: &str) {
+    within(
+        &format!("applying {what}"),
+        120,
+        stack.wait_idle(Duration::from_secs(110)),
+    )
+    .await
+    .expect("applied");
+}
+
+/// The conversation link of the placed call `call-<id>`.
+fn link_of(stack: &Stack, call_id: u64) -> Option<switchboard::store::SessionLink> {
+    stack
+        .app
+        .store()
+        .session_link("acme", &format!("call-{call_id}"))
+        .expect("store")
+}
+
 async fn click(stack: &Stack, body: Value) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/v1/tenants/acme/click-to-call", stack.url()))
@@ -139,19 +159,8 @@ async fn c2c2_se1_dial_places_the_call_which_then_follows_tc3_and_tu2() {
     assert_eq!(placed[0]["end_user_number"], "+14155550101");
     // SE1: the placement is the session's first update; the call is linked
     // before CCAI Platform reports it, and its reports add no second record.
-    within(
-        "applying the placement",
-        120,
-        stack.wait_idle(Duration::from_secs(110)),
-    )
-    .await
-    .expect("applied");
-    let early = stack
-        .app
-        .store()
-        .session_link("acme", &format!("call-{call_id}"))
-        .expect("store")
-        .expect("linked at placement");
+    applied(&stack, "the placement").await;
+    let early = link_of(&stack, call_id).expect("linked at placement");
     assert_eq!(early.conversation_id, open, "TU2 at placement");
     let messages_before = stack.kustomer.control().messages().len();
     let session = stack
@@ -161,19 +170,8 @@ async fn c2c2_se1_dial_places_the_call_which_then_follows_tc3_and_tu2() {
     within("playing the outbound call", 60, stack.play(&session))
         .await
         .expect("delivered");
-    within(
-        "applying it",
-        120,
-        stack.wait_idle(Duration::from_secs(110)),
-    )
-    .await
-    .expect("applied");
-    let link = stack
-        .app
-        .store()
-        .session_link("acme", &format!("call-{call_id}"))
-        .expect("store")
-        .expect("the outbound call is linked to a conversation");
+    applied(&stack, "the call").await;
+    let link = link_of(&stack, call_id).expect("the outbound call is linked to a conversation");
     assert_eq!(
         link.conversation_id, open,
         "TU2: appended to the open conversation"
@@ -203,19 +201,8 @@ async fn c2c2_se1_dial_places_the_call_which_then_follows_tc3_and_tu2() {
     within("playing the second call", 60, stack.play(&session))
         .await
         .expect("delivered");
-    within(
-        "applying it",
-        120,
-        stack.wait_idle(Duration::from_secs(110)),
-    )
-    .await
-    .expect("applied");
-    let link = stack
-        .app
-        .store()
-        .session_link("acme", &format!("call-{call_id}"))
-        .expect("store")
-        .expect("linked");
+    applied(&stack, "the call").await;
+    let link = link_of(&stack, call_id).expect("linked");
     assert_ne!(link.conversation_id, open);
     assert_eq!(
         stack.kustomer.control().conversations().len(),

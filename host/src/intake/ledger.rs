@@ -19,12 +19,11 @@
 
 use super::item::{ItemParticipant, SessionItem};
 pub use super::normalize::Update;
-use super::normalize::{self, Normalised};
+use super::normalize::{self, from_ms, value_text, Normalised};
 use crate::connectors::ccai::{AgentInfo, SmartAction, Transfer};
 use crate::phone::Region;
 use crate::runtime::types::{EventKind, File, FileSource, Rating, Session};
 use crate::store::{Merged, Reconciled, Store, StoreError};
-use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
@@ -116,11 +115,9 @@ fn transfer_identity(index: usize, t: &Transfer) -> String {
     }
 }
 
-fn custom_value(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// Whether an update at `at` is not older than the value kept for `key`.
+fn is_newer(times: &BTreeMap<String, i64>, key: &str, at: i64) -> bool {
+    times.get(key).is_none_or(|kept| at >= *kept)
 }
 
 /// Keeps `new` in `slot` when it is set and not older than what is kept.
@@ -132,8 +129,7 @@ fn keep<T>(
     at: i64,
 ) {
     let Some(new) = new else { return };
-    let newer = times.get(key).is_none_or(|kept| at >= *kept);
-    if slot.is_none() || newer {
+    if slot.is_none() || is_newer(times, key, at) {
         *slot = Some(new);
         times.insert(key.to_string(), at);
     }
@@ -145,7 +141,7 @@ fn apply_hint(update: &mut Update) {
     let Some(hint) = update.hint.as_deref() else {
         return;
     };
-    let at = iso_ms(update.at_ms);
+    let at = normalize::iso(from_ms(update.at_ms));
     let item = &mut update.item;
     match hint {
         "session_created" | "chat_created" => {
@@ -185,16 +181,6 @@ fn apply_hint(update: &mut Update) {
     }
 }
 
-fn iso_ms(ms: i64) -> String {
-    normalize::iso(from_ms(ms))
-}
-
-fn from_ms(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
-}
-
 /// One transition derived from the ledger.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
@@ -204,10 +190,9 @@ pub struct Transition {
 }
 
 impl Ledger {
-    /// Merges one update. Returns whether anything changed.
-    pub fn merge(&mut self, mut update: Update) -> bool {
+    /// Merges one update.
+    pub fn merge(&mut self, mut update: Update) {
         apply_hint(&mut update);
-        let before = self.clone();
         let at = update.at_ms;
         let new = update.item;
         let times = &mut self.times;
@@ -334,7 +319,7 @@ impl Ledger {
                 .iter()
                 .enumerate()
                 .position(|(i, k)| format!("transfer.{}", transfer_identity(i, k)) == key);
-            let newer = times.get(&key).is_none_or(|kept| at >= *kept);
+            let newer = is_newer(times, &key, at);
             match position {
                 Some(i) if newer => {
                     item.transfers[i] = t;
@@ -355,8 +340,7 @@ impl Ledger {
         }
         for (key, entry) in new.custom_data {
             let time_key = format!("custom_data.{key}");
-            let newer = times.get(&time_key).is_none_or(|kept| at >= *kept);
-            if newer || !item.custom_data.contains_key(&key) {
+            if is_newer(times, &time_key, at) || !item.custom_data.contains_key(&key) {
                 item.custom_data.insert(key, entry);
                 times.insert(time_key, at);
             }
@@ -368,9 +352,6 @@ impl Ledger {
             "transcript",
             at,
         );
-        let mut after = self.clone();
-        after.updates = before.updates;
-        after != before
     }
 
     /// The session as the rules see it.
@@ -571,7 +552,7 @@ impl Ledger {
         self.item
             .custom_data
             .iter()
-            .map(|(k, v)| (k.clone(), custom_value(&v.value)))
+            .map(|(k, v)| (k.clone(), value_text(&v.value)))
             .collect()
     }
 
@@ -850,7 +831,7 @@ mod tests {
     fn se3_chat_webhooks_and_final_records_delivered_again_derive_nothing() {
         use crate::intake::item::ChatWebhook;
         use crate::intake::normalize::{from_webhook, update_from_call, update_from_chat};
-        let at = |s: i64| DateTime::<Utc>::from_timestamp(1_768_467_600 + s, 0).expect("time");
+        let at = |s: i64| from_ms((1_768_467_600 + s) * 1000);
         let hook = |event_type: &str, body: serde_json::Value| -> ChatWebhook {
             serde_json::from_value(serde_json::json!({
                 "event_type": event_type, "chat_id": 77,

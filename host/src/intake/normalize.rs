@@ -73,7 +73,17 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
-fn from_ms(ms: i64) -> DateTime<Utc> {
+/// A JSON value as the text rules see: a string as is, anything else as
+/// JSON.
+pub(crate) fn value_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Epoch milliseconds as a time (the epoch itself if out of range).
+pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms)
         .single()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
@@ -114,10 +124,7 @@ fn custom_data(entries: &BTreeMap<String, super::item::CustomDataEntry>) -> Vec<
         .map(|(key, entry)| CustomDatum {
             key: key.clone(),
             label: entry.label.clone(),
-            value: match &entry.value {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            },
+            value: value_text(&entry.value),
         })
         .collect()
 }
@@ -247,13 +254,7 @@ pub(crate) fn smart_action_event(action: &SmartAction) -> Option<EventKind> {
             results: action
                 .results
                 .iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), v)
-                })
+                .map(|(k, v)| (k.clone(), value_text(v)))
                 .collect(),
             files: action
                 .files
@@ -500,10 +501,7 @@ pub fn from_webhook(hook: &ChatWebhook, at: DateTime<Utc>) -> WebhookOutcome {
                 .message
                 .as_ref()
                 .and_then(|m| m.content.as_ref())
-                .map(|c| match c {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                });
+                .map(value_text);
             if let Some(content) = content {
                 out.message = Some(ChatMessage {
                     message_id: hook

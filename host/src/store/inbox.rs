@@ -161,7 +161,18 @@ impl Store {
     /// Stores several events atomically: either all new ones are stored or
     /// none. Returns how many were new.
     pub fn insert_events(&self, events: &[NewInboxEvent]) -> Result<usize, StoreError> {
-        self.insert_events_and_cursor(events, None)
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(|e| StoreError::query("begin", e))?;
+        let mut new = 0;
+        for event in events {
+            if insert(&tx, event)? {
+                new += 1;
+            }
+        }
+        tx.commit().map_err(|e| StoreError::query("commit", e))?;
+        Ok(new)
     }
 
     /// Pending events of `tenant` (all tenants if `None`), oldest event time

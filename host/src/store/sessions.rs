@@ -45,10 +45,7 @@ impl Store {
             .map_err(|e| StoreError::query("begin", e))?;
         let mut out = Reconciled::default();
         for (session, update) in updates {
-            let stored: Option<String> = tx
-                .prepare_cached("SELECT state FROM sessions WHERE tenant = ?1 AND session_id = ?2")
-                .and_then(|mut s| s.query_row((tenant, &session), |r| r.get(0)).optional())
-                .map_err(|e| StoreError::query("read session", e))?;
+            let stored = read_state(&tx, tenant, &session)?;
             let merged = merge(stored.as_deref(), update);
             if stored.as_deref() != Some(merged.state.as_str()) {
                 tx.prepare_cached(
@@ -79,13 +76,16 @@ impl Store {
 
     /// The stored state of one session, if it was ever seen.
     pub fn session_state(&self, tenant: &str, session: &str) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT state FROM sessions WHERE tenant = ?1 AND session_id = ?2",
-                (tenant, session),
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| StoreError::query("read session", e))
+        read_state(&self.conn(), tenant, session)
     }
+}
+
+fn read_state(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    session: &str,
+) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached("SELECT state FROM sessions WHERE tenant = ?1 AND session_id = ?2")
+        .and_then(|mut s| s.query_row((tenant, session), |r| r.get(0)).optional())
+        .map_err(|e| StoreError::query("read session", e))
 }
