@@ -310,7 +310,9 @@ impl App {
             store.clone(),
             registry.clone(),
             admin_token.clone(),
+            pipeline.doorbell(),
         ));
+        pipeline.set_status_changes(status_sync.clone());
         status_sync.spawn(&mut tasks, shutdown_rx.clone());
         let click_to_call = Arc::new(
             ClickToCall::new(tenants.clone(), admin_token.clone()).with_on_placed(placements(

@@ -343,7 +343,7 @@ pub enum FailurePolicy {
 }
 
 /// The validated configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
     pub runtime: RuntimeConfig,
@@ -396,7 +396,7 @@ impl PipelineConfig {
 }
 
 /// Process-wide settings.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,

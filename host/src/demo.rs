@@ -98,6 +98,7 @@ pub struct Stack {
     pub app: App,
     pub target: ccai_emu::PlayTarget,
     pub options: StackOptions,
+    config: Config,
     http: reqwest::Client,
     _data: Option<tempfile::TempDir>,
 }
@@ -166,7 +167,7 @@ impl Stack {
                 )?;
             }
         }
-        let app = App::start(config).await?;
+        let app = App::start(config.clone()).await?;
         let target = ccai_emu::PlayTarget {
             base_url: format!("http://{}", app.addr()),
             tenant: options.tenant.clone(),
@@ -182,8 +183,42 @@ impl Stack {
             app,
             target,
             options,
+            config,
             http: reqwest::Client::new(),
             _data: temp,
+        })
+    }
+
+    /// Stops the sidecar and starts it again with the same configuration,
+    /// store and emulators (on a new port).
+    pub async fn restart(self) -> anyhow::Result<Self> {
+        let Self {
+            kustomer,
+            other_kustomers,
+            ccai,
+            app,
+            target,
+            options,
+            config,
+            http,
+            _data,
+        } = self;
+        app.shutdown().await;
+        let app = App::start(config.clone()).await?;
+        let target = ccai_emu::PlayTarget {
+            base_url: format!("http://{}", app.addr()),
+            ..target
+        };
+        Ok(Self {
+            kustomer,
+            other_kustomers,
+            ccai,
+            app,
+            target,
+            options,
+            config,
+            http,
+            _data,
         })
     }
 

@@ -17,6 +17,10 @@
 //!    stops that customer's queue until it succeeds (no reordering, OP3); a
 //!    permanent one marks it failed with the reason, for `switchboard events
 //!    retry` or the admin API to requeue.
+//!
+//! Agent status changes (SPEC §6) share the inbox and the scheduler: their
+//! rows (source `agent-status-…`, one queue per agent) are handed to the
+//! [`StatusChanges`] the service registers (IS5, IS6).
 mod context;
 mod execute;
 mod scheduler;
@@ -24,14 +28,16 @@ mod scheduler;
 pub use scheduler::Doorbell;
 
 use crate::config::{FailurePolicy, PipelineConfig};
+use crate::connectors::ccai::CcaiError;
 use crate::connectors::kustomer::KustomerError;
 use crate::runtime::{types as t, CallError, CallMeta, Registry};
 use crate::store::{InboxRow, OutcomeState, Store, StoreError};
 use crate::tenant::{Tenant, Tenants};
+use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use scheduler::{QueueKey, Queues, RESCAN};
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -51,6 +57,11 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Kustomer(#[from] KustomerError),
+    #[error("{0}")]
+    Ccai(#[from] CcaiError),
+    /// An agent status change could not be decided or carried out.
+    #[error("{0}")]
+    Status(String),
     #[error("the stored event cannot be read: {0}")]
     Undecodable(String),
     #[error("tenant `{0}` is not configured")]
@@ -77,6 +88,7 @@ impl PipelineError {
     pub fn is_transient(&self) -> bool {
         match self {
             PipelineError::Kustomer(e) => e.is_transient(),
+            PipelineError::Ccai(e) => e.is_transient(),
             PipelineError::Store(_) => true,
             PipelineError::Fetch { transient, .. } => *transient,
             _ => false,
@@ -96,6 +108,21 @@ pub enum EventOutcome {
     DeadLettered(String),
 }
 
+/// Inbox rows whose source starts with this are agent status changes.
+pub const AGENT_STATUS_SOURCE: &str = "agent-status";
+
+/// The queue key of one agent's status changes: `agent:<lower-case email>`.
+pub fn agent_queue(email: &str) -> String {
+    format!("agent:{}", email.trim().to_ascii_lowercase())
+}
+
+/// Carries out the agent status changes stored in the inbox; returns the
+/// version of the module that decided (`None`: none was live). Implemented
+/// by the status sync and registered with [`Pipeline::set_status_changes`].
+pub trait StatusChanges: Send + Sync {
+    fn apply<'a>(&'a self, row: &'a InboxRow) -> BoxFuture<'a, Result<Option<u32>, PipelineError>>;
+}
+
 /// The pipeline: cheap to share behind an `Arc`.
 pub struct Pipeline {
     store: Store,
@@ -105,6 +132,7 @@ pub struct Pipeline {
     /// Rung by the intake and the operator routes when events arrive.
     doorbell: Arc<Doorbell>,
     http: reqwest::Client,
+    status_changes: OnceLock<Arc<dyn StatusChanges>>,
 }
 
 impl Pipeline {
@@ -124,7 +152,14 @@ impl Pipeline {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap_or_default(),
+            status_changes: OnceLock::new(),
         }
+    }
+
+    /// Registers what applies agent status changes (once; later calls are
+    /// ignored).
+    pub fn set_status_changes(&self, changes: Arc<dyn StatusChanges>) {
+        let _ = self.status_changes.set(changes);
     }
 
     /// What tells the pipeline that events arrived.
@@ -381,6 +416,15 @@ impl Pipeline {
     /// Applies one event; returns the version of the module that decided it
     /// (`None`: the built-in default rules).
     async fn process_inner(&self, row: &InboxRow) -> Result<Option<u32>, PipelineError> {
+        if row.source.starts_with(AGENT_STATUS_SOURCE) {
+            let changes = self.status_changes.get().ok_or_else(|| {
+                PipelineError::Status(format!(
+                    "tenant `{}` has no status sync configured",
+                    row.tenant
+                ))
+            })?;
+            return changes.apply(row).await;
+        }
         let tenant = self
             .tenants
             .get(&row.tenant)

@@ -46,7 +46,17 @@
 //! system that differs from what the sync last applied there clears the
 //! last applied status, so only the echo itself is suppressed.
 //!
-//! Changes of one tenant are handled one at a time, in arrival order.
+//! # Durable, one queue per agent (IS5, IS6)
+//! A change is stored in the inbox before anything answers 2xx or the
+//! poller moves on, and is applied by the pipeline's scheduler in the
+//! agent's own queue (`agent:<email>`): one agent's changes in arrival
+//! order, different agents and tenants side by side, a change that waits
+//! for a retry holding only its agent. A transient failure (CCAI Platform
+//! or Kustomer unreachable, 5xx, 429) is retried like an event; a change left
+//! pending at shutdown is applied after the next start. The Kustomer app's
+//! report waits up to `decision_wait_ms` for the decision and otherwise
+//! answers 202 with the change id, to look up at
+//! `GET …/status-sync/changes/{id}`.
 mod http;
 mod poll;
 
@@ -55,15 +65,18 @@ pub use http::router;
 
 use crate::connectors::ccai::{Agent, CcaiClient, CcaiError, SystemStatus};
 use crate::connectors::kustomer::{KustomerClient, KustomerError};
+use crate::pipeline::{agent_queue, Doorbell, PipelineError, StatusChanges, AGENT_STATUS_SOURCE};
 use crate::runtime::{types as t, CallError, CallMeta, Registry};
-use crate::store::{StatusAgentRow, Store, StoreError};
+use crate::store::{InboxRow, NewInboxEvent, StatusAgentRow, Store, StoreError};
 use crate::tenant::{Tenant, Tenants};
+use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tokio::sync::oneshot;
 
 /// Decisions kept in memory per agent for the agents endpoint.
 const RECENT: usize = 10;
@@ -90,6 +103,19 @@ pub enum StatusSyncError {
     /// The agent has no active Kustomer work session to change.
     #[error("{0} has no active Kustomer work session (signed out)")]
     NoWorkSession(String),
+}
+
+impl From<StatusSyncError> for PipelineError {
+    fn from(e: StatusSyncError) -> Self {
+        match e {
+            StatusSyncError::Ccai(e) => PipelineError::Ccai(e),
+            StatusSyncError::Kustomer(e) => PipelineError::Kustomer(e),
+            StatusSyncError::Store(e) => PipelineError::Store(e),
+            StatusSyncError::Rule(e) => PipelineError::Rule(e),
+            StatusSyncError::NoModule(tenant) => PipelineError::NoModule(tenant),
+            other => PipelineError::Status(other.to_string()),
+        }
+    }
 }
 
 /// A status as stored: where, which, when.
@@ -134,6 +160,9 @@ pub struct DecisionRecord {
     /// The rule's reason (`ignore`, `reject`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The version of the module that decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_version: Option<u32>,
     /// The status was set on the target system.
     pub applied: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +189,36 @@ pub struct KustomerReport {
     /// The instance signed out: it no longer counts (AS5).
     #[serde(default)]
     pub signed_out: bool,
+    /// The app's own id for this change: a report sent again with the same
+    /// id is not applied twice.
+    #[serde(default)]
+    pub change_id: Option<String>,
+}
+
+/// What a report of the Kustomer app came to.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportAnswer {
+    /// The stored change (absent for a heartbeat or sign-out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
+    /// The decision, when it was made within `decision_wait_ms`.
+    pub decision: Option<DecisionRecord>,
+    /// Stored, decision still to come (answered 202).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+    /// The same change was reported before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+    pub active_instances: u32,
+}
+
+/// A change as the inbox keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredChange {
+    change: t::StatusChange,
+    /// The agent as the CCAI poll read it (CCAI-side changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent: Option<Agent>,
 }
 
 /// One agent as the agents endpoint shows it.
@@ -182,17 +241,21 @@ pub struct StatusSync {
     store: Store,
     registry: Arc<Registry>,
     admin_token: Option<Arc<SecretString>>,
+    doorbell: Arc<Doorbell>,
+    /// Reports waiting for their decision, by (tenant, change id).
+    waiters: Mutex<HashMap<(String, String), oneshot::Sender<DecisionRecord>>>,
 }
 
 /// One tenant's sync.
 pub struct TenantSync {
     tenant: Arc<Tenant>,
     config: StatusSyncConfig,
-    /// Serialises the tenant's changes, API calls included, so decisions
-    /// see the state the previous one left. A tokio mutex because it is held
-    /// across awaits; status changes are rare enough that one per tenant
-    /// costs nothing.
+    /// What the CCAI poll saw last. A tokio mutex: the pollers hold it
+    /// across their reads.
     state: tokio::sync::Mutex<Memory>,
+    /// Agent email → (work session id, status id) last seen in Kustomer
+    /// (`std` mutex, never held across an await).
+    kustomer_seen: Mutex<HashMap<String, (String, Option<String>)>>,
     /// Kustomer instances per agent (email → instance → last heard). A
     /// `std` mutex, never held across an await, so reports register
     /// instantly even while a change is being applied.
@@ -206,13 +269,11 @@ pub struct TenantSync {
     kustomer_polls: AtomicU64,
 }
 
-/// What the pollers remember between polls.
+/// What the CCAI poller remembers between polls.
 #[derive(Default)]
 struct Memory {
     /// CCAI agent id → last seen status; `None` until the first poll.
     ccai_seen: Option<HashMap<u64, CcaiSeen>>,
-    /// Agent email → (work session id, status id) last seen in Kustomer.
-    kustomer_seen: HashMap<String, (String, Option<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -263,6 +324,10 @@ fn in_session(status_id: i64) -> bool {
     SystemStatus::from_id(status_id).is_some_and(SystemStatus::in_session)
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn parse<T: serde::de::DeserializeOwned>(text: &Option<String>) -> Option<T> {
     text.as_deref().and_then(|s| serde_json::from_str(s).ok())
 }
@@ -278,6 +343,7 @@ impl StatusSync {
         store: Store,
         registry: Arc<Registry>,
         admin_token: Option<Arc<SecretString>>,
+        doorbell: Arc<Doorbell>,
     ) -> Self {
         let mut map = HashMap::new();
         for tenant in tenants.iter() {
@@ -290,6 +356,7 @@ impl StatusSync {
                     tenant: tenant.clone(),
                     config: config.clone(),
                     state: tokio::sync::Mutex::new(Memory::default()),
+                    kustomer_seen: Mutex::new(HashMap::new()),
                     instances: Mutex::new(HashMap::new()),
                     recent: Mutex::new(HashMap::new()),
                     ccai_polled_at: Mutex::new(None),
@@ -303,6 +370,8 @@ impl StatusSync {
             store,
             registry,
             admin_token,
+            doorbell,
+            waiters: Mutex::new(HashMap::new()),
         }
     }
 
@@ -334,17 +403,24 @@ impl StatusSync {
     }
 
     /// Handles a report of the Kustomer app: registers or signs out the
-    /// instance and, when it carries a status, decides the change.
+    /// instance and, when it carries a status, stores the change and waits
+    /// up to `decision_wait` for its decision.
     pub async fn kustomer_report(
         &self,
         tenant: &TenantSync,
         report: KustomerReport,
-    ) -> (Option<DecisionRecord>, u32) {
+    ) -> Result<ReportAnswer, StoreError> {
         let email = report.agent_email.trim().to_ascii_lowercase();
         tenant.touch_instance(&email, report.instance_id.as_deref(), report.signed_out);
-        let instances = tenant.active_instances(&email);
+        let mut answer = ReportAnswer {
+            change_id: None,
+            decision: None,
+            pending: false,
+            duplicate: false,
+            active_instances: tenant.active_instances(&email),
+        };
         let Some(status) = report.status.filter(|_| !report.signed_out) else {
-            return (None, instances);
+            return Ok(answer);
         };
         let change = t::StatusChange {
             source: t::System::Kustomer,
@@ -354,9 +430,110 @@ impl StatusSync {
             at: report.at.unwrap_or_else(now),
             login: report.login,
         };
-        let mut memory = tenant.state.lock().await;
-        let record = self.handle(tenant, &mut memory, change, None).await;
-        (Some(record), tenant.active_instances(&email))
+        let id = match &report.change_id {
+            Some(theirs) => format!("{AGENT_STATUS_SOURCE}-k-{theirs}"),
+            None => format!("{AGENT_STATUS_SOURCE}-k-{:016x}", rand::random::<u64>()),
+        };
+        let key = (tenant.id().to_string(), id.clone());
+        let (tx, rx) = oneshot::channel();
+        lock(&self.waiters).insert(key.clone(), tx);
+        let stored = self.enqueue(tenant, "kustomer", &id, change, None);
+        answer.change_id = Some(id.clone());
+        match stored {
+            Ok(true) => {}
+            Ok(false) => {
+                lock(&self.waiters).remove(&key);
+                answer.duplicate = true;
+                answer.decision = self.recorded_decision(tenant.id(), &id)?;
+                answer.pending = answer.decision.is_none();
+                return Ok(answer);
+            }
+            Err(e) => {
+                lock(&self.waiters).remove(&key);
+                return Err(e);
+            }
+        }
+        match tokio::time::timeout(tenant.config.decision_wait, rx).await {
+            Ok(Ok(record)) => answer.decision = Some(record),
+            _ => {
+                lock(&self.waiters).remove(&key);
+                answer.pending = true;
+            }
+        }
+        answer.active_instances = tenant.active_instances(&email);
+        Ok(answer)
+    }
+
+    /// Stores one change in the agent's queue and rings the scheduler;
+    /// `false` when a change with this id is stored already.
+    fn enqueue(
+        &self,
+        tenant: &TenantSync,
+        source: &str,
+        id: &str,
+        change: t::StatusChange,
+        agent: Option<Agent>,
+    ) -> Result<bool, StoreError> {
+        let queue = agent_queue(&change.agent_email);
+        // Arrival order, not the change's own time: a status dated back
+        // (AS6) must not overtake the changes received before it.
+        let arrived = chrono::Utc::now();
+        let body = serde_json::to_value(StoredChange { change, agent })
+            .map_err(|e| StoreError::json("store status change", e))?;
+        let stored = self.store.insert_event(&NewInboxEvent {
+            tenant: tenant.id().to_string(),
+            event_id: id.to_string(),
+            source: format!("{AGENT_STATUS_SOURCE}-{source}"),
+            session_id: queue.clone(),
+            customer_key: queue.clone(),
+            at_ms: arrived.timestamp_millis(),
+            at: arrived.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            body,
+        })?;
+        if stored {
+            self.doorbell.ring(tenant.id(), &queue);
+        }
+        Ok(stored)
+    }
+
+    /// The decision recorded for a stored change, if it was made.
+    pub fn recorded_decision(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<DecisionRecord>, StoreError> {
+        Ok(self
+            .store
+            .outcome(tenant, id)?
+            .and_then(|o| o.plan)
+            .and_then(|plan| serde_json::from_value(plan).ok()))
+    }
+
+    /// A stored change: its inbox state and, once made, its decision.
+    pub fn change(&self, tenant: &str, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let Some(row) = self
+            .store
+            .event(tenant, id)?
+            .filter(|row| row.source.starts_with(AGENT_STATUS_SOURCE))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(serde_json::json!({
+            "change_id": row.event_id,
+            "state": row.status.as_str(),
+            "attempts": row.attempts,
+            "reason": row.reason,
+            "received_at": row.received_at,
+            "change": row.body.get("change"),
+            "decision": self.recorded_decision(tenant, id)?,
+        })))
+    }
+
+    /// Hands a made decision to the report waiting for it.
+    fn answer_waiter(&self, tenant: &str, id: &str, record: &DecisionRecord) {
+        if let Some(tx) = lock(&self.waiters).remove(&(tenant.to_string(), id.to_string())) {
+            let _ = tx.send(record.clone());
+        }
     }
 
     /// The agents' state for the agents endpoint.
@@ -385,14 +562,14 @@ impl StatusSync {
             .collect())
     }
 
-    /// Decides one change, carries the decision out, records it.
+    /// Decides one change, carries the decision out, records it; the error
+    /// is returned beside the record for the scheduler to retry or fail.
     async fn handle(
         &self,
         tenant: &TenantSync,
-        memory: &mut Memory,
         change: t::StatusChange,
         agent: Option<Agent>,
-    ) -> DecisionRecord {
+    ) -> (DecisionRecord, Option<StatusSyncError>) {
         let email = change.agent_email.to_ascii_lowercase();
         let mut record = DecisionRecord {
             decided_at: now(),
@@ -405,6 +582,7 @@ impl StatusSync {
             target: None,
             target_status: None,
             reason: None,
+            module_version: None,
             applied: false,
             error: None,
         };
@@ -416,16 +594,17 @@ impl StatusSync {
             }),
             Err(e) => {
                 record.error = Some(format!("store: {e}"));
-                return self.finish(tenant, None, record);
+                return (self.finish(tenant, None, record), Some(e.into()));
             }
         };
-        if let Err(e) = self
-            .decide(tenant, memory, &change, agent, &mut row, &mut record)
+        let error = self
+            .decide(tenant, &change, agent, &mut row, &mut record)
             .await
-        {
+            .err();
+        if let Some(e) = &error {
             record.error = Some(e.to_string());
         }
-        self.finish(tenant, Some(row), record)
+        (self.finish(tenant, Some(row), record), error)
     }
 
     fn finish(
@@ -466,7 +645,6 @@ impl StatusSync {
     async fn decide(
         &self,
         tenant: &TenantSync,
-        memory: &mut Memory,
         change: &t::StatusChange,
         agent: Option<Agent>,
         row: &mut StatusAgentRow,
@@ -494,8 +672,7 @@ impl StatusSync {
         // app just reported; anything newer stays unseen for it.
         if let Some((session, status_id, Some(name))) = &kustomer {
             if change.source == t::System::Kustomer && *name == change.status {
-                memory
-                    .kustomer_seen
+                lock(&tenant.kustomer_seen)
                     .insert(email.clone(), (session.clone(), status_id.clone()));
             }
         }
@@ -520,6 +697,7 @@ impl StatusSync {
             .registry
             .live(tenant.id())
             .ok_or_else(|| StatusSyncError::NoModule(tenant.id().to_string()))?;
+        record.module_version = Some(live.info.version);
         let meta = CallMeta::new(
             tenant.id().to_string(),
             format!("status:{email}:{}", change.at),
@@ -566,8 +744,7 @@ impl StatusSync {
                             .kustomer()
                             .set_agent_status(&session, &status_id)
                             .await?;
-                        memory
-                            .kustomer_seen
+                        lock(&tenant.kustomer_seen)
                             .insert(email.clone(), (session, Some(status_id)));
                     }
                 }
@@ -610,6 +787,48 @@ impl StatusSync {
         row.pending = json(&new_pending);
         row.last_applied = json(&new_last_applied);
         Ok(())
+    }
+}
+
+impl StatusChanges for StatusSync {
+    fn apply<'a>(&'a self, row: &'a InboxRow) -> BoxFuture<'a, Result<Option<u32>, PipelineError>> {
+        Box::pin(async move {
+            let tenant = self.tenant(&row.tenant).ok_or_else(|| {
+                PipelineError::Status(format!(
+                    "tenant `{}` has no status sync configured",
+                    row.tenant
+                ))
+            })?;
+            let stored: StoredChange = serde_json::from_value(row.body.clone())
+                .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
+            let (record, error) = self.handle(tenant, stored.change, stored.agent).await;
+            // The latest decision is the one to look up.
+            let recorded = serde_json::to_value(&record)
+                .map_err(|e| StoreError::json("record status decision", e))
+                .and_then(|json| {
+                    self.store.clear_outcome(&row.tenant, &row.event_id)?;
+                    self.store.record_decision(
+                        &row.tenant,
+                        &row.event_id,
+                        None,
+                        record.module_version,
+                        &json,
+                        &serde_json::Value::Null,
+                    )
+                });
+            if let Err(e) = recorded {
+                tracing::error!(tenant = %row.tenant, change_id = %row.event_id, error = %e, "status decision not recorded");
+            }
+            let error: Option<PipelineError> = error.map(Into::into);
+            // A report waits for a final answer, not for one to be retried.
+            if !error.as_ref().is_some_and(PipelineError::is_transient) {
+                self.answer_waiter(&row.tenant, &row.event_id, &record);
+            }
+            match error {
+                Some(e) => Err(e),
+                None => Ok(record.module_version),
+            }
+        })
     }
 }
 

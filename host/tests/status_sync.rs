@@ -46,8 +46,14 @@ where
 }
 
 async fn start(sync: StatusSyncConfig) -> Stack {
+    start_in(sync, None).await
+}
+
+/// Starts the stack with its store in `data_dir` (default: a temporary one).
+async fn start_in(sync: StatusSyncConfig, data_dir: Option<std::path::PathBuf>) -> Stack {
     let mut options = StackOptions::new(RULES_DEFAULT);
     options.status_sync = Some(sync);
+    options.data_dir = data_dir;
     options.poll_interval = None;
     options.provision_fields = false;
     let stack = within("starting the stack", 120, Stack::start(options))
@@ -66,15 +72,47 @@ fn one_way() -> StatusSyncConfig {
 }
 
 async fn report(stack: &Stack, body: Value) -> Value {
+    let (status, answer) = report_answer(stack, &body).await;
+    assert_eq!(status, 200, "report {body}: {answer}");
+    answer
+}
+
+/// A report's status code and answer, whatever they are.
+async fn report_answer(stack: &Stack, body: &Value) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/v1/tenants/acme/kustomer/status", stack.url()))
         .bearer_auth(AGENT_API_TOKEN)
-        .json(&body)
+        .json(body)
         .send()
         .await
         .expect("status report");
-    assert_eq!(response.status(), 200, "report {body}");
-    response.json().await.expect("json")
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+/// One stored status change as `GET …/status-sync/changes/{id}` shows it.
+async fn change(stack: &Stack, id: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/v1/tenants/acme/status-sync/changes/{id}",
+            stack.url()
+        ))
+        .bearer_auth(AGENT_API_TOKEN)
+        .send()
+        .await
+        .expect("change")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Waits until a stored change is applied; returns its decision.
+async fn change_done(stack: &Stack, id: &str) -> Value {
+    eventually(&format!("status change {id} applied"), 30, || async {
+        let shown = change(stack, id).await;
+        (shown["state"] == "done").then(|| shown["decision"].clone())
+    })
+    .await
 }
 
 async fn agents(stack: &Stack) -> Value {
@@ -581,5 +619,110 @@ async fn as9_adapter_drop_down_change_is_a_ccai_side_change() {
     assert_eq!(d["decision"], "apply", "{d}");
     assert_eq!(d["target"], "kustomer", "{d}");
     assert_eq!(kustomer_status(&stack, email).as_deref(), Some("Lunch"));
+    stack.shutdown().await;
+}
+
+/// A status report is stored before it is answered: with CCAI Platform
+/// refusing every status change, the report is answered 202 with its id; the
+/// change survives a restart and is applied once CCAI Platform recovers. The
+/// same report sent again is recognised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is5_a_status_change_is_stored_before_the_answer_and_applied_after_a_restart() {
+    let data = tempfile::tempdir().expect("data dir");
+    let mut sync = one_way();
+    sync.decision_wait = Duration::from_millis(300);
+    let stack = start_in(sync, Some(data.path().to_path_buf())).await;
+    let (id, email) = ADA;
+    let before = ccai_status(&stack, id);
+    stack.ccai.inject_fault(
+        switchboard_emulators::ccai::Fault::status(503, 1_000_000).on_path("agent_statuses"),
+    );
+    let body = json!({ "agent_email": email, "status": "Lunch", "instance_id": "tab-1", "change_id": "lunch-1" });
+    let (status, answer) = report_answer(&stack, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["pending"], true, "{answer}");
+    let change_id = answer["change_id"].as_str().expect("change id").to_string();
+    let shown = change(&stack, &change_id).await;
+    assert_eq!(shown["state"], "pending", "{shown}");
+    assert_eq!(shown["change"]["status"], "Lunch", "{shown}");
+    let (status, again) = report_answer(&stack, &body).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(
+        (&again["duplicate"], &again["change_id"]),
+        (&json!(true), &json!(change_id)),
+        "{again}"
+    );
+    assert_eq!(ccai_status(&stack, id), before, "nothing applied yet");
+
+    let stack = within("restarting the sidecar", 120, stack.restart())
+        .await
+        .expect("restart");
+    stack.ccai.clear_faults();
+    let decision = change_done(&stack, &change_id).await;
+    assert_eq!(
+        (&decision["decision"], &decision["applied"]),
+        (&json!("apply"), &json!(true)),
+        "{decision}"
+    );
+    assert_eq!(ccai_status(&stack, id), "Meal");
+    // Sent once more after it was applied: answered with the decision.
+    let again = report(&stack, body).await;
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["decision"]["applied"], true, "{again}");
+    stack.shutdown().await;
+}
+
+/// One queue per agent: while Kustomer fails every read of Ada's work
+/// session, her three changes wait (202) and Grace's change is decided at
+/// once; when Kustomer recovers, Ada's changes are applied in the order they
+/// arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is6_an_agents_changes_apply_in_arrival_order_and_a_retrying_agent_holds_only_itself() {
+    let mut sync = one_way();
+    sync.decision_wait = Duration::from_millis(300);
+    let stack = start(sync).await;
+    let tenant = stack.app.tenant("acme").expect("tenant");
+    let ada_user = tenant.user_id(ADA.1).await.expect("lookup").expect("user");
+    stack.kustomer.control().inject(
+        switchboard_emulators::kustomer::Fault::new(
+            switchboard_emulators::kustomer::FaultKind::ServerError { status: 503 },
+            1_000_000,
+        )
+        .on_path(&format!("/v1/routing/users/{ada_user}/work-sessions")),
+    );
+    let mut ids = Vec::new();
+    for status in ["Lunch", "Busy", "Available"] {
+        let body = json!({ "agent_email": ADA.1, "status": status, "instance_id": "tab-1" });
+        let (code, answer) = report_answer(&stack, &body).await;
+        assert_eq!(code, 202, "{status}: {answer}");
+        ids.push(answer["change_id"].as_str().expect("id").to_string());
+    }
+    let grace = report(
+        &stack,
+        json!({ "agent_email": GRACE.1, "status": "Lunch", "instance_id": "tab-9" }),
+    )
+    .await;
+    assert_eq!(grace["decision"]["decision"], "apply", "{grace}");
+    assert_eq!(ccai_status(&stack, GRACE.0), "Meal");
+    for id in &ids {
+        assert_eq!(change(&stack, id).await["state"], "pending", "{id}");
+    }
+
+    stack.kustomer.control().clear_faults();
+    let mut decided_at = Vec::new();
+    for id in &ids {
+        let decision = change_done(&stack, id).await;
+        assert_eq!(decision["decision"], "apply", "{decision}");
+        decided_at.push(
+            decision["decided_at"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    let mut sorted = decided_at.clone();
+    sorted.sort();
+    assert_eq!(decided_at, sorted, "applied in arrival order");
+    assert_eq!(ccai_status(&stack, ADA.0), "Available", "Available came last");
     stack.shutdown().await;
 }

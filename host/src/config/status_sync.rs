@@ -51,6 +51,10 @@ pub struct StatusSyncFile {
     /// signed in (AS5).
     #[serde(default = "default_instance_ttl")]
     instance_ttl_seconds: u64,
+    /// How long the Kustomer app's report waits for its decision before it
+    /// is answered 202 (stored, decision to come).
+    #[serde(default = "default_decision_wait_ms")]
+    decision_wait_ms: u64,
     /// Bearer token of the tenant's status endpoints.
     token: SecretRef,
 }
@@ -60,6 +64,9 @@ fn default_ccai_poll_ms() -> u64 {
 }
 fn default_instance_ttl() -> u64 {
     120
+}
+fn default_decision_wait_ms() -> u64 {
+    2_000
 }
 
 /// Validated status sync settings of one tenant.
@@ -72,6 +79,8 @@ pub struct StatusSyncConfig {
     pub ccai_poll_interval: Duration,
     pub kustomer_poll_interval: Option<Duration>,
     pub instance_ttl: Duration,
+    /// How long a report waits for its decision before the 202.
+    pub decision_wait: Duration,
     /// Bearer token of `POST …/kustomer/status` and `GET …/status-sync/agents`.
     pub token: SecretString,
 }
@@ -121,6 +130,7 @@ impl StatusSyncFile {
             ccai_poll_interval: Duration::from_millis(self.ccai_poll_interval_ms),
             kustomer_poll_interval: self.kustomer_poll_interval_ms.map(Duration::from_millis),
             instance_ttl: Duration::from_secs(self.instance_ttl_seconds),
+            decision_wait: Duration::from_millis(self.decision_wait_ms),
             token: self.token.resolve(&format!("{key}.token"), base)?,
         })
     }
@@ -137,6 +147,7 @@ impl StatusSyncConfig {
             ccai_poll_interval: Duration::from_millis(200),
             kustomer_poll_interval: None,
             instance_ttl: Duration::from_secs(120),
+            decision_wait: Duration::from_millis(default_decision_wait_ms()),
             token: token.to_string().into(),
         }
     }

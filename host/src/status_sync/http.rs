@@ -1,7 +1,11 @@
 //! Routes of the status sync:
 //! - `POST /v1/tenants/{tenant}/kustomer/status`: the Kustomer app's
-//!   report (status change, sign-in, heartbeat, sign-out of one instance);
-//!   answers with the decision.
+//!   report (status change, sign-in, heartbeat, sign-out of one instance).
+//!   A change is stored before the answer: 200 with the decision when it is
+//!   made within `decision_wait_ms`, otherwise 202 with `change_id` and
+//!   `pending: true`.
+//! - `GET /v1/tenants/{tenant}/status-sync/changes/{change_id}`: one stored
+//!   change, its state (`pending`, `done`, `failed`…) and decision.
 //! - `GET /v1/tenants/{tenant}/status-sync/agents`: every agent's pending
 //!   and last applied status, latest decision and latest error.
 //!
@@ -22,6 +26,10 @@ pub fn router(sync: Arc<StatusSync>) -> Router {
     Router::new()
         .route("/v1/tenants/{tenant}/kustomer/status", post(report))
         .route("/v1/tenants/{tenant}/status-sync/agents", get(agents))
+        .route(
+            "/v1/tenants/{tenant}/status-sync/changes/{change_id}",
+            get(change),
+        )
         .with_state(sync)
 }
 
@@ -67,8 +75,39 @@ async fn report(
     if report.agent_email.trim().is_empty() {
         return error(StatusCode::BAD_REQUEST, "agent_email is required");
     }
-    let (decision, instances) = sync.kustomer_report(&t, report).await;
-    Json(json!({ "decision": decision, "active_instances": instances })).into_response()
+    match sync.kustomer_report(&t, report).await {
+        Ok(answer) => {
+            let status = if answer.pending {
+                StatusCode::ACCEPTED
+            } else {
+                StatusCode::OK
+            };
+            (status, Json(answer)).into_response()
+        }
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the status change could not be stored, send it again: {e}"),
+        ),
+    }
+}
+
+async fn change(
+    State(sync): State<Arc<StatusSync>>,
+    Path((tenant, change_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let t = match authorise(&sync, &tenant, &headers) {
+        Ok(t) => t,
+        Err((status, message)) => return error(status, message),
+    };
+    match sync.change(t.id(), &change_id) {
+        Ok(Some(found)) => Json(found).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("tenant `{tenant}` has no status change `{change_id}`"),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 async fn agents(

@@ -1,7 +1,8 @@
 //! The pollers: CCAI agent statuses (every tenant with status sync) and,
 //! optionally, Kustomer routing work sessions.
-use super::{in_session, CcaiSeen, StatusSync, StatusSyncError, TenantSync};
+use super::{in_session, lock, CcaiSeen, StatusSync, StatusSyncError, TenantSync};
 use crate::connectors::ccai::SystemStatus;
+use crate::pipeline::AGENT_STATUS_SOURCE;
 use crate::runtime::types as t;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -53,12 +54,11 @@ pub(super) async fn run_kustomer(
 }
 
 impl StatusSync {
-    /// Reads every agent's CCAI status once and decides each change since
-    /// the previous read. The first read only records (AS8). Returns how
-    /// many changes were decided.
+    /// Reads every agent's CCAI status once and stores each change since
+    /// the previous read in its agent's queue. The first read only records
+    /// (AS8). Returns how many changes were stored.
     pub async fn poll_ccai(&self, tenant: &TenantSync) -> Result<usize, StatusSyncError> {
-        // Held across the read so a concurrent Kustomer change cannot be
-        // decided against statuses older than this read.
+        // Held across the read: two polls never interleave.
         let mut memory = tenant.state.lock().await;
         let agents = tenant.ccai().agents().await?;
         let first = memory.ccai_seen.is_none();
@@ -124,20 +124,29 @@ impl StatusSync {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Some(super::now());
         }
-        let count = changes.len();
+        let mut count = 0;
         for (change, agent) in changes {
-            self.handle(tenant, &mut memory, change, Some(agent)).await;
+            // The same status read again after a restart is the same change.
+            let id = format!(
+                "{AGENT_STATUS_SOURCE}-c-{}-{}-{}",
+                agent.id,
+                agent.status.as_ref().map_or(0, |s| s.id),
+                agent.status_updated_at.as_deref().unwrap_or(&change.at)
+            );
+            if self.enqueue(tenant, "ccai", &id, change, Some(agent))? {
+                count += 1;
+            }
         }
+        drop(memory);
         tenant.ccai_polls.fetch_add(1, Ordering::Relaxed);
         Ok(count)
     }
 
     /// Reads the Kustomer work session of every agent known from CCAI and
-    /// decides each status change the Kustomer app did not report. The
-    /// first sight of an agent only records; a new work session is a login.
+    /// stores each status change the Kustomer app did not report. The first
+    /// sight of an agent only records; a new work session is a login.
     pub async fn poll_kustomer(&self, tenant: &TenantSync) -> Result<usize, StatusSyncError> {
-        let mut memory = tenant.state.lock().await;
-        let emails: Vec<String> = match &memory.ccai_seen {
+        let emails: Vec<String> = match &tenant.state.lock().await.ccai_seen {
             Some(seen) => seen
                 .values()
                 .filter_map(|s| s.email.as_ref().map(|e| e.to_ascii_lowercase()))
@@ -146,18 +155,17 @@ impl StatusSync {
         };
         let mut count = 0;
         for email in emails {
-            let previous = memory.kustomer_seen.get(&email).cloned();
+            let previous = lock(&tenant.kustomer_seen).get(&email).cloned();
             let current = match tenant.kustomer_status(&email).await {
                 Ok(Some(current)) => current,
                 Ok(None) => {
-                    memory.kustomer_seen.remove(&email);
+                    lock(&tenant.kustomer_seen).remove(&email);
                     continue;
                 }
                 Err(StatusSyncError::Link(_)) => continue,
                 Err(e) => return Err(e),
             };
-            memory
-                .kustomer_seen
+            lock(&tenant.kustomer_seen)
                 .insert(email.clone(), (current.0.clone(), current.1.clone()));
             let Some((session, status_id)) = previous else {
                 continue;
@@ -166,7 +174,6 @@ impl StatusSync {
                 continue;
             }
             let Some(name) = current.2 else { continue };
-            count += 1;
             let change = t::StatusChange {
                 source: t::System::Kustomer,
                 agent_email: email.clone(),
@@ -175,7 +182,10 @@ impl StatusSync {
                 at: super::now(),
                 login: session != current.0,
             };
-            self.handle(tenant, &mut memory, change, None).await;
+            let id = format!("{AGENT_STATUS_SOURCE}-kp-{:016x}", rand::random::<u64>());
+            if self.enqueue(tenant, "kustomer-poll", &id, change, None)? {
+                count += 1;
+            }
         }
         tenant.kustomer_polls.fetch_add(1, Ordering::Relaxed);
         Ok(count)

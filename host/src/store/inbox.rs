@@ -40,7 +40,7 @@ pub enum InboxStatus {
 }
 
 impl InboxStatus {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Done => "done",

@@ -12,13 +12,13 @@ use switchboard_emulators::kustomer as kustomer_emu;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// A running `switchboard serve` child process.
-struct Sidecar {
-    child: tokio::process::Child,
-    url: String,
+pub(crate) struct Sidecar {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) url: String,
 }
 
 /// Starts the binary on `config` and waits for its "listening on" line.
-async fn spawn(config: &Path, env: &[(&'static str, String)], log: &Path) -> Sidecar {
+pub(crate) async fn spawn(config: &Path, env: &[(&'static str, String)], log: &Path) -> Sidecar {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -98,16 +98,16 @@ fn inputs() -> Vec<Delivery> {
 }
 
 /// Emulators, a config and a data directory for one run.
-struct Run {
-    kustomer: kustomer_emu::KustomerEmulator,
-    ccai: ccai_emu::CcaiEmulator,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    env: Vec<(&'static str, String)>,
+pub(crate) struct Run {
+    pub(crate) kustomer: kustomer_emu::KustomerEmulator,
+    pub(crate) ccai: ccai_emu::CcaiEmulator,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: PathBuf,
+    pub(crate) env: Vec<(&'static str, String)>,
 }
 
 impl Run {
-    async fn new() -> Run {
+    pub(crate) async fn new() -> Run {
         let kustomer = kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig {
             rate_limit_per_minute: 1_000_000,
             ..Default::default()
@@ -141,7 +141,7 @@ impl Run {
         }
     }
 
-    fn log(&self) -> PathBuf {
+    pub(crate) fn log(&self) -> PathBuf {
         self.dir.path().join("switchboard.log")
     }
 
@@ -156,7 +156,7 @@ impl Run {
         }
     }
 
-    fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         Counts::open(&self.dir.path().join("data"))
     }
 

@@ -17,6 +17,7 @@ mod edges;
 mod faults;
 mod hot_swap;
 mod isolation;
+mod memory;
 mod operation;
 mod recency;
 mod sessions;

@@ -197,6 +197,11 @@ impl CcaiEmulator {
         self.shared.lock().faults.push_back(fault);
     }
 
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
     /// Delay added to every API answer.
     pub fn set_latency(&self, latency: Duration) {
         self.shared.lock().latency = latency;
