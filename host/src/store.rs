@@ -20,6 +20,11 @@
 //! is held across an `.await`. Callers on the async runtime run it inline; the
 //! statements are small enough that a blocking hop would cost more than it
 //! saves. `Store::open(":memory:")` gives a private in-memory store for tests.
+//!
+//! Copying the write-ahead log back into the database (a checkpoint, with
+//! its fsync) runs on a background thread with its own connection every
+//! [`CHECKPOINT_EVERY`], never inline in a request; the serving connection
+//! checkpoints by itself only as a backstop, past [`WAL_BACKSTOP_PAGES`].
 
 mod error;
 mod inbox;
@@ -36,12 +41,61 @@ pub use status_sync::StatusAgentRow;
 
 use rusqlite::Connection;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How often the background thread checkpoints the write-ahead log.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// WAL pages past which the serving connection checkpoints by itself (if
+/// the background thread cannot keep up): about 40 MiB.
+pub const WAL_BACKSTOP_PAGES: u32 = 10_000;
 
 /// Handle to the store. Clones share one connection.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Stops the checkpoint thread when the last clone is dropped.
+    _checkpoints: Option<Arc<Checkpoints>>,
+}
+
+/// The background checkpoint thread's stop flag.
+struct Checkpoints {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::Thread,
+}
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// Starts the checkpoint thread on its own connection to `path`.
+fn checkpoints(path: &Path) -> Result<Checkpoints, StoreError> {
+    let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("store-checkpoint".into())
+        .spawn(move || {
+            while !flag.load(Ordering::Acquire) {
+                // PASSIVE copies what it can without waiting for, or
+                // blocking, the serving connection.
+                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(%error, "background checkpoint failed");
+                }
+                std::thread::park_timeout(CHECKPOINT_EVERY);
+            }
+        })
+        .map_err(|e| StoreError::Thread(e.to_string()))?;
+    Ok(Checkpoints {
+        stop,
+        thread: handle.thread().clone(),
+    })
 }
 
 impl std::fmt::Debug for Store {
@@ -56,7 +110,15 @@ impl Store {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
-        Self::from_connection(conn)
+        let mut store = Self::from_connection(conn)?;
+        store
+            .conn()
+            .execute_batch(&format!(
+                "PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES};"
+            ))
+            .map_err(|e| StoreError::query("set the checkpoint backstop", e))?;
+        store._checkpoints = Some(Arc::new(checkpoints(path)?));
+        Ok(store)
     }
 
     /// Where the service keeps its store inside `data_dir`.
@@ -73,8 +135,10 @@ impl Store {
     fn from_connection(conn: Connection) -> Result<Self, StoreError> {
         schema::prepare(&conn)?;
         schema::migrate(&conn)?;
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            _checkpoints: None,
         })
     }
 
@@ -113,7 +177,7 @@ fn write_cursor(
     source: &str,
     value: &str,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.run(
         "INSERT INTO cursors (tenant, source, value, updated_at)
          VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
          ON CONFLICT (tenant, source) DO UPDATE
@@ -122,6 +186,18 @@ fn write_cursor(
     )
     .map(drop)
     .map_err(|e| StoreError::query("write cursor", e))
+}
+
+/// Statements run through the connection's statement cache: each is parsed
+/// once per connection, not on every call.
+trait Cached {
+    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl Cached for Connection {
+    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
 }
 
 #[cfg(test)]

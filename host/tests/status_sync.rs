@@ -723,6 +723,10 @@ async fn is6_an_agents_changes_apply_in_arrival_order_and_a_retrying_agent_holds
     let mut sorted = decided_at.clone();
     sorted.sort();
     assert_eq!(decided_at, sorted, "applied in arrival order");
-    assert_eq!(ccai_status(&stack, ADA.0), "Available", "Available came last");
+    assert_eq!(
+        ccai_status(&stack, ADA.0),
+        "Available",
+        "Available came last"
+    );
     stack.shutdown().await;
 }

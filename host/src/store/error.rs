@@ -32,6 +32,9 @@ pub enum StoreError {
     /// The database was written by a newer version of the sidecar.
     #[error("store schema version {found} is newer than this build supports ({supported})")]
     TooNew { found: i64, supported: i64 },
+    /// The background checkpoint thread could not be started.
+    #[error("cannot start the store's checkpoint thread: {0}")]
+    Thread(String),
 }
 
 impl StoreError {

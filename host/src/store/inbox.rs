@@ -1,6 +1,7 @@
 //! The inbox: accepted events waiting for the pipeline, and chat messages
 //! kept for transcripts.
 
+use super::Cached as _;
 use super::{Store, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
@@ -132,7 +133,7 @@ pub(super) fn insert(conn: &Connection, event: &NewInboxEvent) -> Result<bool, S
     let body =
         serde_json::to_string(&event.body).map_err(|e| StoreError::json("write inbox", e))?;
     let changed = conn
-        .execute(
+        .run(
             "INSERT INTO inbox (tenant, event_id, source, session_id, customer_key, at_ms, at, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (tenant, event_id) DO NOTHING",
@@ -336,7 +337,7 @@ impl Store {
     /// the customers they held. Returns how many.
     pub fn skip_dead(&self, tenant: &str, event_id: Option<&str>) -> Result<usize, StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "UPDATE inbox SET status = 'skipped', reason = 'skipped by an operator: ' || COALESCE(reason, '')
                  WHERE tenant = ?1 AND status = 'dead' AND (?2 IS NULL OR event_id = ?2)",
                 (tenant, event_id),
@@ -356,7 +357,7 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "UPDATE inbox SET status = ?2, reason = ?3, attempts = attempts + 1 WHERE seq = ?1",
                 rusqlite::params![seq, status.as_str(), reason],
             )
@@ -373,7 +374,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let changed = self
             .conn()
-            .execute(
+            .run(
                 "INSERT INTO chat_messages (tenant, chat_id, message_id, at_ms, sender, content)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (tenant, chat_id, message_id) DO NOTHING",

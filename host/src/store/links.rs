@@ -4,6 +4,7 @@
 //! provisioned), each event's recorded decision and outcome, and when a
 //! tenant's custom fields were provisioned (CF4), and the attachments it
 //! registered (so a retry reuses them).
+use super::Cached as _;
 use super::{Store, StoreError};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
@@ -79,7 +80,7 @@ impl Store {
     /// Links a session to a conversation (replacing an earlier link).
     pub fn link_session(&self, tenant: &str, link: &SessionLink) -> Result<(), StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "INSERT INTO session_links (tenant, session_id, conversation_id, customer_id)
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (tenant, session_id) DO UPDATE
@@ -140,7 +141,7 @@ impl Store {
         meta: &ConversationMeta,
     ) -> Result<(), StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "INSERT INTO conversation_meta
                    (tenant, conversation_id, session_id, channel, menu_selection, voicemail, direction)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -197,7 +198,7 @@ impl Store {
         context: &serde_json::Value,
     ) -> Result<(), StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "INSERT INTO outcomes (tenant, event_id, module_digest, module_version, plan, state, context)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'decided', ?6)
                  ON CONFLICT (tenant, event_id) DO NOTHING",
@@ -224,7 +225,7 @@ impl Store {
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "INSERT INTO outcomes (tenant, event_id, state, detail) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (tenant, event_id) DO UPDATE
                  SET state = excluded.state, detail = excluded.detail,
@@ -239,7 +240,7 @@ impl Store {
     /// the decision itself failed, not its application).
     pub fn clear_outcome(&self, tenant: &str, event_id: &str) -> Result<(), StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "DELETE FROM outcomes WHERE tenant = ?1 AND event_id = ?2",
                 (tenant, event_id),
             )
@@ -287,7 +288,7 @@ impl Store {
         event_id: Option<&str>,
     ) -> Result<usize, StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "UPDATE inbox SET reason = NULL,
                     received_at = CASE status WHEN 'dead'
                         THEN strftime('%Y-%m-%dT%H:%M:%fZ','now') ELSE received_at END,
@@ -330,7 +331,7 @@ impl Store {
         fields: &serde_json::Value,
     ) -> Result<(), StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "INSERT INTO field_provisioning (tenant, provisioned_at, fields) VALUES (?1, ?2, ?3)
                  ON CONFLICT (tenant) DO UPDATE SET fields = excluded.fields",
                 (tenant, provisioned_at, fields.to_string()),
@@ -404,7 +405,7 @@ impl Store {
         upload: &str,
     ) -> Result<(), StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "INSERT INTO attachments (tenant, key, attachment_id, upload) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (tenant, key) DO UPDATE
                  SET attachment_id = excluded.attachment_id, upload = excluded.upload, uploaded = 0",
@@ -417,7 +418,7 @@ impl Store {
     /// Notes that the attachment's file reached storage.
     pub fn attachment_uploaded(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "UPDATE attachments SET uploaded = 1 WHERE tenant = ?1 AND key = ?2",
                 (tenant, key),
             )

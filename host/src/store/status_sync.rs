@@ -1,5 +1,6 @@
 //! Per-agent state of the agent status sync (SPEC §6). Values are opaque
 //! JSON text owned by `crate::status_sync`.
+use super::Cached as _;
 use super::{Store, StoreError};
 use rusqlite::OptionalExtension;
 
@@ -72,7 +73,7 @@ impl Store {
     /// Writes one agent's state (`updated_at` is set to now).
     pub fn put_status_agent(&self, r: &StatusAgentRow) -> Result<(), StoreError> {
         self.conn()
-            .execute(
+            .run(
                 "INSERT INTO status_sync_agents
                    (tenant, agent_email, pending, last_applied, last_decision, last_error, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%dT%H:%M:%fZ','now'))

@@ -135,3 +135,31 @@ fn chat_messages_are_kept_once_in_time_order() {
         .collect();
     assert_eq!(ids, ["1", "2"]);
 }
+
+/// The write-ahead log is copied into the database file by the background
+/// thread: the database file alone, without its `-wal`, soon holds what was
+/// written, although far fewer pages were written than the serving
+/// connection's own checkpoint threshold.
+#[test]
+fn writes_reach_the_database_file_through_the_background_checkpoint() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("switchboard.db");
+    let store = Store::open(&path).expect("open");
+    let events: Vec<_> = (0..200)
+        .map(|i| event("a", &format!("e{i}"), "c", i))
+        .collect();
+    assert_eq!(store.insert_events(&events).expect("insert"), 200);
+    let copy = dir.path().join("copy.db");
+    let started = std::time::Instant::now();
+    let rows = loop {
+        std::fs::copy(&path, &copy).expect("copy the database file alone");
+        let rows: i64 = Connection::open(&copy)
+            .and_then(|c| c.query_row("SELECT count(*) FROM inbox", [], |r| r.get(0)))
+            .unwrap_or(0);
+        if rows == 200 || started.elapsed() > Duration::from_secs(10) {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(rows, 200, "checkpointed into the database file");
+}
