@@ -155,6 +155,15 @@ pub fn on_session_event<R: Rule + ?Sized>(
             let creates_customer = ctx.customer.is_none();
             if ctx.linked_conversation.is_none() {
                 ensure_conversation(rule, event, ctx, &mut actions);
+                // The new conversation goes to the agent the call was
+                // assigned to; answering it (AA1) then changes nothing.
+                for action in &mut actions {
+                    if let Action::CreateConversation(new) = action {
+                        if new.assign_to.is_none() {
+                            new.assign_to.clone_from(&agent.email);
+                        }
+                    }
+                }
             }
             let recent =
                 creates_customer || ctx.customer.as_ref().is_some_and(|c| c.created_recently);

@@ -100,6 +100,10 @@ fn describe_metrics() {
         "switchboard_status_sync_errors_total",
         "Agent status changes that could not be decided or carried out."
     );
+    describe_counter!(
+        "switchboard_kustomer_webhooks_total",
+        "Signed Kustomer webhook deliveries received, by tenant and whether they were recorded in the mirror."
+    );
     describe_gauge!(
         "switchboard_build_info",
         "Always 1; labelled with the service's version and the WIT contract its modules implement."
@@ -278,6 +282,16 @@ impl App {
         ));
 
         for tenant in tenants.iter() {
+            // The agent directory, read once: assignments then cost no lookup.
+            let loading = tenant.clone();
+            tasks.spawn(async move {
+                match loading.load_users().await {
+                    Ok(n) => tracing::info!(tenant = %loading.id(), users = n, "Kustomer users read"),
+                    Err(error) => tracing::warn!(tenant = %loading.id(), %error, "Kustomer users not read; each is looked up on first use"),
+                }
+            });
+        }
+        for tenant in tenants.iter() {
             let t = &tenant.config;
             if let Some(interval) = t.poll_interval {
                 let start = t.poll_start.unwrap_or_else(chrono::Utc::now);
@@ -347,6 +361,7 @@ impl App {
             .merge(intake::router(intake_state))
             .merge(status_sync::router(status_sync))
             .merge(click_to_call::router(click_to_call))
+            .merge(crate::mirror::router(store.clone(), tenants.clone()))
             // Every error answer is JSON, the framework's own included.
             .fallback(crate::web::no_route)
             .method_not_allowed_fallback(crate::web::wrong_method)

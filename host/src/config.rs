@@ -307,6 +307,66 @@ fn ccai_prefix() -> String {
 struct KustomerFile {
     base_url: String,
     api_key: SecretRef,
+    /// The `token` of the outbound webhook Kustomer sends to
+    /// `/v1/tenants/{tenant}/kustomer/webhooks` (KU2); unset = no webhooks.
+    webhook_token: Option<SecretRef>,
+    /// How long what Kustomer showed is used without asking again, without
+    /// webhooks (seconds; 0 = always ask).
+    #[serde(default = "mirror_max_age")]
+    mirror_max_age_seconds: u64,
+    /// The same with webhooks configured: changes are pushed.
+    #[serde(default = "mirror_webhook_max_age")]
+    mirror_webhook_max_age_seconds: u64,
+    /// A conversation a plan appends to is read again first when Kustomer
+    /// last showed it longer ago than this (seconds; 0 = always).
+    #[serde(default = "append_recheck")]
+    append_recheck_seconds: u64,
+}
+
+fn mirror_max_age() -> u64 {
+    MirrorConfig::default().max_age.as_secs()
+}
+fn mirror_webhook_max_age() -> u64 {
+    MirrorConfig::default().webhook_max_age.as_secs()
+}
+fn append_recheck() -> u64 {
+    MirrorConfig::default().append_recheck.as_secs()
+}
+
+/// How long the Kustomer mirror trusts what it holds (KU2).
+#[derive(Debug, Clone)]
+pub struct MirrorConfig {
+    /// Without webhooks.
+    pub max_age: Duration,
+    /// With webhooks configured.
+    pub webhook_max_age: Duration,
+    /// Before an append to a conversation Kustomer showed longer ago than
+    /// this, it is read again (zero: before every append).
+    pub append_recheck: Duration,
+    /// Key of the outbound webhook's signature; `None` = no webhooks.
+    pub webhook_token: Option<SecretString>,
+}
+
+impl Default for MirrorConfig {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(10),
+            webhook_max_age: Duration::from_secs(300),
+            append_recheck: Duration::ZERO,
+            webhook_token: None,
+        }
+    }
+}
+
+impl MirrorConfig {
+    /// How long a mirrored value is used as is.
+    pub fn trust(&self) -> Duration {
+        if self.webhook_token.is_some() {
+            self.webhook_max_age
+        } else {
+            self.max_age
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -464,6 +524,8 @@ pub struct TenantConfig {
     /// Where numbers without a country code are read (intake, click-to-call).
     pub phone_region: Region,
     pub kustomer: kustomer::KustomerConfig,
+    /// The Kustomer mirror (KU2).
+    pub mirror: MirrorConfig,
     pub ccai: ccai::CcaiConfig,
     pub poll_interval: Option<Duration>,
     /// Where a poller with no saved cursor starts; `None` = start time.
@@ -631,6 +693,17 @@ fn tenant_config(f: TenantFile, i: usize, base: &Base<'_>) -> Result<TenantConfi
     )
     .map_err(|e| invalid(key("kustomer.base_url"), e.to_string()))?;
     kustomer.request_timeout = Duration::from_secs(30);
+    let mirror = MirrorConfig {
+        max_age: Duration::from_secs(f.kustomer.mirror_max_age_seconds),
+        webhook_max_age: Duration::from_secs(f.kustomer.mirror_webhook_max_age_seconds),
+        append_recheck: Duration::from_secs(f.kustomer.append_recheck_seconds),
+        webhook_token: f
+            .kustomer
+            .webhook_token
+            .as_ref()
+            .map(|t| t.resolve(&key("kustomer.webhook_token"), base))
+            .transpose()?,
+    };
 
     let c = &f.ccai;
     let credentials = match (
@@ -690,6 +763,7 @@ fn tenant_config(f: TenantFile, i: usize, base: &Base<'_>) -> Result<TenantConfi
             .parse()
             .map_err(|e: String| invalid(key("phone_region"), e))?,
         kustomer,
+        mirror,
         ccai,
         poll_interval: c.poll_interval_seconds.map(Duration::from_secs),
         poll_start: c

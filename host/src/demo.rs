@@ -42,6 +42,8 @@ pub struct StackOptions {
     pub extra_tenants: Vec<String>,
     /// Settings of the Kustomer emulator(s).
     pub kustomer_emulator: kustomer_emu::KustomerEmulatorConfig,
+    /// How long the Kustomer mirror trusts what it holds (KU2).
+    pub mirror: crate::config::MirrorConfig,
 }
 
 impl StackOptions {
@@ -64,6 +66,7 @@ impl StackOptions {
             click_to_call: Some(crate::config::ClickToCallConfig::new(AGENT_API_TOKEN)),
             extra_tenants: Vec::new(),
             kustomer_emulator: kustomer_emu::KustomerEmulatorConfig::default(),
+            mirror: crate::config::MirrorConfig::default(),
         }
     }
 }
@@ -341,6 +344,7 @@ fn tenant_config(
         options: vec![],
         phone_region: crate::phone::Region::default(),
         kustomer: k,
+        mirror: options.mirror.clone(),
         ccai: c,
         poll_interval: options.poll_interval,
         poll_start: chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")

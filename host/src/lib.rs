@@ -48,6 +48,7 @@ pub mod demo;
 pub mod fields;
 pub mod http;
 pub mod intake;
+pub mod mirror;
 pub mod phone;
 pub mod pipeline;
 pub mod runtime;

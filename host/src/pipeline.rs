@@ -50,6 +50,14 @@ const TIMEOUT_ATTEMPTS: u32 = 3;
 /// Events of one customer read from the inbox at a time.
 const BATCH: usize = 64;
 
+/// How many times an event is decided again because a conversation it
+/// appends to changed in Kustomer (KU2).
+const APPEND_RECHECKS: usize = 3;
+
+/// A plan and the module (digest, version) that made it (`None`: the
+/// built-in default rules).
+type Decided = (t::Plan, Option<(String, u32)>);
+
 /// Why an event could not be processed.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -80,6 +88,15 @@ pub enum PipelineError {
         reason: String,
         transient: bool,
     },
+}
+
+impl From<crate::mirror::MirrorError> for PipelineError {
+    fn from(e: crate::mirror::MirrorError) -> Self {
+        match e {
+            crate::mirror::MirrorError::Kustomer(e) => PipelineError::Kustomer(e),
+            crate::mirror::MirrorError::Store(e) => PipelineError::Store(e),
+        }
+    }
 }
 
 impl PipelineError {
@@ -431,7 +448,7 @@ impl Pipeline {
             .ok_or_else(|| PipelineError::UnknownTenant(row.tenant.clone()))?;
         let event: t::SessionEvent = serde_json::from_value(row.body.clone())
             .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
-        let loaded = context::load(&self.store, tenant, &event).await?;
+        let mut loaded = context::load(&self.store, tenant, &event).await?;
         let recorded = self
             .store
             .outcome(&row.tenant, &row.event_id)?
@@ -442,7 +459,24 @@ impl Pipeline {
                     .map_err(|e| PipelineError::Undecodable(e.to_string()))?,
                 version,
             ),
-            None => self.decide(tenant, &event, &loaded.context).await?,
+            None => {
+                let mut decided = self.decide(tenant, &event, &loaded.context).await?;
+                // KU2: an append to a conversation Kustomer showed too long
+                // ago is checked first; if it changed, decide again on what
+                // Kustomer holds now.
+                for _ in 0..APPEND_RECHECKS {
+                    if !self
+                        .append_changed(tenant, &decided.0, &loaded.context)
+                        .await?
+                    {
+                        break;
+                    }
+                    loaded = context::load(&self.store, tenant, &event).await?;
+                    decided = self.decide(tenant, &event, &loaded.context).await?;
+                }
+                self.record(tenant, &event, &loaded.context, &decided)?;
+                (decided.0, decided.1.map(|(_, version)| version))
+            }
         };
         execute::run(
             &execute::Env {
@@ -458,14 +492,70 @@ impl Pipeline {
         Ok(version)
     }
 
-    /// Runs the live module (or the default rules, per failure policy) and
-    /// records the decision.
+    /// Whether the plan appends to a conversation that Kustomer showed longer
+    /// ago than the tenant's `append_recheck` (by default: at all) and that,
+    /// read again, is no longer what the context said (status, or gone).
+    async fn append_changed(
+        &self,
+        tenant: &Tenant,
+        plan: &t::Plan,
+        ctx: &t::Context,
+    ) -> Result<bool, PipelineError> {
+        let mirror = crate::mirror::Mirror::new(&self.store, tenant);
+        for action in &plan.actions {
+            let t::Action::AppendTo(id) = action else {
+                continue;
+            };
+            if !mirror.older_than(id, tenant.config.mirror.append_recheck)? {
+                continue;
+            }
+            let shown = ctx
+                .recent_conversations
+                .iter()
+                .chain(ctx.linked_conversation.as_ref())
+                .find(|c| c.id == *id)
+                .map(|c| c.status);
+            let now = match mirror.read_conversation(id).await? {
+                Some(c) => Some(context::summarise(&self.store, tenant.id(), &c)?.status),
+                None => None,
+            };
+            if now != shown {
+                tracing::info!(tenant = %tenant.id(), conversation = %id, ?shown, ?now, "the conversation changed in Kustomer; deciding again");
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Records a decision before anything is applied.
+    fn record(
+        &self,
+        tenant: &Tenant,
+        event: &t::SessionEvent,
+        ctx: &t::Context,
+        (plan, by): &Decided,
+    ) -> Result<(), PipelineError> {
+        let undecodable = |e: serde_json::Error| PipelineError::Undecodable(e.to_string());
+        let json = serde_json::to_value(plan).map_err(undecodable)?;
+        let context = serde_json::to_value(ctx).map_err(undecodable)?;
+        self.store.record_decision(
+            &tenant.config.id,
+            &event.id,
+            by.as_ref().map(|(digest, _)| digest.as_str()),
+            by.as_ref().map(|(_, version)| *version),
+            &json,
+            &context,
+        )?;
+        Ok(())
+    }
+
+    /// Runs the live module (or the default rules, per failure policy).
     async fn decide(
         &self,
         tenant: &Tenant,
         event: &t::SessionEvent,
         ctx: &t::Context,
-    ) -> Result<(t::Plan, Option<u32>), PipelineError> {
+    ) -> Result<Decided, PipelineError> {
         let id = &tenant.config.id;
         let live = self.registry.live(id);
         let decided = match &live {
@@ -501,18 +591,7 @@ impl Pipeline {
                 return Err(error.into());
             }
         };
-        let undecodable = |e: serde_json::Error| PipelineError::Undecodable(e.to_string());
-        let json = serde_json::to_value(&plan).map_err(undecodable)?;
-        let context = serde_json::to_value(ctx).map_err(undecodable)?;
-        self.store.record_decision(
-            id,
-            &event.id,
-            by.map(|d| d.info.digest.as_str()),
-            by.map(|d| d.info.version),
-            &json,
-            &context,
-        )?;
-        Ok((plan, by.map(|d| d.info.version)))
+        Ok((plan, by.map(|d| (d.info.digest.clone(), d.info.version))))
     }
 }
 

@@ -29,6 +29,7 @@
 mod error;
 mod inbox;
 mod links;
+mod mirror;
 mod schema;
 mod sessions;
 mod status_sync;
@@ -36,6 +37,7 @@ mod status_sync;
 pub use error::StoreError;
 pub use inbox::{ChatMessage, InboxRow, InboxStatus, NewInboxEvent};
 pub use links::{AttachmentRecord, ConversationMeta, Outcome, OutcomeState, SessionLink};
+pub use mirror::{KeyLookup, MirrorConversation, MirrorCustomer, Mirrored};
 pub use sessions::{Merged, Reconciled};
 pub use status_sync::StatusAgentRow;
 

@@ -25,6 +25,9 @@ pub enum TenantError {
     Ccai { tenant: String, source: CcaiError },
 }
 
+/// Users read into the directory at start (ten pages of Kustomer's largest).
+const DIRECTORY_USERS: usize = 1_000;
+
 /// One tenant: configuration, clients, directory.
 #[derive(Debug)]
 pub struct Tenant {
@@ -75,6 +78,23 @@ impl Tenant {
 
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// Reads the org's users into the directory, so that assigning a
+    /// conversation or syncing a status costs no lookup. Returns how many
+    /// users have an email. A user added later is found on first use.
+    pub async fn load_users(&self) -> Result<usize, KustomerError> {
+        let users = self.kustomer.users(DIRECTORY_USERS).await?;
+        let mut map = lock(&self.directory.users);
+        let before = map.len();
+        for user in users {
+            // The first user with an email, as a lookup by email finds it.
+            if let Some(email) = &user.attributes.email {
+                map.entry(email.trim().to_ascii_lowercase())
+                    .or_insert(user.id);
+            }
+        }
+        Ok(map.len().saturating_sub(before))
     }
 
     /// The Kustomer user id of an agent, by email (AS4 linking), cached.

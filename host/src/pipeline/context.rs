@@ -1,6 +1,7 @@
 //! Loading what a rule needs to decide: all I/O happens here, none in rules.
 use super::{PipelineError, Tenant};
 use crate::connectors::kustomer::model::{Conversation as KConversation, Customer as KCustomer};
+use crate::mirror::{Key, Mirror};
 use crate::runtime::types as t;
 use crate::store::Store;
 
@@ -22,24 +23,24 @@ pub(crate) async fn load(
     event: &t::SessionEvent,
 ) -> Result<Loaded, PipelineError> {
     let id = &tenant.config.id;
-    let client = &tenant.kustomer;
+    let mirror = Mirror::new(store, tenant);
     let link = store.session_link(id, &event.session.id)?;
 
     let customer = match &link {
-        Some(link) => client.get_customer(&link.customer_id).await?,
-        None => find_customer(tenant, &event.session.end_user).await?,
+        Some(link) => mirror.customer(&link.customer_id).await?,
+        None => find_customer(&mirror, &event.session.end_user).await?,
     };
 
     let mut recent = Vec::new();
     if let Some(c) = &customer {
-        for conversation in client.newest_conversations(&c.id, RECENT).await? {
+        for conversation in mirror.newest_conversations(&c.id, RECENT).await? {
             recent.push(summarise(store, id, &conversation)?);
         }
     }
     let linked = match &link {
         Some(link) => match recent.iter().find(|c| c.id == link.conversation_id) {
             Some(found) => Some(found.clone()),
-            None => match client.get_conversation(&link.conversation_id).await? {
+            None => match mirror.conversation(&link.conversation_id).await? {
                 Some(conversation) => Some(summarise(store, id, &conversation)?),
                 None => None,
             },
@@ -97,23 +98,19 @@ pub(crate) async fn load(
 
 /// By SDK identifier, then phone, then email.
 async fn find_customer(
-    tenant: &Tenant,
+    mirror: &Mirror<'_>,
     user: &t::EndUser,
 ) -> Result<Option<KCustomer>, PipelineError> {
-    let client = &tenant.kustomer;
-    if let Some(x) = &user.sdk_identifier {
-        if let Some(c) = client.find_customer_by_external_id(x).await? {
-            return Ok(Some(c));
-        }
-    }
-    if let Some(p) = &user.phone {
-        if let Some(c) = client.find_customer_by_phone(p).await? {
-            return Ok(Some(c));
-        }
-    }
-    if let Some(e) = &user.email {
-        if let Some(c) = client.find_customer_by_email(e).await? {
-            return Ok(Some(c));
+    let keys = [
+        (Key::ExternalId, &user.sdk_identifier),
+        (Key::Phone, &user.phone),
+        (Key::Email, &user.email),
+    ];
+    for (key, value) in keys {
+        if let Some(value) = value {
+            if let Some(c) = mirror.find_customer(key, value).await? {
+                return Ok(Some(c));
+            }
         }
     }
     Ok(None)
@@ -138,7 +135,7 @@ fn direction(name: &str) -> Option<t::Direction> {
 
 /// A Kustomer conversation as a rule sees it; what Kustomer cannot hold
 /// (menu selection, voicemail flag, session) comes from the host's records.
-fn summarise(
+pub(super) fn summarise(
     store: &Store,
     tenant: &str,
     c: &KConversation,

@@ -8,6 +8,7 @@ use crate::connectors::kustomer::model::{
     CustomerPatch, EmailEntry, NewConversation, NewCustomer, NewMessage, NewNote, PhoneEntry,
     UploadTarget,
 };
+use crate::mirror::Mirror;
 use crate::runtime::types as t;
 use crate::store::{ConversationMeta, SessionLink, Store};
 use serde_json::{Map, Value};
@@ -45,6 +46,8 @@ pub(crate) async fn run(
 ) -> Result<(), PipelineError> {
     let tenant = &env.tenant.config.id;
     let client = &env.tenant.kustomer;
+    // What Kustomer answers to each write is what the mirror knows next.
+    let mirror = Mirror::new(env.store, env.tenant);
     let mut customer = loaded.customer_id.clone();
     let mut conversation = loaded.linked.clone();
     // Ids lead with the event's time, as Kustomer's lead with theirs.
@@ -54,6 +57,8 @@ pub(crate) async fn run(
     let at_secs = event_at.map_or(0, |d| d.timestamp());
     // Whether this plan created its customer (its updates went with it).
     let mut created_here = false;
+    // Assignments that went with the conversation's create.
+    let mut folded_assigns = std::collections::HashSet::new();
 
     for (index, action) in plan.actions.iter().enumerate() {
         let id_for =
@@ -121,8 +126,9 @@ pub(crate) async fn run(
                     .into_iter()
                     .filter(|(k, v)| kept.get(k) != Some(v))
                     .collect();
+                mirror.wrote_customer(&created)?;
                 if !missing.is_empty() {
-                    client
+                    let updated = client
                         .update_customer(
                             &created.id,
                             &CustomerPatch {
@@ -131,6 +137,7 @@ pub(crate) async fn run(
                             },
                         )
                         .await?;
+                    mirror.wrote_customer(&updated)?;
                 }
                 customer = Some(created.id);
                 created_here = true;
@@ -141,8 +148,12 @@ pub(crate) async fn run(
             t::Action::UpdateCustomer(update) => {
                 let id = need_customer(&customer)?;
                 let fields = customer_fields(env, update);
-                if !fields.is_empty() {
-                    client
+                let unchanged = mirror
+                    .fresh_customer(&id)?
+                    .and_then(|c| c.attributes.custom)
+                    .is_some_and(|have| holds(&have, &fields));
+                if !fields.is_empty() && !unchanged {
+                    let updated = client
                         .update_customer(
                             &id,
                             &CustomerPatch {
@@ -151,13 +162,29 @@ pub(crate) async fn run(
                             },
                         )
                         .await?;
+                    mirror.wrote_customer(&updated)?;
                 }
             }
             t::Action::CreateConversation(new) => {
                 let customer_id = need_customer(&customer)?;
                 let id = id_for("conversation");
+                // The plan's assignment of this conversation goes with its
+                // create: one request instead of two.
+                let mut assign_to = new.assign_to.clone();
+                for (later, next) in plan.actions.iter().enumerate().skip(index + 1) {
+                    match next {
+                        t::Action::CreateConversation(_) | t::Action::AppendTo(_) => break,
+                        t::Action::Assign(agent)
+                            if assign_to.as_ref().is_none_or(|a| a == agent) =>
+                        {
+                            assign_to = Some(agent.clone());
+                            folded_assigns.insert(later);
+                        }
+                        _ => {}
+                    }
+                }
                 let mut assigned = Vec::new();
-                if let Some(agent) = &new.assign_to {
+                if let Some(agent) = &assign_to {
                     match env.tenant.user_id(agent).await? {
                         Some(user) => assigned.push(user),
                         None => {
@@ -169,7 +196,7 @@ pub(crate) async fn run(
                 if new.voicemail && !tags.iter().any(|t| t == "voicemail") {
                     tags.push("voicemail".into());
                 }
-                client
+                let created = client
                     .create_conversation(&NewConversation {
                         id: Some(id.clone()),
                         external_id: None,
@@ -186,6 +213,7 @@ pub(crate) async fn run(
                         created_at: event_at,
                     })
                     .await?;
+                mirror.wrote_conversation(&created)?;
                 env.store.put_conversation_meta(
                     tenant,
                     &id,
@@ -279,14 +307,32 @@ pub(crate) async fn run(
             t::Action::SetFields(fields) => {
                 let conv = need_conversation(&conversation)?;
                 if let Some(map) = custom(fields) {
-                    client.set_conversation_custom(&conv, map).await?;
+                    let unchanged = mirror
+                        .fresh_conversation(&conv)?
+                        .and_then(|c| c.attributes.custom)
+                        .is_some_and(|have| holds(&have, &map));
+                    if !unchanged {
+                        mirror.wrote_conversation(
+                            &client.set_conversation_custom(&conv, map).await?,
+                        )?;
+                    }
                 }
+            }
+            t::Action::Assign(_) if folded_assigns.contains(&index) => {
+                // Assigned by the create above.
             }
             t::Action::Assign(agent) => {
                 let conv = need_conversation(&conversation)?;
                 match env.tenant.user_id(agent).await? {
                     Some(user) => {
-                        client.assign_conversation(&conv, vec![user]).await?;
+                        let unchanged = mirror
+                            .fresh_conversation(&conv)?
+                            .is_some_and(|c| c.attributes.assigned_users == [user.as_str()]);
+                        if !unchanged {
+                            mirror.wrote_conversation(
+                                &client.assign_conversation(&conv, vec![user]).await?,
+                            )?;
+                        }
                     }
                     None => {
                         tracing::warn!(tenant, agent = %agent, "no Kustomer user with this email; assignment skipped")
@@ -295,7 +341,15 @@ pub(crate) async fn run(
             }
             t::Action::SetStatus(s) => {
                 let conv = need_conversation(&conversation)?;
-                client.set_conversation_status(&conv, status(*s)).await?;
+                let unchanged = mirror
+                    .fresh_conversation(&conv)?
+                    .and_then(|c| c.attributes.status)
+                    .is_some_and(|have| have == status(*s));
+                if !unchanged {
+                    mirror.wrote_conversation(
+                        &client.set_conversation_status(&conv, status(*s)).await?,
+                    )?;
+                }
             }
             t::Action::Skip(reason) => {
                 tracing::debug!(tenant, event_id = %event.id, reason = %reason, "rule skipped");
@@ -304,6 +358,12 @@ pub(crate) async fn run(
         metrics::counter!("switchboard_crm_actions_total", "tenant" => tenant.clone(), "action" => action_name(action)).increment(1);
     }
     Ok(())
+}
+
+/// Whether `have` already holds every value of `want` (the write would
+/// change nothing).
+fn holds(have: &Map<String, Value>, want: &Map<String, Value>) -> bool {
+    want.iter().all(|(k, v)| have.get(k) == Some(v))
 }
 
 /// Registers the file as a Kustomer attachment and uploads it, once: the

@@ -143,6 +143,44 @@ const MIGRATIONS: &[&str] = &[
         created_at    TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
         PRIMARY KEY (tenant, key)
     );",
+    // 8: the Kustomer mirror (KU2): customers and conversations as Kustomer
+    // last showed them (JSON), the keys customers are found by (a NULL
+    // customer: Kustomer had none), and which customers' conversation lists
+    // are complete as of when.
+    "CREATE TABLE mirror_customers (
+        tenant        TEXT    NOT NULL,
+        customer_id   TEXT    NOT NULL,
+        body          TEXT    NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        seen_at_ms    INTEGER NOT NULL,
+        PRIMARY KEY (tenant, customer_id)
+    );
+    CREATE TABLE mirror_keys (
+        tenant      TEXT    NOT NULL,
+        kind        TEXT    NOT NULL,
+        value       TEXT    NOT NULL,
+        customer_id TEXT,
+        seen_at_ms  INTEGER NOT NULL,
+        PRIMARY KEY (tenant, kind, value)
+    );
+    CREATE TABLE mirror_conversations (
+        tenant          TEXT    NOT NULL,
+        conversation_id TEXT    NOT NULL,
+        customer_id     TEXT    NOT NULL,
+        created_at_ms   INTEGER NOT NULL,
+        body            TEXT    NOT NULL,
+        updated_at_ms   INTEGER NOT NULL,
+        seen_at_ms      INTEGER NOT NULL,
+        PRIMARY KEY (tenant, conversation_id)
+    );
+    CREATE INDEX mirror_conversations_customer
+        ON mirror_conversations (tenant, customer_id, created_at_ms);
+    CREATE TABLE mirror_lists (
+        tenant       TEXT    NOT NULL,
+        customer_id  TEXT    NOT NULL,
+        listed_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (tenant, customer_id)
+    );",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits

@@ -18,6 +18,7 @@ mod faults;
 mod hot_swap;
 mod isolation;
 mod memory;
+mod mirror;
 mod operation;
 mod recency;
 mod sessions;

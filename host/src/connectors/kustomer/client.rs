@@ -967,6 +967,13 @@ impl KustomerClient {
 
     /// The Kustomer user with this email (agents are linked by email).
     #[tracing::instrument(name = "switchboard.kustomer.find_user_by_email", skip_all)]
+    /// The org's users, at most `limit` (pages of the largest size).
+    pub async fn users(&self, limit: usize) -> Result<Vec<User>, KustomerError> {
+        let size = limit.clamp(1, MAX_PAGE_SIZE);
+        let url = self.url(&format!("/v1/users?page=1&pageSize={size}"))?;
+        self.list_up_to("users", url, limit).await
+    }
+
     pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, KustomerError> {
         let mut url = self.url("/v1/users")?;
         url.query_pairs_mut().append_pair("email", email);

@@ -156,7 +156,7 @@ pub struct ExternalIdEntry {
     pub verified: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct ConversationCounts {
     pub done: u64,
@@ -165,7 +165,7 @@ pub struct ConversationCounts {
     pub all: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CustomerAttributes {
     pub name: Option<String>,
@@ -193,7 +193,7 @@ pub struct CustomerAttributes {
     pub modified_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ConversationAttributes {
     pub name: Option<String>,
