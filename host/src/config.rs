@@ -848,6 +848,39 @@ mod tests {
     }
 
     #[test]
+    fn ku2_mirror_settings_parse_with_defaults_and_the_token_stays_secret() {
+        let config = with_env(|| Config::parse(SAMPLE, Path::new("."))).expect("example parses");
+        let mirror = &config.tenant("acme").expect("acme").mirror;
+        assert_eq!(
+            (
+                mirror.max_age,
+                mirror.append_recheck,
+                mirror.webhook_token.is_none()
+            ),
+            (Duration::from_secs(10), Duration::ZERO, true)
+        );
+        assert_eq!(mirror.trust(), Duration::from_secs(10));
+        let text = SAMPLE
+            .replace(
+                "# webhook_token = { env = \"ACME_KUSTOMER_WEBHOOK_TOKEN\" }",
+                "webhook_token = { env = \"ACME_KUSTOMER_API_KEY\" }",
+            )
+            .replace(
+                "# mirror_max_age_seconds = 10",
+                "mirror_max_age_seconds = 3",
+            );
+        let config = with_env(|| Config::parse(&text, Path::new("."))).expect("parses");
+        let mirror = &config.tenant("acme").expect("acme").mirror;
+        assert_eq!(mirror.max_age, Duration::from_secs(3));
+        assert_eq!(
+            mirror.trust(),
+            Duration::from_secs(300),
+            "webhooks push changes"
+        );
+        assert!(!format!("{mirror:?}").contains("k-secret-value"));
+    }
+
+    #[test]
     fn op1_unknown_key_is_rejected_by_name() {
         let text = SAMPLE.replace(
             "recording = true",

@@ -16,12 +16,15 @@
 //! 2. [`intake`]: session events, chat webhooks and the Manager API poller,
 //!    authenticated, validated and normalised into WIT session events.
 //! 3. [`store`]: the durable inbox (written before the 2xx), outcomes,
-//!    session links, status-sync state and poller cursors.
-//! 4. [`pipeline`]: each customer's events in order: context from Kustomer,
-//!    a decision from the tenant's module, the plan carried out.
-//!    [`status_sync`] and [`click_to_call`] are the agent-side features
-//!    beside it: they decide through the same runtime and act through the
-//!    same clients.
+//!    session links, the session ledger, the Kustomer mirror, status-sync
+//!    state and poller cursors.
+//! 4. [`pipeline`]: each customer's events in order: context from the
+//!    Kustomer [`mirror`], a decision from the tenant's module, the plan
+//!    carried out. [`status_sync`] and [`click_to_call`] are the agent-side
+//!    features beside it (their changes go through the same inbox and
+//!    scheduler, IS5): they decide through the same runtime and act through
+//!    the same clients. [`mirror`] keeps what Kustomer last showed (writes'
+//!    answers, reads, its signed webhooks) and reads through when too old.
 //! 5. [`runtime`]: the wasmtime engine that loads, validates and runs rule
 //!    modules in a sandbox (one fresh store per call) and the module
 //!    registry with hot swap.
