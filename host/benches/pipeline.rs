@@ -6,7 +6,9 @@
 //! `cargo bench -p switchboard --bench pipeline`; `SWITCHBOARD_BENCH_EVENTS`
 //! (default 20,000), `SWITCHBOARD_BENCH_CUSTOMERS` (2,000),
 //! `SWITCHBOARD_BENCH_BATCH` (events per POST, 20) and
-//! `SWITCHBOARD_BENCH_SENDERS` (concurrent posters, 8) change the load.
+//! `SWITCHBOARD_BENCH_SENDERS` (concurrent posters, 8) change the load;
+//! `SWITCHBOARD_BENCH_THREADS` sets the async worker threads (default: one
+//! per core).
 //!
 //! Emulators and sidecar share one process and the machine's cores, so the
 //! applied rate is a floor for the sidecar alone.
@@ -37,9 +39,12 @@ fn main() -> anyhow::Result<()> {
     let customers = setting("SWITCHBOARD_BENCH_CUSTOMERS", 2_000);
     let batch = setting("SWITCHBOARD_BENCH_BATCH", 20);
     let senders = setting("SWITCHBOARD_BENCH_SENDERS", 8);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let threads = setting("SWITCHBOARD_BENCH_THREADS", 0);
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        builder.worker_threads(usize::try_from(threads)?);
+    }
+    let runtime = builder.enable_all().build()?;
     runtime.block_on(run(events, customers, batch, senders))
 }
 

@@ -233,3 +233,48 @@ async fn ku2_signed_webhooks_keep_the_mirror_current_and_a_bad_signature_is_refu
     );
     stack.shutdown().await;
 }
+
+/// KU3 per session type, for the README's table: what a whole session of
+/// each kind costs in Kustomer requests. Each reads Kustomer at most once
+/// (the new caller's lookup): everything else comes from the mirror.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ku3_requests_per_session_type_are_reported_e2e() {
+    let stack = quiet_stack(false).await;
+    let call = |id: u64, outcome: CallOutcome, voicemail_actions: u8| {
+        call_updates(&CallSpec {
+            event_types: false,
+            voicemail_actions,
+            ..CallSpec::new(id, &format!("+1 415-555-{id}"), outcome)
+        })
+    };
+    let sessions = [
+        ("IVR call, abandoned", call(7601, CallOutcome::Abandoned, 0)),
+        (
+            "IVR call, voicemail read and closed",
+            call(7602, CallOutcome::Voicemail, 2),
+        ),
+        (
+            "IVR call, hung up in the IVR",
+            call(7603, CallOutcome::IvrHangUp, 0),
+        ),
+        (
+            "mobile chat, started",
+            vec![switchboard_emulators::ccai::load::created_event(7604, 7604)],
+        ),
+    ];
+    for (kind, updates) in sessions {
+        let count = updates.len();
+        stack.kustomer.control().clear_requests();
+        for update in updates {
+            play_update(&stack, update, kind).await;
+        }
+        let requests = api_requests(&stack);
+        let reads = requests.iter().filter(|(m, _)| m == "GET").count();
+        println!(
+            "ku3: {kind} ({count} updates): {} Kustomer requests ({reads} reads)",
+            requests.len()
+        );
+        assert!(reads <= 1, "{kind}: {requests:?}");
+    }
+    stack.shutdown().await;
+}
