@@ -211,8 +211,8 @@ pub struct App {
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     field_checks: Arc<crate::fields::FieldChecks>,
-    /// Keeps the module directory watcher alive.
-    _watcher: Option<notify::RecommendedWatcher>,
+    /// Whether the rule modules are loaded.
+    loading: Arc<http::ModuleLoading>,
 }
 
 impl App {
@@ -226,39 +226,16 @@ impl App {
             )
         })?;
         let store = Store::open(Store::path_in(&config.server.data_dir))?;
-        let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
+        // Compiled modules are kept beside the store: a start reads them
+        // back instead of compiling every module again.
+        let runtime = Arc::new(
+            Runtime::new(config.runtime.clone())?
+                .with_disk_cache(config.server.data_dir.join("compiled")),
+        );
         let registry = Arc::new(Registry::new(
             runtime,
             Some(config.server.data_dir.join("modules")),
         ));
-        // Compiling and smoke-testing modules is blocking work (and a
-        // module's WASI calls must not run on the async workers).
-        {
-            let registry = registry.clone();
-            let tenants: Vec<(String, Option<std::path::PathBuf>)> = config
-                .tenants
-                .iter()
-                .map(|t| (t.id.clone(), t.module.clone()))
-                .collect();
-            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                let restored = registry.restore();
-                if !restored.is_empty() {
-                    tracing::info!(?restored, "rule modules restored");
-                }
-                for (tenant, module) in &tenants {
-                    if registry.live(tenant).is_some() {
-                        continue;
-                    }
-                    if let Some(path) = module {
-                        deploy_file(&registry, tenant, path)?;
-                    }
-                }
-                Ok(())
-            })
-            .await
-            .context("loading rule modules")??;
-        }
-
         // One handle per tenant (config, clients, directory), borrowed by
         // every part below.
         let tenants = Tenants::build(&config.tenants)?;
@@ -273,7 +250,6 @@ impl App {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(pipeline.clone().run(shutdown_rx.clone()));
         let field_checks = Arc::new(crate::fields::FieldChecks::default());
         tasks.spawn(check_fields_every(
             field_checks.clone(),
@@ -302,20 +278,6 @@ impl App {
             }
         }
 
-        let watcher = match &config.server.modules_dir {
-            Some(dir) => {
-                let (dir, registry) = (dir.clone(), registry.clone());
-                let tenants = config.tenants.iter().map(|t| t.id.clone()).collect();
-                // Deploys the modules already there: blocking work.
-                Some(
-                    tokio::task::spawn_blocking(move || watch_modules(&dir, registry, tenants))
-                        .await
-                        .context("watching the module directory")??,
-                )
-            }
-            None => None,
-        };
-
         // Agent status sync (SPEC §6) and click-to-call (SPEC §7), for the
         // tenants that configure them.
         let admin_token = config.server.admin_token.map(Arc::new);
@@ -336,6 +298,7 @@ impl App {
             )),
         );
 
+        let loading = Arc::new(http::ModuleLoading::default());
         let intake_state = IntakeState::new(
             store.clone(),
             tenants
@@ -356,6 +319,7 @@ impl App {
             metrics,
             doorbell: pipeline.doorbell(),
             field_checks: field_checks.clone(),
+            loading: loading.clone(),
         };
         let router = http::router(state)
             .merge(intake::router(intake_state))
@@ -381,6 +345,23 @@ impl App {
             },
         ));
         tracing::info!(%addr, tenants = config.tenants.len(), "switchboard listening");
+
+        // The port is open; rule modules load now (read back from the
+        // compiled-module cache, or compiled), `/readyz` answering 503 until
+        // they are. Events are accepted meanwhile and applied once the
+        // pipeline starts, after the modules.
+        tasks.spawn(load_then_run(
+            registry.clone(),
+            config
+                .tenants
+                .iter()
+                .map(|t| (t.id.clone(), t.module.clone()))
+                .collect(),
+            config.server.modules_dir.clone(),
+            loading.clone(),
+            pipeline.clone(),
+            shutdown_rx,
+        ));
         Ok(Self {
             addr,
             store,
@@ -390,8 +371,14 @@ impl App {
             shutdown,
             tasks,
             field_checks,
-            _watcher: watcher,
+            loading,
         })
+    }
+
+    /// Waits until the rule modules are loaded (or failed to); `/readyz`
+    /// tells which.
+    pub async fn modules_loaded(&self) {
+        self.loading.wait().await;
     }
 
     /// Checks again now which declared custom attributes each tenant's
@@ -432,6 +419,75 @@ impl App {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// Restores every tenant's live module (or deploys its configured file),
+/// starts watching the module directory, then runs the pipeline until
+/// shutdown. What could not be loaded is reported by `/readyz`.
+async fn load_then_run(
+    registry: Arc<Registry>,
+    modules: Vec<(String, Option<std::path::PathBuf>)>,
+    modules_dir: Option<std::path::PathBuf>,
+    loading: Arc<http::ModuleLoading>,
+    pipeline: Arc<Pipeline>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let started = std::time::Instant::now();
+    let tenants: Vec<String> = modules.iter().map(|(t, _)| t.clone()).collect();
+    // Compiling and smoke-testing modules is blocking work (and a module's
+    // WASI calls must not run on the async workers).
+    let blocking = registry.clone();
+    let mut problems = tokio::task::spawn_blocking(move || {
+        let restored = blocking.restore();
+        if !restored.is_empty() {
+            tracing::info!(?restored, "rule modules restored");
+        }
+        let mut problems = Vec::new();
+        for (tenant, module) in &modules {
+            if blocking.live(tenant).is_some() {
+                continue;
+            }
+            if let Some(path) = module {
+                if let Err(e) = deploy_file(&blocking, tenant, path) {
+                    problems.push(format!("tenant `{tenant}`: {e:#}"));
+                }
+            }
+        }
+        problems
+    })
+    .await
+    .unwrap_or_else(|e| vec![format!("loading rule modules failed: {e}")]);
+    let watcher = match modules_dir {
+        Some(dir) => {
+            let registry = registry.clone();
+            // Deploys the modules already there: blocking work.
+            match tokio::task::spawn_blocking(move || watch_modules(&dir, registry, tenants)).await
+            {
+                Ok(Ok(watcher)) => Some(watcher),
+                Ok(Err(e)) => {
+                    problems.push(format!("module directory: {e:#}"));
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!("module directory: {e}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    for problem in &problems {
+        tracing::error!(%problem, "rule module not loaded");
+    }
+    tracing::info!(
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        cached = registry.runtime().cached_modules(),
+        "rule modules loaded"
+    );
+    loading.done(problems);
+    pipeline.run(shutdown).await;
+    // Watches the module directory for as long as the pipeline runs.
+    drop(watcher);
 }
 
 fn deploy_file(registry: &Registry, tenant: &str, path: &Path) -> anyhow::Result<()> {

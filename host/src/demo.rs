@@ -171,6 +171,7 @@ impl Stack {
             }
         }
         let app = App::start(config.clone()).await?;
+        app.modules_loaded().await;
         let target = ccai_emu::PlayTarget {
             base_url: format!("http://{}", app.addr()),
             tenant: options.tenant.clone(),
@@ -208,6 +209,7 @@ impl Stack {
         } = self;
         app.shutdown().await;
         let app = App::start(config.clone()).await?;
+        app.modules_loaded().await;
         let target = ccai_emu::PlayTarget {
             base_url: format!("http://{}", app.addr()),
             ..target

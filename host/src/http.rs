@@ -32,6 +32,41 @@ pub struct AppState {
     pub doorbell: Arc<Doorbell>,
     /// Which declared custom attributes each tenant's Kustomer lacks.
     pub field_checks: Arc<crate::fields::FieldChecks>,
+    /// Whether the rule modules are loaded.
+    pub loading: Arc<ModuleLoading>,
+}
+
+/// Whether the rule modules are loaded, and what could not be.
+#[derive(Debug, Default)]
+pub struct ModuleLoading {
+    /// `None` while loading; then the problems (none: all loaded).
+    /// `std` mutex: held to read or set, never across an await.
+    state: std::sync::Mutex<Option<Vec<String>>>,
+    done: tokio::sync::Notify,
+}
+
+impl ModuleLoading {
+    /// Loading is over, with these problems.
+    pub fn done(&self, problems: Vec<String>) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = Some(problems);
+        self.done.notify_waiters();
+    }
+
+    /// `None` while loading, then the problems.
+    pub fn problems(&self) -> Option<Vec<String>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until loading is over.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.done.notified();
+            if self.problems().is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// Health, readiness, metrics, screen pop and admin routes.
@@ -66,6 +101,10 @@ async fn ready(State(state): State<AppState>) -> Response {
     let mut problems = Vec::new();
     if let Err(e) = state.store.pending(None, 1) {
         problems.push(format!("store: {e}"));
+    }
+    match state.loading.problems() {
+        None => problems.push("rule modules are loading".into()),
+        Some(failed) => problems.extend(failed),
     }
     for tenant in state.tenants.ids() {
         if state.registry.live(&tenant).is_none() {

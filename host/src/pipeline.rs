@@ -108,6 +108,8 @@ impl PipelineError {
             PipelineError::Ccai(e) => e.is_transient(),
             PipelineError::Store(_) => true,
             PipelineError::Fetch { transient, .. } => *transient,
+            // Held, not failed: events wait until a module is deployed.
+            PipelineError::NoModule(_) => true,
             _ => false,
         }
     }

@@ -25,7 +25,7 @@ pub use bindings::latest::{MAX_VERSION, MIN_VERSION};
 pub use bindings::{types, WORLD};
 pub use engine::RuntimeConfig;
 pub use error::{CallError, LoadError};
-pub use module::{LoadedModule, ModuleInfo};
+pub use module::{Compiled, LoadedModule, ModuleInfo};
 pub use registry::{DeployError, Deployed, Registry, VersionInfo};
 
 use engine::EngineHandle;
@@ -79,6 +79,8 @@ pub struct Runtime {
     /// Compiled modules by SHA-256 of their bytes. A `std` mutex: it is held
     /// only for map lookups and inserts, never across compilation or a call.
     cache: Mutex<HashMap<String, Arc<LoadedModule>>>,
+    /// Compiled modules kept on disk between runs, when configured.
+    disk: Option<module::DiskCache>,
     /// Calls in flight on the blocking pool (`max_concurrent_calls`).
     calls: tokio::sync::Semaphore,
 }
@@ -105,7 +107,15 @@ impl Runtime {
             ),
             config,
             cache: Mutex::new(HashMap::new()),
+            disk: None,
         })
+    }
+
+    /// Keeps compiled modules in `dir`, by digest and engine configuration,
+    /// so a module is compiled once, not at every start or command.
+    pub fn with_disk_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.disk = Some(module::DiskCache::new(dir.into(), self.engine.engine()));
+        self
     }
 
     /// The limits this runtime applies to every call.
@@ -126,6 +136,7 @@ impl Runtime {
             &self.linker,
             bytes,
             digest,
+            self.disk.as_ref(),
         )?);
         self.cache_lock()
             .insert(loaded.info.digest.clone(), loaded.clone());

@@ -61,6 +61,30 @@ pub(crate) fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Where the rules commands keep compiled modules: `SWITCHBOARD_CACHE_DIR`,
+/// else `$XDG_CACHE_HOME/switchboard/compiled`, else
+/// `~/.cache/switchboard/compiled`; `SWITCHBOARD_CACHE_DIR=""` turns it off.
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SWITCHBOARD_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("switchboard").join("compiled"))
+}
+
+/// The runtime of the rules commands, with the compiled-module cache in
+/// `dir` (or the user's cache directory).
+fn runtime(dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    Ok(match dir.or_else(cache_dir) {
+        Some(dir) => runtime.with_disk_cache(dir),
+        None => runtime,
+    })
+}
+
 fn load(runtime: &Runtime, file: &Path) -> anyhow::Result<std::sync::Arc<LoadedModule>> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     runtime
@@ -69,7 +93,7 @@ fn load(runtime: &Runtime, file: &Path) -> anyhow::Result<std::sync::Arc<LoadedM
 }
 
 fn check(file: &Path) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let runtime = runtime(None)?;
     let module = load(&runtime, file)?;
     let info = &module.info;
     println!("{}: ok", file.display());
@@ -83,8 +107,12 @@ fn check(file: &Path) -> anyhow::Result<ExitCode> {
     );
     println!("  digest        {}", info.digest);
     println!(
-        "  compile time  {:.1} ms",
-        info.compile_time.as_secs_f64() * 1e3
+        "  compile time  {:.1} ms{}",
+        info.compile_time.as_secs_f64() * 1e3,
+        match info.compiled {
+            crate::runtime::Compiled::Now => "",
+            crate::runtime::Compiled::FromCache => " (read from the compiled-module cache)",
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -139,7 +167,7 @@ pub enum Expected<T> {
 }
 
 fn test(file: &Path, dir: &Path, bless: bool) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let runtime = runtime(None)?;
     let module = load(&runtime, file)?;
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read cases directory {}", dir.display()))?
@@ -249,7 +277,7 @@ fn replay(
         bail!("no store at {}", db.display());
     }
     let store = crate::store::Store::open(db)?;
-    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let runtime = runtime(Some(data_dir.join("compiled")))?;
     let module = load(&runtime, file)?;
     let outcomes = store.outcomes(tenant)?;
     let recorded: Vec<_> = outcomes

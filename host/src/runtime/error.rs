@@ -18,7 +18,7 @@ pub enum LoadError {
     #[error("the component does not implement the {WORLD} world: {0}")]
     WrongWorld(String),
     /// It needs an import the host does not offer.
-    #[error("the component imports `{0}`, which the host does not provide (only `log` and WASI 0.2 are linked)")]
+    #[error("the component imports `{0}`, which the host does not provide (rule modules may import `log`, the contract's types and WASI 0.2 cli, clocks, filesystem, io, random and sockets; build without the others; for componentize-js, disable its `http` feature)")]
     UnknownImport(String),
     /// Cranelift refused it.
     #[error("the component could not be compiled: {0}")]

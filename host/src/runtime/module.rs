@@ -12,6 +12,62 @@ use wasmtime::{Engine, Store};
 /// The exports a rule module must have.
 const REQUIRED_EXPORTS: [&str; 2] = ["on-session-event", "on-status-change"];
 
+/// What a rule module may import: the WASI 0.2 interfaces the linker
+/// provides (everything but the network refuses at run time, IS3), the
+/// contract's types and its `log` function.
+const ALLOWED_IMPORTS: [&str; 8] = [
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:filesystem/",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:sockets/",
+    "switchboard:rules/types@0.1.",
+    "log",
+];
+
+fn allowed(import: &str) -> bool {
+    ALLOWED_IMPORTS
+        .iter()
+        .any(|a| import == *a || (a.ends_with('/') || a.ends_with('.')) && import.starts_with(a))
+}
+
+/// The component's own imports of functions and instances, read from its
+/// binary without compiling it (imports of the core modules and components
+/// nested inside are not the host's business).
+pub(crate) fn imports(bytes: &[u8]) -> Result<Vec<String>, LoadError> {
+    use wasmparser::{Parser, Payload};
+    let mut depth = 0usize;
+    let mut names = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(|e| LoadError::NotWasm(e.to_string()))? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(section) if depth == 1 => {
+                for import in section {
+                    let import = import.map_err(|e| LoadError::NotWasm(e.to_string()))?;
+                    // A type import (an enum of the world, say) is checked by
+                    // its structure, not provided by the host.
+                    if !matches!(import.ty, wasmparser::ComponentTypeRef::Type(_)) {
+                        names.push(import.name.name.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
+}
+
+/// Refuses, before any compilation, a component that imports what the host
+/// does not provide, naming the import.
+fn check_imports(bytes: &[u8]) -> Result<(), LoadError> {
+    match imports(bytes)?.into_iter().find(|i| !allowed(i)) {
+        Some(refused) => Err(LoadError::UnknownImport(refused)),
+        None => Ok(()),
+    }
+}
+
 /// What is known about a loaded module.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModuleInfo {
@@ -25,9 +81,11 @@ pub struct ModuleInfo {
     pub imports: Vec<String>,
     /// Size of the component in bytes.
     pub size_bytes: usize,
-    /// Time Cranelift took to compile it.
+    /// Time Cranelift took to compile it, or to read it from the cache.
     #[serde(serialize_with = "micros")]
     pub compile_time: Duration,
+    /// Compiled now, or read back from the disk cache.
+    pub compiled: Compiled,
 }
 
 fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -100,16 +158,103 @@ fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     }
 }
 
+/// Where compiled modules are kept between runs: one file per (module
+/// digest, engine configuration), written by this process only.
+#[derive(Debug, Clone)]
+pub(crate) struct DiskCache {
+    dir: std::path::PathBuf,
+    /// Names the engine configuration: a file compiled by another wasmtime
+    /// version or with other settings is never loaded.
+    engine: String,
+}
+
+impl DiskCache {
+    pub(crate) fn new(dir: std::path::PathBuf, engine: &Engine) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Self {
+            dir,
+            engine: format!("{:016x}", hasher.finish()),
+        }
+    }
+
+    fn path(&self, digest: &str) -> std::path::PathBuf {
+        self.dir.join(format!("{digest}-{}.cwasm", self.engine))
+    }
+
+    /// The compiled module, if this cache holds it.
+    fn get(&self, engine: &Engine, digest: &str) -> Option<Component> {
+        let path = self.path(digest);
+        if !path.exists() {
+            return None;
+        }
+        #[allow(
+            unsafe_code,
+            reason = "the file was written by `put` below from wasmtime's own serialisation,                       under the service's data directory, and is named by the digest of the                       module and of the engine configuration"
+        )]
+        // SAFETY: see the reason above; wasmtime checks the header, version and
+        // configuration before using it.
+        let loaded = unsafe { Component::deserialize_file(engine, &path) };
+        match loaded {
+            Ok(component) => Some(component),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "unusable compiled module; compiling again");
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Keeps a compiled module (written aside, then renamed: never half a file).
+    fn put(&self, digest: &str, component: &Component) {
+        let path = self.path(digest);
+        let written = component
+            .serialize()
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+                let aside = path.with_extension(format!("tmp{}", std::process::id()));
+                std::fs::write(&aside, bytes).map_err(|e| e.to_string())?;
+                std::fs::rename(&aside, &path).map_err(|e| e.to_string())
+            });
+        if let Err(error) = written {
+            tracing::warn!(path = %path.display(), %error, "compiled module not kept; the next start compiles it again");
+        }
+    }
+}
+
+/// Whether a module was compiled now or read from the disk cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compiled {
+    /// Compiled by Cranelift in this process.
+    Now,
+    /// Read back from the disk cache.
+    FromCache,
+}
+
 pub(crate) fn compile(
     engine: &Engine,
     linker: &Linker<RuleState>,
     bytes: &[u8],
     digest: String,
+    cache: Option<&DiskCache>,
 ) -> Result<LoadedModule, LoadError> {
     check_header(bytes)?;
+    check_imports(bytes)?;
     let started = Instant::now();
-    let component =
-        Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+    let (component, compiled) = match cache.and_then(|c| c.get(engine, &digest)) {
+        Some(component) => (component, Compiled::FromCache),
+        None => {
+            let component =
+                Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+            if let Some(cache) = cache {
+                cache.put(&digest, &component);
+            }
+            (component, Compiled::Now)
+        }
+    };
     let compile_time = started.elapsed();
 
     let ty = component.component_type();
@@ -152,15 +297,6 @@ pub(crate) fn compile(
             }
         }
     }
-    for import in &imports {
-        let allowed = import.starts_with("wasi:")
-            || import == "log"
-            || import.starts_with("switchboard:rules/types@0.1.");
-        if !allowed {
-            return Err(LoadError::UnknownImport(import.clone()));
-        }
-    }
-
     let pre = linker
         .instantiate_pre(&component)
         .and_then(RulePre::new)
@@ -174,6 +310,7 @@ pub(crate) fn compile(
             imports,
             size_bytes: bytes.len(),
             compile_time,
+            compiled,
         },
         pre,
     })

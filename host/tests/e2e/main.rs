@@ -23,3 +23,4 @@ mod operation;
 mod recency;
 mod sessions;
 mod spec_rules;
+mod startup;

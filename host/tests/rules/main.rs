@@ -2,6 +2,7 @@
 //! the hostile fixtures, and the example tenant module. One test binary so
 //! wasmtime is linked once.
 
+mod compile_cache;
 mod contract;
 mod default_rules;
 mod example;
