@@ -104,6 +104,10 @@ fn describe_metrics() {
         "switchboard_kustomer_webhooks_total",
         "Signed Kustomer webhook deliveries received, by tenant and whether they were recorded in the mirror."
     );
+    describe_counter!(
+        "switchboard_shadow_decisions_total",
+        "Decisions of tenants' shadow modules, by tenant and outcome (same, different, error, skipped); never carried out."
+    );
     describe_gauge!(
         "switchboard_build_info",
         "Always 1; labelled with the service's version and the WIT contract its modules implement."

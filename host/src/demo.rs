@@ -227,6 +227,11 @@ impl Stack {
         })
     }
 
+    /// The sidecar's data directory (store, modules, compiled modules).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.server.data_dir
+    }
+
     /// The sidecar's base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.app.addr())

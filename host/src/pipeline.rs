@@ -31,7 +31,7 @@ use crate::config::{FailurePolicy, PipelineConfig};
 use crate::connectors::ccai::CcaiError;
 use crate::connectors::kustomer::KustomerError;
 use crate::runtime::{types as t, CallError, CallMeta, Registry};
-use crate::store::{InboxRow, OutcomeState, Store, StoreError};
+use crate::store::{InboxRow, OutcomeState, ShadowOutcome, Store, StoreError};
 use crate::tenant::{Tenant, Tenants};
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
@@ -152,6 +152,10 @@ pub struct Pipeline {
     doorbell: Arc<Doorbell>,
     http: reqwest::Client,
     status_changes: OnceLock<Arc<dyn StatusChanges>>,
+    /// Shadow decisions in flight (RM7): a quarter of the rule calls at
+    /// most; when none is free the shadow skips the event, the live path
+    /// never waits for it.
+    shadow_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Pipeline {
@@ -163,7 +167,6 @@ impl Pipeline {
     ) -> Self {
         Self {
             store,
-            registry,
             tenants,
             config,
             doorbell: Arc::new(Doorbell::default()),
@@ -172,6 +175,12 @@ impl Pipeline {
                 .build()
                 .unwrap_or_default(),
             status_changes: OnceLock::new(),
+            shadow_slots: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(registry.runtime().config().max_concurrent_calls / 4)
+                    .unwrap_or(1)
+                    .max(1),
+            )),
+            registry,
         }
     }
 
@@ -477,6 +486,7 @@ impl Pipeline {
                     decided = self.decide(tenant, &event, &loaded.context).await?;
                 }
                 self.record(tenant, &event, &loaded.context, &decided)?;
+                self.shadow(tenant, &event, &loaded.context, &decided.0);
                 (decided.0, decided.1.map(|(_, version)| version))
             }
         };
@@ -527,6 +537,54 @@ impl Pipeline {
             }
         }
         Ok(false)
+    }
+
+    /// Lets the tenant's shadow module, if any, decide the same event on the
+    /// same context, off the live path; records how its plan compares and
+    /// never carries it out (RM7).
+    fn shadow(&self, tenant: &Tenant, event: &t::SessionEvent, ctx: &t::Context, live: &t::Plan) {
+        let Some(shadow) = self.registry.shadow(tenant.id()) else {
+            return;
+        };
+        let (store, tenant_id) = (self.store.clone(), tenant.id().to_string());
+        let digest = shadow.info.digest.clone();
+        let Ok(slot) = self.shadow_slots.clone().try_acquire_owned() else {
+            metrics::counter!("switchboard_shadow_decisions_total", "tenant" => tenant_id.clone(), "outcome" => "skipped").increment(1);
+            if let Err(e) =
+                store.record_shadow(&tenant_id, &event.id, &digest, &ShadowOutcome::Skipped)
+            {
+                tracing::warn!(tenant = %tenant_id, error = %e, "shadow decision not recorded");
+            }
+            return;
+        };
+        let runtime = self.registry.runtime().clone();
+        let (event, ctx, live) = (event.clone(), ctx.clone(), live.clone());
+        tokio::spawn(async move {
+            let meta = CallMeta::new(tenant_id.clone(), event.id.clone())
+                .with_clock_ms(clock_ms(&event.at));
+            let decided = runtime
+                .call_session_event(shadow.module.clone(), meta, event.clone(), ctx)
+                .await;
+            drop(slot);
+            let outcome = match decided {
+                Ok(plan) if plan == live => ShadowOutcome::Same,
+                Ok(plan) => ShadowOutcome::Different {
+                    live: serde_json::to_value(&live).unwrap_or_default(),
+                    shadow: serde_json::to_value(&plan).unwrap_or_default(),
+                },
+                Err(e) => ShadowOutcome::Error(e.to_string()),
+            };
+            let label = match &outcome {
+                ShadowOutcome::Same => "same",
+                ShadowOutcome::Different { .. } => "different",
+                ShadowOutcome::Error(_) => "error",
+                ShadowOutcome::Skipped => "skipped",
+            };
+            metrics::counter!("switchboard_shadow_decisions_total", "tenant" => tenant_id.clone(), "outcome" => label).increment(1);
+            if let Err(e) = store.record_shadow(&tenant_id, &event.id, &digest, &outcome) {
+                tracing::warn!(tenant = %tenant_id, error = %e, "shadow decision not recorded");
+            }
+        });
     }
 
     /// Records a decision before anything is applied.

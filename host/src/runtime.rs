@@ -26,7 +26,7 @@ pub use bindings::{types, WORLD};
 pub use engine::RuntimeConfig;
 pub use error::{CallError, LoadError};
 pub use module::{Compiled, LoadedModule, ModuleInfo};
-pub use registry::{DeployError, Deployed, Registry, VersionInfo};
+pub use registry::{DeployError, Deployed, Registry, Shadow, ShadowInfo, VersionInfo};
 
 use engine::EngineHandle;
 use limits::MemoryLimitExceeded;

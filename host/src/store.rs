@@ -32,6 +32,7 @@ mod links;
 mod mirror;
 mod schema;
 mod sessions;
+mod shadow;
 mod status_sync;
 
 pub use error::StoreError;
@@ -39,6 +40,7 @@ pub use inbox::{ChatMessage, InboxRow, InboxStatus, NewInboxEvent};
 pub use links::{AttachmentRecord, ConversationMeta, Outcome, OutcomeState, SessionLink};
 pub use mirror::{KeyLookup, MirrorConversation, MirrorCustomer, Mirrored};
 pub use sessions::{Merged, Reconciled};
+pub use shadow::{ShadowDifference, ShadowFailure, ShadowOutcome, ShadowReport};
 pub use status_sync::StatusAgentRow;
 
 use rusqlite::Connection;

@@ -45,6 +45,22 @@ pub enum RulesCommand {
         #[arg(long, default_value_t = 5)]
         show: usize,
     },
+    /// How the tenant's shadow module's decisions compare with the live
+    /// ones (RM7): counts, then the latest differences and failures.
+    Shadow {
+        /// The service's data directory (`server.data_dir`).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Differences and failures listed at most.
+        #[arg(long, default_value_t = 5)]
+        show: usize,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(crate) fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
@@ -58,6 +74,12 @@ pub(crate) fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
             limit,
             show,
         } => replay(&file, &data_dir, &tenant, limit, show),
+        RulesCommand::Shadow {
+            data_dir,
+            tenant,
+            show,
+            json,
+        } => shadow(&data_dir, &tenant, show, json),
     }
 }
 
@@ -334,4 +356,58 @@ fn replay(
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn shadow(data_dir: &Path, tenant: &str, show: usize, json: bool) -> anyhow::Result<ExitCode> {
+    let path = data_dir.join("modules").join(tenant).join("shadow.json");
+    let info: crate::runtime::ShadowInfo = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a shadow record", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!(
+                "tenant `{tenant}` has no shadow module (no {})",
+                path.display()
+            )
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let db = crate::store::Store::path_in(data_dir);
+    if !db.exists() {
+        bail!("no store at {}", db.display());
+    }
+    let store = crate::store::Store::open(db)?;
+    let report = store.shadow_report(tenant, &info.digest, show)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "tenant": tenant, "shadow": info, "report": report })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{tenant}: shadow {} (from {}, since {})",
+        &info.digest[..12.min(info.digest.len())],
+        info.source,
+        info.since
+    );
+    println!(
+        "  decided {}: {} same, {} different, {} failed; {} skipped (no free slot)",
+        report.decided, report.matched, report.differed, report.errors, report.skipped
+    );
+    for d in &report.differences {
+        println!("  differs on {} ({})", d.event_id, d.decided_at);
+        let pretty =
+            |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default() + "\n";
+        print!(
+            "{}",
+            similar::TextDiff::from_lines(&pretty(&d.live_plan), &pretty(&d.shadow_plan))
+                .unified_diff()
+                .context_radius(2)
+                .header("live", "shadow")
+        );
+    }
+    for f in &report.failures {
+        println!("  failed on {}: {}", f.event_id, f.error);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,14 @@
 //!
 //! - `GET  /admin/tenants/{t}/modules`: versions and the live one
 //! - `POST /admin/tenants/{t}/modules`: upload a module (body = `.wasm`);
-//!   validated and smoke-tested before it goes live; 422 with the reason if not
+//!   validated and smoke-tested before it goes live; 422 with the reason if not.
+//!   `?mode=shadow`: it decides beside the live module instead, its plans
+//!   recorded and never carried out (RM7)
+//! - `GET /admin/tenants/{t}/shadow`: the shadow module and how its
+//!   decisions compare (counts, the latest differences and failures)
+//! - `POST /admin/tenants/{t}/shadow/promote`: the shadow module goes live as
+//!   the next version (one atomic swap); `DELETE /admin/tenants/{t}/shadow`
+//!   stops shadowing
 //! - `POST /admin/tenants/{t}/modules/rollback[?version=N]`
 //! - `GET  /admin/tenants/{t}/events[?status=failed]`: inbox rows with outcomes
 //! - `POST /admin/tenants/{t}/events/retry[?event_id=ID]`: requeue failed and
@@ -31,6 +38,14 @@ pub(super) fn router() -> Router<AppState> {
             get(list_modules).post(upload_module),
         )
         .route("/admin/tenants/{tenant}/modules/rollback", post(rollback))
+        .route(
+            "/admin/tenants/{tenant}/shadow",
+            get(shadow_report).delete(stop_shadow),
+        )
+        .route(
+            "/admin/tenants/{tenant}/shadow/promote",
+            post(promote_shadow),
+        )
         .route("/admin/tenants/{tenant}/events", get(list_events))
         .route(
             "/admin/tenants/{tenant}/events/retry",
@@ -79,22 +94,120 @@ async fn list_modules(
         .into_response()
 }
 
+#[derive(Deserialize)]
+struct UploadQuery {
+    /// `live` (default) or `shadow`.
+    mode: Option<String>,
+}
+
 async fn upload_module(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
+    Query(q): Query<UploadQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     if let Err(r) = authorise(&state, &headers, &tenant) {
         return *r;
     }
+    let shadow = match q.mode.as_deref() {
+        None | Some("live") => false,
+        Some("shadow") => true,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("mode must be `live` or `shadow`, not `{other}`"),
+            )
+        }
+    };
+    if shadow && state.registry.live(&tenant).is_none() {
+        return error(
+            StatusCode::CONFLICT,
+            format!("tenant `{tenant}` has no live module for a shadow to be compared with"),
+        );
+    }
     let registry = state.registry.clone();
     // Compiling takes tens of milliseconds: keep it off the async workers.
-    let result =
-        tokio::task::spawn_blocking(move || registry.deploy(&tenant, &body, "admin-api")).await;
+    let result = tokio::task::spawn_blocking(move || {
+        if shadow {
+            registry
+                .set_shadow(&tenant, &body, "admin-api")
+                .map(|info| json!({ "shadow": info }))
+        } else {
+            registry
+                .deploy(&tenant, &body, "admin-api")
+                .map(|info| json!(info))
+        }
+    })
+    .await;
     match result {
-        Ok(Ok(info)) => (StatusCode::CREATED, Json(json!(info))).into_response(),
+        Ok(Ok(info)) => (StatusCode::CREATED, Json(info)).into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Differences and failures listed in the shadow report.
+const SHADOW_LISTED: usize = 20;
+
+async fn shadow_report(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorise(&state, &headers, &tenant) {
+        return *r;
+    }
+    let Some(shadow) = state.registry.shadow(&tenant) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("tenant `{tenant}` has no shadow module"),
+        );
+    };
+    match state
+        .store
+        .shadow_report(&tenant, &shadow.info.digest, SHADOW_LISTED)
+    {
+        Ok(report) => Json(json!({
+            "tenant": tenant,
+            "shadow": shadow.info,
+            "live": state.registry.live(&tenant).map(|d| d.info.clone()),
+            "report": report,
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn promote_shadow(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorise(&state, &headers, &tenant) {
+        return *r;
+    }
+    let registry = state.registry.clone();
+    let promoted = tokio::task::spawn_blocking(move || registry.promote_shadow(&tenant)).await;
+    match promoted {
+        Ok(Ok(Some(info))) => Json(json!({ "live": info })).into_response(),
+        Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "no shadow module to promote"),
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn stop_shadow(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorise(&state, &headers, &tenant) {
+        return *r;
+    }
+    match state.registry.clear_shadow(&tenant) {
+        Ok(Some(info)) => Json(json!({ "stopped": info })).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no shadow module"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

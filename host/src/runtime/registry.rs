@@ -10,6 +10,11 @@
 //! With a directory configured, every deployed module and the version list
 //! are written there (temp file + rename), and [`Registry::restore`] brings
 //! them back after a restart.
+//!
+//! A tenant may also have a **shadow** module (RM7): validated and
+//! smoke-tested like a deploy, it decides beside the live module but its
+//! plans are only recorded, never carried out; promoting it deploys it as
+//! the next version in one atomic swap.
 use super::types as t;
 use super::{CallError, CallMeta, LoadError, LoadedModule, Runtime};
 use arc_swap::ArcSwapOption;
@@ -79,9 +84,38 @@ pub struct VersionInfo {
     pub deployed_at: String,
 }
 
+/// A candidate deciding beside the live module, never carried out (RM7).
+pub struct Shadow {
+    /// The compiled module.
+    pub module: Arc<LoadedModule>,
+    /// What is recorded about it.
+    pub info: ShadowInfo,
+    bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Shadow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shadow")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A shadow module's record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ShadowInfo {
+    /// SHA-256 of the module bytes.
+    pub digest: String,
+    /// Where it came from.
+    pub source: String,
+    /// RFC 3339 time it started shadowing.
+    pub since: String,
+}
+
 #[derive(Default)]
 struct Slot {
     live: ArcSwapOption<Deployed>,
+    shadow: ArcSwapOption<Shadow>,
     /// Every version deployed, oldest first. A `std` mutex: deploys are rare
     /// and never await while holding it; it also serialises deploys of one
     /// tenant so version numbers stay in order.
@@ -207,6 +241,92 @@ impl Registry {
         Ok(info)
     }
 
+    /// Validates and smoke-tests `bytes`, then makes it the tenant's shadow
+    /// module, replacing any earlier one (RM7).
+    pub fn set_shadow(
+        &self,
+        tenant: &str,
+        bytes: &[u8],
+        source: &str,
+    ) -> Result<ShadowInfo, DeployError> {
+        let module = self.runtime.load(bytes)?;
+        smoke_test(&self.runtime, &module, tenant)?;
+        let info = ShadowInfo {
+            digest: module.info.digest.clone(),
+            source: source.to_string(),
+            since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        self.persist_shadow(tenant, Some((&info, bytes)))
+            .map_err(|source| DeployError::Persist {
+                tenant: tenant.into(),
+                source,
+            })?;
+        self.slot(tenant).shadow.store(Some(Arc::new(Shadow {
+            module,
+            info: info.clone(),
+            bytes: bytes.to_vec(),
+        })));
+        tracing::info!(tenant, digest = %info.digest, source = %info.source, "rule module shadowing");
+        Ok(info)
+    }
+
+    /// The tenant's shadow module, if any.
+    pub fn shadow(&self, tenant: &str) -> Option<Arc<Shadow>> {
+        self.slot(tenant).shadow.load_full()
+    }
+
+    /// Stops shadowing; returns what was shadowing.
+    pub fn clear_shadow(&self, tenant: &str) -> Result<Option<ShadowInfo>, DeployError> {
+        self.persist_shadow(tenant, None)
+            .map_err(|source| DeployError::Persist {
+                tenant: tenant.into(),
+                source,
+            })?;
+        Ok(self.slot(tenant).shadow.swap(None).map(|s| s.info.clone()))
+    }
+
+    /// Deploys the shadow module as the next live version (one atomic swap)
+    /// and stops shadowing.
+    pub fn promote_shadow(&self, tenant: &str) -> Result<Option<VersionInfo>, DeployError> {
+        let Some(shadow) = self.shadow(tenant) else {
+            return Ok(None);
+        };
+        let info = self.deploy(
+            tenant,
+            &shadow.bytes,
+            &format!("shadow {}", shadow.info.source),
+        )?;
+        // Only if no other candidate took its place meanwhile.
+        let slot = self.slot(tenant);
+        let current = slot.shadow.load_full();
+        if current.is_some_and(|c| Arc::ptr_eq(&c, &shadow)) {
+            self.clear_shadow(tenant)?;
+        }
+        Ok(Some(info))
+    }
+
+    fn persist_shadow(
+        &self,
+        tenant: &str,
+        shadow: Option<(&ShadowInfo, &[u8])>,
+    ) -> std::io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let dir = dir.join(tenant);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("shadow.json");
+        match shadow {
+            Some((info, bytes)) => {
+                write_atomic(&dir.join(format!("{}.wasm", info.digest)), bytes)?;
+                let json = serde_json::to_vec_pretty(info).map_err(std::io::Error::other)?;
+                write_atomic(&path, &json)
+            }
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        }
+    }
+
     /// The version of `tenant` with these exact bytes, if it was ever
     /// deployed.
     pub fn known_version(&self, tenant: &str, bytes: &[u8]) -> Option<VersionInfo> {
@@ -305,6 +425,17 @@ impl Registry {
                 anyhow::anyhow!("live version {} is not in the history", manifest.live)
             })?;
         slot.live.store(Some(live));
+        let shadow_path = dir.join("shadow.json");
+        if shadow_path.exists() {
+            let info: ShadowInfo = serde_json::from_slice(&std::fs::read(&shadow_path)?)?;
+            let bytes = std::fs::read(dir.join(format!("{}.wasm", info.digest)))?;
+            let module = self.runtime.load(&bytes)?;
+            slot.shadow.store(Some(Arc::new(Shadow {
+                module,
+                info,
+                bytes,
+            })));
+        }
         Ok(())
     }
 }

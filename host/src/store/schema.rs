@@ -181,6 +181,21 @@ const MIGRATIONS: &[&str] = &[
         listed_at_ms INTEGER NOT NULL,
         PRIMARY KEY (tenant, customer_id)
     );",
+    // 9: shadow decisions (RM7): what a tenant's shadow module decided for
+    // each event beside the live module, never carried out. `outcome` is
+    // `same`, `different`, `error` or `skipped`; plans are JSON.
+    "CREATE TABLE shadow_decisions (
+        tenant        TEXT NOT NULL,
+        event_id      TEXT NOT NULL,
+        shadow_digest TEXT NOT NULL,
+        outcome       TEXT NOT NULL
+                      CHECK (outcome IN ('same', 'different', 'error', 'skipped')),
+        live_plan     TEXT,
+        shadow_plan   TEXT,
+        detail        TEXT,
+        decided_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        PRIMARY KEY (tenant, shadow_digest, event_id)
+    );",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits

@@ -22,5 +22,6 @@ mod mirror;
 mod operation;
 mod recency;
 mod sessions;
+mod shadow;
 mod spec_rules;
 mod startup;
