@@ -110,6 +110,54 @@ fn rules_test_prints_a_diff_and_bless_records_the_output() {
     );
 }
 
+/// DX4: a case names only what matters to it (the rest takes neutral
+/// defaults), and `--bless` writes a missing `expect` without spelling out
+/// the defaults.
+#[test]
+fn dx4_a_minimal_case_takes_defaults_and_bless_writes_its_missing_expect() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let minimal = r#"{
+  "description": "a new caller's mobile chat gets a customer and a conversation",
+  "session": {
+    "event": {
+      "session": { "id": "chat-9", "kind": "MobileChat", "channel": "Chat",
+                   "end_user": { "phone": "+14155550199" } }
+    }
+  }
+}"#;
+    let path = dir.path().join("minimal.json");
+    std::fs::write(&path, minimal).expect("write case");
+    let cases = dir.path().to_str().expect("utf8 path");
+
+    let (code, stdout, _) = switchboard(&["rules", "test", artifacts::RULES_DEFAULT, cases]);
+    assert_ne!(code, 0, "no expectation yet:\n{stdout}");
+    assert!(
+        stdout.contains("FAIL minimal") && stdout.contains("run with --bless"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("CreateCustomer"),
+        "the output is shown:\n{stdout}"
+    );
+
+    let (code, _, stderr) =
+        switchboard(&["rules", "test", artifacts::RULES_DEFAULT, cases, "--bless"]);
+    assert_eq!(code, 0, "{stderr}");
+    let blessed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    assert!(
+        blessed["session"]["expect"]["ok"]["actions"].is_array(),
+        "{blessed}"
+    );
+    assert!(
+        blessed["session"].get("context").is_none(),
+        "defaults stay out of the file: {blessed}"
+    );
+    let (code, stdout, _) = switchboard(&["rules", "test", artifacts::RULES_DEFAULT, cases]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("PASS minimal"), "{stdout}");
+}
+
 #[test]
 fn rules_test_names_a_malformed_case() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -58,3 +58,78 @@ async fn rm5_replay_compares_a_candidate_with_recorded_decisions() {
         "{stdout}"
     );
 }
+
+/// DX4: `--save-cases` turns recorded decisions into case files that the
+/// live module passes; a tenant with no recorded decisions is an error that
+/// names the tenants there are, not an empty success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dx4_replay_saves_passing_cases_and_refuses_an_unknown_tenant() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = StackOptions::new(artifacts::RULES_DEFAULT);
+    options.data_dir = Some(dir.path().to_path_buf());
+    let stack = Stack::start(options).await.expect("stack");
+    let scenario = scenario_named("tu1_repeat_call_same_menu").expect("scenario");
+    stack.play(&scenario).await.expect("play");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        stack.wait_idle(Duration::from_secs(60)),
+    )
+    .await
+    .expect("waiting for the pipeline")
+    .expect("idle");
+    stack.shutdown().await;
+
+    let cases = dir.path().join("cases");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "rules",
+            "replay",
+            artifacts::RULES_DEFAULT,
+            "--tenant",
+            "acme",
+            "--save-cases",
+        ])
+        .arg(&cases)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("replay");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let saved = std::fs::read_dir(&cases).expect("cases").count();
+    assert!(saved > 0, "cases written");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["rules", "test", artifacts::RULES_DEFAULT])
+        .arg(&cases)
+        .output()
+        .expect("test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{saved} passed, 0 failed")),
+        "{stdout}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "rules",
+            "replay",
+            artifacts::RULES_DEFAULT,
+            "--tenant",
+            "nobody",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("replay");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an unknown tenant is an error");
+    assert!(
+        stderr.contains("`nobody`") && stderr.contains("acme"),
+        "{stderr}"
+    );
+}

@@ -44,6 +44,10 @@ pub enum RulesCommand {
         /// Diffs printed at most.
         #[arg(long, default_value_t = 5)]
         show: usize,
+        /// Also write each replayed decision as a case file (event, context
+        /// and the recorded plan as `expect`) into this directory.
+        #[arg(long)]
+        save_cases: Option<PathBuf>,
     },
     /// How the tenant's shadow module's decisions compare with the live
     /// ones (RM7): counts, then the latest differences and failures.
@@ -73,7 +77,15 @@ pub(crate) fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
             tenant,
             limit,
             show,
-        } => replay(&file, &data_dir, &tenant, limit, show),
+            save_cases,
+        } => replay(
+            &file,
+            &data_dir,
+            &tenant,
+            limit,
+            show,
+            save_cases.as_deref(),
+        ),
         RulesCommand::Shadow {
             data_dir,
             tenant,
@@ -162,8 +174,10 @@ pub struct SessionCase {
     pub event: types::SessionEvent,
     /// The context the host would have loaded.
     pub context: types::Context,
-    /// The plan, or the rule error, the module must return.
-    pub expect: Expected<types::Plan>,
+    /// The plan, or the rule error, the module must return; `--bless`
+    /// writes it when missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expected<types::Plan>>,
 }
 
 /// `on-status-change` input and expected output.
@@ -174,8 +188,90 @@ pub struct StatusCase {
     pub change: types::StatusChange,
     /// The status context.
     pub context: types::StatusContext,
-    /// The decision the module must return.
-    pub expect: types::StatusDecision,
+    /// The decision the module must return; `--bless` writes it when
+    /// missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<types::StatusDecision>,
+}
+
+/// A neutral value of every field a case may leave out (DX4): an inbound
+/// IVR call created at the case's time, no customer, no conversations, the
+/// standard settings; a Kustomer-side change to Available of an idle agent.
+fn defaults() -> serde_json::Value {
+    let at = "2026-01-01T00:00:00.000Z";
+    serde_json::json!({
+        "session": {
+            "event": {
+                "id": "case", "at": at, "kind": "Created",
+                "session": {
+                    "id": "call-1", "kind": "IvrCall", "channel": "Voice",
+                    "direction": "Inbound", "session_type": "Voice Inbound (IVR)",
+                    "end_user": { "phone": null, "sdk_identifier": null, "email": null, "name": null },
+                    "menu": null, "queue_name": null, "language": null, "agent": null,
+                    "started_at": null, "ended_at": null,
+                    "durations": { "call_seconds": null, "hold_seconds": null, "wait_seconds": null },
+                    "parent_session_id": null, "custom_data": []
+                }
+            },
+            "context": {
+                "tenant": "case", "now": at, "customer": null,
+                "recent_conversations": [], "linked_conversation": null,
+                "settings": { "recording_enabled": true, "fields": [], "field_mapping": [], "options": [] }
+            }
+        },
+        "status": {
+            "change": {
+                "source": "Kustomer", "agent_email": "agent@example.com", "status": "Available",
+                "instance_id": null, "at": at, "login": false
+            },
+            "context": {
+                "kustomer_to_ccai": [], "ccai_to_kustomer": [], "two_way": false,
+                "priority": "LastChangeWins", "ccai_status": null, "ccai_activity": "Idle",
+                "kustomer_status": null, "active_instances": 1, "pending": null,
+                "last_applied": null, "now": at
+            }
+        }
+    })
+}
+
+/// `over` laid on `base`: objects merged key by key, anything else replaced.
+fn merge(base: &serde_json::Value, over: &serde_json::Value) -> serde_json::Value {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            let mut merged = b.clone();
+            for (key, value) in o {
+                let next = match b.get(key) {
+                    Some(inner) => merge(inner, value),
+                    None => value.clone(),
+                };
+                merged.insert(key.clone(), next);
+            }
+            serde_json::Value::Object(merged)
+        }
+        (_, over) => over.clone(),
+    }
+}
+
+/// A case as written, with the defaults filled in under what it gives.
+fn complete(written: &serde_json::Value) -> serde_json::Value {
+    let defaults = defaults();
+    let mut case = written.clone();
+    for kind in ["session", "status"] {
+        if let Some(given) = written.get(kind) {
+            let mut full = merge(&defaults[kind], given);
+            if let Some(at) = given
+                .pointer("/event/at")
+                .or_else(|| given.pointer("/change/at"))
+            {
+                // The context's "now" follows the case's own time unless given.
+                if given.pointer("/context/now").is_none() {
+                    full["context"]["now"] = at.clone();
+                }
+            }
+            case[kind] = full;
+        }
+    }
+    case
 }
 
 /// An expected result: a value, or a rule error with this code.
@@ -239,10 +335,13 @@ fn run_case(
 ) -> anyhow::Result<Option<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut case: Case = serde_json::from_str(&text)
+    let mut written: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let case: Case = serde_json::from_value(complete(&written))
         .with_context(|| format!("{} is not a valid case", path.display()))?;
     let meta = CallMeta::new("case", name);
-    let (expected, actual) = match (&mut case.session, &mut case.status) {
+    // (kind, expected, actual) as JSON.
+    let (kind, expected, actual) = match (&case.session, &case.status) {
         (Some(session), None) => {
             let actual =
                 match runtime.on_session_event(module, &meta, &session.event, &session.context) {
@@ -250,35 +349,53 @@ fn run_case(
                     Err(CallError::Rule { code, .. }) => Expected::RuleError(code),
                     Err(other) => return Err(other.into()),
                 };
-            let pair = (
-                serde_json::to_string_pretty(&session.expect)?,
-                serde_json::to_string_pretty(&actual)?,
-            );
-            session.expect = actual;
-            pair
+            (
+                "session",
+                session
+                    .expect
+                    .as_ref()
+                    .map(serde_json::to_value)
+                    .transpose()?,
+                serde_json::to_value(&actual)?,
+            )
         }
         (None, Some(status)) => {
             let actual =
                 runtime.on_status_change(module, &meta, &status.change, &status.context)?;
-            let pair = (
-                serde_json::to_string_pretty(&status.expect)?,
-                serde_json::to_string_pretty(&actual)?,
-            );
-            status.expect = actual;
-            pair
+            (
+                "status",
+                status
+                    .expect
+                    .as_ref()
+                    .map(serde_json::to_value)
+                    .transpose()?,
+                serde_json::to_value(&actual)?,
+            )
         }
         _ => bail!(
             "{}: a case needs exactly one of `session` or `status`",
             path.display()
         ),
     };
-    if expected == actual {
+    if expected.as_ref() == Some(&actual) {
         return Ok(None);
     }
     if bless {
-        std::fs::write(path, serde_json::to_string_pretty(&case)? + "\n")?;
+        // Only `expect` changes: what the case leaves to the defaults stays out.
+        written[kind]["expect"] = actual;
+        std::fs::write(path, serde_json::to_string_pretty(&written)? + "\n")?;
         return Ok(None);
     }
+    let Some(expected) = expected else {
+        return Ok(Some(format!(
+            "no `expect`; the module returns\n{}\n(run with --bless to record it)",
+            serde_json::to_string_pretty(&actual)?
+        )));
+    };
+    let (expected, actual) = (
+        serde_json::to_string_pretty(&expected)?,
+        serde_json::to_string_pretty(&actual)?,
+    );
     let diff = similar::TextDiff::from_lines(&expected, &actual)
         .unified_diff()
         .context_radius(3)
@@ -293,33 +410,90 @@ fn replay(
     tenant: &str,
     limit: usize,
     show: usize,
+    save_cases: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let db = crate::store::Store::path_in(data_dir);
     if !db.exists() {
         bail!("no store at {}", db.display());
     }
     let store = crate::store::Store::open(db)?;
+    let outcomes = store.outcomes(tenant)?;
+    if outcomes.is_empty() {
+        let known = store.tenants()?;
+        bail!(
+            "tenant `{tenant}` has no recorded decisions in {} (tenants with decisions: {})",
+            data_dir.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
     let runtime = runtime(Some(data_dir.join("compiled")))?;
     let module = load(&runtime, file)?;
-    let outcomes = store.outcomes(tenant)?;
-    let recorded: Vec<_> = outcomes
-        .iter()
-        .filter(|o| o.plan.is_some() && o.context.is_some())
-        .collect();
-    let start = recorded.len().saturating_sub(limit);
-    let (mut same, mut different, mut errors, mut shown) = (0usize, 0usize, 0usize, 0usize);
-    for outcome in &recorded[start..] {
+    if let Some(dir) = save_cases {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // Session decisions only: status decisions are recorded without a
+    // replayable context.
+    let mut recorded = Vec::new();
+    for outcome in &outcomes {
+        let (Some(plan), Some(context)) = (&outcome.plan, &outcome.context) else {
+            continue;
+        };
         let Some(row) = store.event(tenant, &outcome.event_id)? else {
             continue;
         };
-        let event: types::SessionEvent = serde_json::from_value(row.body.clone())?;
-        let ctx: types::Context =
-            serde_json::from_value(outcome.context.clone().unwrap_or_default())?;
+        if row.source.starts_with(crate::pipeline::AGENT_STATUS_SOURCE) {
+            continue;
+        }
+        recorded.push((outcome, row, plan, context));
+    }
+    let start = recorded.len().saturating_sub(limit);
+    let (mut same, mut different, mut errors, mut shown) = (0usize, 0usize, 0usize, 0usize);
+    for (outcome, row, plan, context) in &recorded[start..] {
+        let decoded =
+            serde_json::from_value::<types::SessionEvent>(row.body.clone()).and_then(|event| {
+                Ok((
+                    event,
+                    serde_json::from_value::<types::Context>((*context).clone())?,
+                ))
+            });
+        let (event, ctx) = match decoded {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                errors += 1;
+                println!(
+                    "ERROR {}: the recorded event cannot be read: {e}",
+                    row.event_id
+                );
+                continue;
+            }
+        };
+        if let Some(dir) = save_cases {
+            let case = serde_json::json!({
+                "description": format!("recorded decision of {} ({})", event.id, row.session_id),
+                "session": { "event": &event, "context": &ctx, "expect": { "ok": plan } },
+            });
+            let name: String = event
+                .id
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let path = dir.join(format!("{name}.json"));
+            std::fs::write(&path, serde_json::to_string_pretty(&case)? + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         let meta =
             CallMeta::new(tenant, &event.id).with_clock_ms(crate::pipeline::clock_ms(&event.at));
-        let recorded_plan = serde_json::to_string_pretty(
-            outcome.plan.as_ref().unwrap_or(&serde_json::Value::Null),
-        )?;
+        let recorded_plan = serde_json::to_string_pretty(plan)?;
         let candidate = match runtime.on_session_event(&module, &meta, &event, &ctx) {
             // Through `Value` so both sides have the same (sorted) key order.
             Ok(plan) => serde_json::to_string_pretty(&serde_json::to_value(&plan)?)?,

@@ -264,6 +264,19 @@ impl Store {
         Ok(row)
     }
 
+    /// Tenants with recorded decisions, sorted.
+    pub fn tenants(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached("SELECT DISTINCT tenant FROM outcomes ORDER BY tenant")
+            .map_err(|e| StoreError::query("list tenants", e))?;
+        let rows = statement
+            .query_map([], |r| r.get(0))
+            .map_err(|e| StoreError::query("list tenants", e))?;
+        rows.collect::<Result<Vec<String>, _>>()
+            .map_err(|e| StoreError::query("list tenants", e))
+    }
+
     /// Every outcome of a tenant, in decision order.
     pub fn outcomes(&self, tenant: &str) -> Result<Vec<Outcome>, StoreError> {
         let conn = self.conn();

@@ -296,16 +296,19 @@ impl CcaiEmulator {
         chats.into_iter().for_each(|c| self.upsert_chat(c));
     }
 
-    /// Publishes the final records and delivers the scenario to `target`,
-    /// its file URLs pointing at this emulator.
+    /// Delivers the scenario to `target`, its file URLs pointing at this
+    /// emulator, then publishes its final records.
     pub async fn play(
         &self,
         scenario: &Scenario,
         target: &PlayTarget,
     ) -> anyhow::Result<Vec<Delivery>> {
         let scenario = self.localize(scenario);
+        // As on the platform, a session's final record appears in the
+        // Manager API once its session events were sent, not before.
+        let deliveries = play(&scenario, target).await?;
         self.publish(&scenario);
-        play(&scenario, target).await
+        Ok(deliveries)
     }
 }
 
