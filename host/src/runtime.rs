@@ -26,7 +26,9 @@ pub use bindings::{types, WORLD};
 pub use engine::RuntimeConfig;
 pub use error::{CallError, LoadError};
 pub use module::{Compiled, LoadedModule, ModuleInfo};
-pub use registry::{DeployError, Deployed, Registry, Shadow, ShadowInfo, VersionInfo};
+pub use registry::{
+    sample_inputs, DeployError, Deployed, Registry, Shadow, ShadowInfo, VersionInfo,
+};
 
 use engine::EngineHandle;
 use limits::MemoryLimitExceeded;

@@ -19,17 +19,13 @@ fn replay(module: &str, data_dir: &std::path::Path) -> (i32, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rm5_replay_compares_a_candidate_with_recorded_decisions() {
+/// A data directory in which the default module decided these scenarios.
+async fn recorded(scenarios: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = StackOptions::new(artifacts::RULES_DEFAULT);
     options.data_dir = Some(dir.path().to_path_buf());
     let stack = Stack::start(options).await.expect("stack");
-    for name in [
-        "tc1_inbound_ivr_call",
-        "tu1_repeat_call_same_menu",
-        "tc5_voicemail",
-    ] {
+    for name in scenarios {
         let scenario = scenario_named(name).unwrap_or_else(|| panic!("scenario {name}"));
         stack.play(&scenario).await.expect("play");
     }
@@ -41,6 +37,17 @@ async fn rm5_replay_compares_a_candidate_with_recorded_decisions() {
     .expect("waiting for the pipeline")
     .expect("idle");
     stack.shutdown().await;
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rm5_replay_compares_a_candidate_with_recorded_decisions() {
+    let dir = recorded(&[
+        "tc1_inbound_ivr_call",
+        "tu1_repeat_call_same_menu",
+        "tc5_voicemail",
+    ])
+    .await;
 
     // The live module replays to the same plans.
     let (code, stdout) = replay(artifacts::RULES_DEFAULT, dir.path());
@@ -64,20 +71,7 @@ async fn rm5_replay_compares_a_candidate_with_recorded_decisions() {
 /// names the tenants there are, not an empty success.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dx4_replay_saves_passing_cases_and_refuses_an_unknown_tenant() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut options = StackOptions::new(artifacts::RULES_DEFAULT);
-    options.data_dir = Some(dir.path().to_path_buf());
-    let stack = Stack::start(options).await.expect("stack");
-    let scenario = scenario_named("tu1_repeat_call_same_menu").expect("scenario");
-    stack.play(&scenario).await.expect("play");
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        stack.wait_idle(Duration::from_secs(60)),
-    )
-    .await
-    .expect("waiting for the pipeline")
-    .expect("idle");
-    stack.shutdown().await;
+    let dir = recorded(&["tu1_repeat_call_same_menu"]).await;
 
     let cases = dir.path().join("cases");
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))

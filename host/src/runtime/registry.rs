@@ -451,7 +451,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// is not.
 fn smoke_test(runtime: &Runtime, module: &LoadedModule, tenant: &str) -> Result<(), DeployError> {
     let meta = CallMeta::new(tenant, "smoke-test");
-    let (event, ctx) = smoke_inputs(tenant);
+    let (event, ctx) = sample_inputs(tenant);
     match runtime.on_session_event(module, &meta, &event, &ctx) {
         Ok(_) | Err(CallError::Rule { .. }) => {}
         Err(error) => {
@@ -471,7 +471,10 @@ fn smoke_test(runtime: &Runtime, module: &LoadedModule, tenant: &str) -> Result<
         })
 }
 
-fn smoke_inputs(tenant: &str) -> (t::SessionEvent, t::Context) {
+/// A neutral input: a new inbound IVR call (`created`) with a menu and no
+/// known customer, and the context of a tenant with the standard settings.
+/// The smoke test's input, and a starting point for tests.
+pub fn sample_inputs(tenant: &str) -> (t::SessionEvent, t::Context) {
     let now = "2026-01-01T00:00:00.000Z".to_string();
     let event = t::SessionEvent {
         id: "smoke-test".into(),

@@ -25,47 +25,19 @@ fn rss(pid: u32) -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
-/// An inbound IVR call of caller `customer`, padded with custom data.
+/// An ended inbound IVR call of caller `customer`, padded with custom data.
 fn event(i: usize, customer: usize) -> t::SessionEvent {
-    t::SessionEvent {
-        id: format!("mem-{i}"),
-        at: "2026-11-24T10:00:00.000Z".into(),
-        session: t::Session {
-            id: format!("call-{i}"),
-            kind: t::SessionKind::IvrCall,
-            channel: t::Channel::Voice,
-            direction: t::Direction::Inbound,
-            session_type: "Voice Inbound (IVR)".into(),
-            end_user: t::EndUser {
-                phone: Some(format!("+1212555{customer:04}")),
-                sdk_identifier: None,
-                email: None,
-                name: None,
-            },
-            menu: Some(t::Menu {
-                id: 9,
-                name: "Billing".into(),
-                path: "9".into(),
-            }),
-            queue_name: Some("Billing".into()),
-            language: Some("en".into()),
-            agent: None,
-            started_at: Some("2026-11-24T10:00:00.000Z".into()),
-            ended_at: None,
-            durations: t::Durations {
-                call_seconds: None,
-                hold_seconds: None,
-                wait_seconds: None,
-            },
-            parent_session_id: None,
-            custom_data: vec![t::CustomDatum {
-                key: "history".into(),
-                label: None,
-                value: "x".repeat(PAD),
-            }],
-        },
-        kind: t::EventKind::Ended,
-    }
+    let (mut event, _) = switchboard::runtime::sample_inputs("acme");
+    event.id = format!("mem-{i}");
+    event.kind = t::EventKind::Ended;
+    event.session.id = format!("call-{i}");
+    event.session.end_user.phone = Some(format!("+1212555{customer:04}"));
+    event.session.custom_data = vec![t::CustomDatum {
+        key: "history".into(),
+        label: None,
+        value: "x".repeat(PAD),
+    }];
+    event
 }
 
 /// Stores `EVENTS` pending events over `CUSTOMERS` callers; returns the
