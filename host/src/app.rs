@@ -325,10 +325,22 @@ impl App {
             field_checks: field_checks.clone(),
             loading: loading.clone(),
         };
+        // What a browser calls (the Kustomer app, the agent adapter) gets
+        // CORS for the configured origins.
+        let agent = http::screen_pop_router(state.clone())
+            .merge(status_sync::router(status_sync))
+            .merge(click_to_call::router(click_to_call));
+        let agent = match http::cors(&config.server.cors_origins) {
+            // The 405 answer is set before the layer, so that a preflight
+            // (OPTIONS) reaches CORS instead of the outer router's 405.
+            Some(cors) => agent
+                .method_not_allowed_fallback(crate::web::wrong_method)
+                .layer(cors),
+            None => agent,
+        };
         let router = http::router(state)
             .merge(intake::router(intake_state))
-            .merge(status_sync::router(status_sync))
-            .merge(click_to_call::router(click_to_call))
+            .merge(agent)
             .merge(crate::mirror::router(store.clone(), tenants.clone()))
             // Every error answer is JSON, the framework's own included.
             .fallback(crate::web::no_route)

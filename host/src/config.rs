@@ -92,6 +92,8 @@ struct ServerFile {
     idle_timeout_ms: u64,
     request_timeout_ms: u64,
     max_connections: usize,
+    /// Browser origins allowed to call the agent-facing routes (CORS).
+    cors_origins: Vec<String>,
 }
 
 impl Default for ServerFile {
@@ -108,6 +110,7 @@ impl Default for ServerFile {
             idle_timeout_ms: millis(limits.idle_timeout),
             request_timeout_ms: millis(limits.request_timeout),
             max_connections: limits.max_connections,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -117,6 +120,30 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl ServerFile {
+    /// The CORS origins, each an origin (`scheme://host[:port]`, nothing
+    /// after it).
+    fn cors_origins(&self) -> Result<Vec<String>, ConfigError> {
+        self.cors_origins
+            .iter()
+            .map(|origin| {
+                let parsed = url::Url::parse(origin).ok();
+                let exact = parsed.as_ref().is_some_and(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some()
+                        && u.origin().ascii_serialization() == origin.trim_end_matches('/')
+                });
+                if exact {
+                    Ok(origin.trim_end_matches('/').to_string())
+                } else {
+                    Err(invalid(
+                        "server.cors_origins",
+                        format!("`{origin}` is not an origin: write scheme://host[:port], e.g. https://acme.kustomerapp.com"),
+                    ))
+                }
+            })
+            .collect()
+    }
+
     /// The connection limits, each checked to be usable.
     fn connection_limits(&self) -> Result<ConnectionLimits, ConfigError> {
         let timeout = |key: &str, ms: u64| {
@@ -468,6 +495,9 @@ pub struct ServerConfig {
     pub workers: usize,
     /// How the HTTP server bounds slow and idle clients.
     pub connections: ConnectionLimits,
+    /// Browser origins allowed to call the agent-facing routes (CORS);
+    /// empty: no cross-origin calls.
+    pub cors_origins: Vec<String>,
 }
 
 /// How the HTTP server bounds its clients, so that slow or idle ones cannot
@@ -594,6 +624,7 @@ impl Config {
             max_body_bytes: file.server.max_body_bytes,
             workers: file.server.workers.max(1),
             connections: file.server.connection_limits()?,
+            cors_origins: file.server.cors_origins()?,
         };
         let mut tenants = Vec::new();
         for (i, tenant) in file.tenants.into_iter().enumerate() {
@@ -878,6 +909,34 @@ mod tests {
             "webhooks push changes"
         );
         assert!(!format!("{mirror:?}").contains("k-secret-value"));
+    }
+
+    #[test]
+    fn op9_cors_origins_must_be_origins() {
+        let with = |origins: &str| {
+            let text = SAMPLE.replace(
+                "[server]\n",
+                &format!("[server]\ncors_origins = {origins}\n"),
+            );
+            with_env(|| Config::parse(&text, Path::new(".")))
+        };
+        let ok = with(r#"["https://acme.kustomerapp.com", "http://127.0.0.1:3000/"]"#)
+            .expect("origins parse");
+        assert_eq!(
+            ok.server.cors_origins,
+            ["https://acme.kustomerapp.com", "http://127.0.0.1:3000"]
+        );
+        for bad in [
+            r#"["https://acme.kustomerapp.com/app"]"#,
+            r#"["*"]"#,
+            r#"["acme.com"]"#,
+        ] {
+            let err = with(bad).expect_err(bad);
+            assert!(
+                err.to_string().contains("server.cors_origins"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct StackOptions {
     pub kustomer_emulator: kustomer_emu::KustomerEmulatorConfig,
     /// How long the Kustomer mirror trusts what it holds (KU2).
     pub mirror: crate::config::MirrorConfig,
+    /// Browser origins allowed on the agent-facing routes.
+    pub cors_origins: Vec<String>,
 }
 
 impl StackOptions {
@@ -67,6 +69,7 @@ impl StackOptions {
             extra_tenants: Vec::new(),
             kustomer_emulator: kustomer_emu::KustomerEmulatorConfig::default(),
             mirror: crate::config::MirrorConfig::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -135,6 +138,7 @@ impl Stack {
                 max_body_bytes: 1 << 20,
                 workers: options.workers,
                 connections: Default::default(),
+                cors_origins: options.cors_origins.clone(),
             },
             runtime: options.runtime.clone(),
             pipeline: crate::config::PipelineConfig {

@@ -69,18 +69,43 @@ impl ModuleLoading {
     }
 }
 
-/// Health, readiness, metrics, screen pop and admin routes.
+/// Health, readiness, metrics and admin routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .merge(admin::router())
+        .with_state(state)
+}
+
+/// The screen pop (SP1), which the agent adapter calls from the browser.
+pub fn screen_pop_router(state: AppState) -> Router {
+    Router::new()
         .route(
             "/v1/tenants/{tenant}/sessions/{session_id}/conversation",
             get(screen_pop),
         )
-        .merge(admin::router())
         .with_state(state)
+}
+
+/// CORS for the routes a browser calls (the Kustomer app, the agent
+/// adapter): the configured origins only, with the bearer or Basic
+/// credentials in `Authorization`; `None` when no origin is configured.
+pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    (!origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(std::time::Duration::from_secs(600))
+    })
 }
 
 async fn metrics(State(state): State<AppState>) -> String {

@@ -215,3 +215,79 @@ async fn is10_every_error_body_is_json() {
         }
     }
 }
+
+/// OP9: the routes a browser calls (the Kustomer app's status report and
+/// agents list, click-to-call, the screen pop) answer a CORS preflight for
+/// the configured origins only; the operator routes never do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op9_agent_routes_allow_cors_for_configured_origins_only_e2e() {
+    const ORIGIN: &str = "https://acme.kustomerapp.com";
+    let mut options =
+        switchboard::demo::StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
+    options.cors_origins = vec![ORIGIN.to_string()];
+    let stack = start(options).await;
+    let client = reqwest::Client::new();
+    let preflight = |path: &str, origin: &str| {
+        client
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", stack.url()))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    for path in [
+        "/v1/tenants/acme/kustomer/status",
+        "/v1/tenants/acme/status-sync/agents",
+        "/v1/tenants/acme/click-to-call",
+        "/v1/tenants/acme/sessions/1001/conversation",
+    ] {
+        let allowed = preflight(path, ORIGIN).await.expect("preflight");
+        assert!(
+            allowed.status().is_success(),
+            "{path}: {}",
+            allowed.status()
+        );
+        assert_eq!(
+            allowed
+                .headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok()),
+            Some(ORIGIN),
+            "{path}"
+        );
+        let other = preflight(path, "https://evil.example")
+            .await
+            .expect("preflight");
+        assert!(
+            other.headers().get("access-control-allow-origin").is_none(),
+            "{path}: another origin is not allowed"
+        );
+    }
+    let admin = preflight("/admin/tenants/acme/modules", ORIGIN)
+        .await
+        .expect("preflight");
+    assert!(
+        admin.headers().get("access-control-allow-origin").is_none(),
+        "operator routes take no cross-origin calls"
+    );
+    let report = client
+        .post(format!("{}/v1/tenants/acme/kustomer/status", stack.url()))
+        .header("origin", ORIGIN)
+        .bearer_auth(AGENT_API_TOKEN)
+        .json(&serde_json::json!({ "agent_email": "ada@example.com", "instance_id": "tab-1" }))
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(report.status(), 200);
+    assert_eq!(
+        report
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(ORIGIN)
+    );
+    stack.shutdown().await;
+}
