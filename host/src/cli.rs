@@ -1,5 +1,5 @@
 //! The `switchboard` command line.
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +38,12 @@ enum Command {
     /// What the sidecar knows of contact-centre sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Print a shell completion script, e.g.
+    /// `switchboard completions bash > /etc/bash_completion.d/switchboard`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +141,18 @@ pub fn main() -> ExitCode {
         }
         Command::Events(EventsCommand::Skip(e)) => {
             ops::release_events(&e.config, &e.tenant, e.event.as_deref(), true)
+        }
+        Command::Completions { shell } => {
+            use std::io::Write as _;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "switchboard", &mut script);
+            // A reader that stops early (`| head`) is not an error.
+            match std::io::stdout().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(anyhow::Error::new(e).context("writing the completion script"))
+                }
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
     };
     match result {

@@ -381,3 +381,24 @@ fn se1_sessions_show_prints_the_ledger_and_each_derived_transition() {
     assert_ne!(code, 0);
     assert!(stderr.contains("no session `call-404`"), "{stderr}");
 }
+
+/// OP6: shell completions for every command, e.g. bash.
+#[test]
+fn op6_completions_cover_every_command() {
+    let (code, stdout, stderr) = switchboard(&["completions", "bash"]);
+    assert_eq!(code, 0, "{stderr}");
+    for word in [
+        "_switchboard",
+        "serve",
+        "rules",
+        "shadow",
+        "replay",
+        "events",
+        "sessions",
+    ] {
+        assert!(stdout.contains(word), "{word} in the bash completion");
+    }
+    let (code, _, stderr) = switchboard(&["completions", "tcsh"]);
+    assert_ne!(code, 0, "an unknown shell is refused");
+    assert!(stderr.contains("bash"), "the shells are named: {stderr}");
+}
