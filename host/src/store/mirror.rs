@@ -88,15 +88,7 @@ impl Store {
         )
         .map_err(|e| StoreError::query("mirror customer", e))?;
         for (kind, value) in &customer.keys {
-            tx.run(
-                "INSERT INTO mirror_keys (tenant, kind, value, customer_id, seen_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (tenant, kind, value) DO UPDATE SET
-                   customer_id = excluded.customer_id,
-                   seen_at_ms = max(seen_at_ms, excluded.seen_at_ms)",
-                (tenant, kind, value, customer.id, seen_at_ms),
-            )
-            .map_err(|e| StoreError::query("mirror customer key", e))?;
+            write_key(&tx, tenant, kind, value, customer.id, seen_at_ms)?;
         }
         tx.commit().map_err(|e| StoreError::query("commit", e))
     }
@@ -110,17 +102,7 @@ impl Store {
         customer_id: &str,
         seen_at_ms: i64,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .run(
-                "INSERT INTO mirror_keys (tenant, kind, value, customer_id, seen_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (tenant, kind, value) DO UPDATE SET
-                   customer_id = excluded.customer_id,
-                   seen_at_ms = max(seen_at_ms, excluded.seen_at_ms)",
-                (tenant, kind, value, customer_id, seen_at_ms),
-            )
-            .map(drop)
-            .map_err(|e| StoreError::query("mirror key", e))
+        write_key(&self.conn(), tenant, kind, value, customer_id, seen_at_ms)
     }
 
     /// Records that Kustomer had no customer with this key at `seen_at_ms`.
@@ -284,6 +266,27 @@ impl Store {
             .map_err(|e| StoreError::query("read mirror conversations", e))?;
         Ok(Some((listed, rows)))
     }
+}
+
+/// Files `customer_id` under a key (on a connection or a transaction).
+fn write_key(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    kind: &str,
+    value: &str,
+    customer_id: &str,
+    seen_at_ms: i64,
+) -> Result<(), StoreError> {
+    conn.run(
+        "INSERT INTO mirror_keys (tenant, kind, value, customer_id, seen_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (tenant, kind, value) DO UPDATE SET
+           customer_id = excluded.customer_id,
+           seen_at_ms = max(seen_at_ms, excluded.seen_at_ms)",
+        (tenant, kind, value, customer_id, seen_at_ms),
+    )
+    .map(drop)
+    .map_err(|e| StoreError::query("mirror key", e))
 }
 
 fn read_customer(
