@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod ops;
 pub mod rules;
+mod scaffold;
 
 /// Switchboard: CCAI Platform → Kustomer, decided by WebAssembly rule modules.
 #[derive(Debug, Parser)]

@@ -402,3 +402,70 @@ fn op6_completions_cover_every_command() {
     assert_ne!(code, 0, "an unknown shell is refused");
     assert!(stderr.contains("bash"), "the shells are named: {stderr}");
 }
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository root")
+        .to_path_buf()
+}
+
+#[test]
+fn dx5_the_published_case_schema_is_the_one_the_binary_prints() {
+    let (code, stdout, stderr) = switchboard(&["rules", "schema"]);
+    assert_eq!(code, 0, "{stderr}");
+    let published = std::fs::read_to_string(repo().join("docs/case.schema.json"))
+        .expect("docs/case.schema.json");
+    assert_eq!(
+        stdout.trim(),
+        published.trim(),
+        "docs/case.schema.json is stale: run `switchboard rules schema > docs/case.schema.json`"
+    );
+}
+
+#[test]
+fn dx5_every_shipped_case_is_valid_under_the_schema_and_a_wrong_one_is_not() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/case.schema.json")).expect("schema"),
+    )
+    .expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let mut files = Vec::new();
+    for dir in [
+        "rules/default/cases",
+        "rules/examples/csat-py/cases",
+        "rules/examples/smart-actions-js/cases",
+    ] {
+        for entry in std::fs::read_dir(repo().join(dir)).expect(dir) {
+            files.push(entry.expect("entry").path());
+        }
+    }
+    for lang in ["rust", "python", "js"] {
+        files.push(repo().join(format!("host/src/cli/templates/{lang}/case.json")));
+    }
+    assert!(files.len() >= 13, "{files:?}");
+    for file in &files {
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).expect("read")).expect("JSON");
+        let errors: Vec<String> = validator
+            .iter_errors(&case)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+    }
+    // What a case may leave out, it may leave out under the schema too.
+    for minimal in [
+        serde_json::json!({"session": {}}),
+        serde_json::json!({"session": {"event": {"session": {"end_user": {"phone": "+14155550100"}}}}}),
+        serde_json::json!({"status": {"change": {"status": "Busy"}}}),
+    ] {
+        assert!(validator.is_valid(&minimal), "{minimal}");
+    }
+    for wrong in [
+        serde_json::json!({"session": {"event": {"kind": "Exploded"}}}),
+        serde_json::json!({"session": {"expect": {"ok": {"actions": [{"Teleport": 1}]}}}}),
+        serde_json::json!({"sesion": {}}),
+    ] {
+        assert!(!validator.is_valid(&wrong), "{wrong} accepted");
+    }
+}

@@ -1,4 +1,5 @@
-//! `switchboard rules check|test`.
+//! `switchboard rules new|check|test|replay|shadow|schema`.
+use super::scaffold::{scaffold, Lang, SdkSource};
 use crate::runtime::{types, CallError, CallMeta, LoadedModule, Runtime, RuntimeConfig};
 use anyhow::{bail, Context as _};
 use clap::Subcommand;
@@ -9,6 +10,26 @@ use std::process::ExitCode;
 /// Rule-module commands.
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
+    /// Create a rule-module project: build script, one decision, one case
+    /// and a README; it builds and passes `rules test` as written.
+    New {
+        /// The module's name: lowercase letters, digits and '-'.
+        name: String,
+        /// The language to write the module in.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// The directory to create (default: ./NAME); must not exist or be
+        /// empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Rust: take the guest SDK from this checkout's `guest-sdk`
+        /// directory (the version is kept for a registry).
+        #[arg(long, conflicts_with = "sdk_git")]
+        sdk_path: Option<PathBuf>,
+        /// Rust: take the guest SDK from this git repository.
+        #[arg(long)]
+        sdk_git: Option<String>,
+    },
     /// Validate a module: print its world, exports, size and compile time, or
     /// exit non-zero with the reason it would be refused.
     Check {
@@ -49,6 +70,9 @@ pub enum RulesCommand {
         #[arg(long)]
         save_cases: Option<PathBuf>,
     },
+    /// Print the JSON Schema of the case files `rules test` reads (also in
+    /// the repository as `docs/case.schema.json`).
+    Schema,
     /// How the tenant's shadow module's decisions compare with the live
     /// ones (RM7): counts, then the latest differences and failures.
     Shadow {
@@ -69,6 +93,25 @@ pub enum RulesCommand {
 
 pub(crate) fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        RulesCommand::New {
+            name,
+            lang,
+            dir,
+            sdk_path,
+            sdk_git,
+        } => {
+            let sdk = match (sdk_path, sdk_git) {
+                (Some(path), _) => SdkSource::Path(path),
+                (None, Some(url)) => SdkSource::Git(url),
+                (None, None) => SdkSource::Registry,
+            };
+            new(
+                &name,
+                lang,
+                dir.unwrap_or_else(|| PathBuf::from(&name)),
+                &sdk,
+            )
+        }
         RulesCommand::Check { file } => check(&file),
         RulesCommand::Test { file, cases, bless } => test(&file, &cases, bless),
         RulesCommand::Replay {
@@ -86,6 +129,10 @@ pub(crate) fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
             show,
             save_cases.as_deref(),
         ),
+        RulesCommand::Schema => {
+            println!("{}", serde_json::to_string_pretty(&case_schema())?);
+            Ok(ExitCode::SUCCESS)
+        }
         RulesCommand::Shadow {
             data_dir,
             tenant,
@@ -126,6 +173,27 @@ fn load(runtime: &Runtime, file: &Path) -> anyhow::Result<std::sync::Arc<LoadedM
         .with_context(|| format!("{} is not a usable rule module", file.display()))
 }
 
+fn new(name: &str, lang: Lang, dir: PathBuf, sdk: &SdkSource) -> anyhow::Result<ExitCode> {
+    let files = scaffold(name, lang, &dir, sdk)?;
+    println!("created {} ({} files):", dir.display(), files.len());
+    for file in &files {
+        println!("  {}", file.strip_prefix(&dir).unwrap_or(file).display());
+    }
+    println!("next:");
+    println!("  cd {}", dir.display());
+    match lang {
+        Lang::Rust => println!("  rustup target add wasm32-wasip2   # once"),
+        Lang::Python => println!(
+            "  pip install componentize-py=={}   # once",
+            super::scaffold::tool_version("COMPONENTIZE_PY").unwrap_or("latest")
+        ),
+        Lang::Js => println!("  npm install"),
+    }
+    println!("  sh build.sh");
+    println!("  switchboard rules test {name}.wasm cases");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn check(file: &Path) -> anyhow::Result<ExitCode> {
     let runtime = runtime(None)?;
     let module = load(&runtime, file)?;
@@ -152,9 +220,12 @@ fn check(file: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// One recorded case. Exactly one of `session` and `status` is present.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
+    /// Where an editor finds this format's JSON Schema (not read here).
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     /// What the case checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -167,7 +238,7 @@ pub struct Case {
 }
 
 /// `on-session-event` input and expected output.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionCase {
     /// The event.
@@ -181,7 +252,7 @@ pub struct SessionCase {
 }
 
 /// `on-status-change` input and expected output.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusCase {
     /// The change.
@@ -274,8 +345,54 @@ fn complete(written: &serde_json::Value) -> serde_json::Value {
     case
 }
 
+/// The JSON Schema of a case file as written: every object the defaults
+/// fill (see [`defaults`]) has no required fields.
+pub fn case_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Case)).unwrap_or_default();
+    let defaults = defaults();
+    if let Some(properties) = schema.get("properties").cloned() {
+        for kind in ["session", "status"] {
+            relax(&mut schema, &properties[kind], &defaults[kind]);
+        }
+    }
+    schema
+}
+
+/// Drops `required` from the definition `node` refers to (directly or
+/// through an `anyOf` with null) and from those of its properties that
+/// `defaults` fills with an object.
+fn relax(schema: &mut serde_json::Value, node: &serde_json::Value, defaults: &serde_json::Value) {
+    let refs: Vec<String> = std::iter::once(node)
+        .chain(
+            node.get("anyOf")
+                .and_then(|a| a.as_array())
+                .into_iter()
+                .flatten(),
+        )
+        .filter_map(|n| n.get("$ref").and_then(|r| r.as_str()))
+        .filter_map(|r| r.strip_prefix("#/$defs/").map(str::to_string))
+        .collect();
+    let Some(fields) = defaults.as_object() else {
+        return;
+    };
+    for name in refs {
+        let Some(definition) = schema.pointer_mut(&format!("/$defs/{name}")) else {
+            continue;
+        };
+        if let Some(object) = definition.as_object_mut() {
+            object.remove("required");
+        }
+        let properties = definition.get("properties").cloned().unwrap_or_default();
+        for (field, value) in fields {
+            if value.is_object() {
+                relax(schema, &properties[field.as_str()], value);
+            }
+        }
+    }
+}
+
 /// An expected result: a value, or a rule error with this code.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Expected<T> {
     /// The call returns this value.

@@ -8,7 +8,7 @@ pub mod v1 {
     wasmtime::component::bindgen!({
         path: "../wit/since_v0.1.0",
         world: "rule",
-        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema],
     });
 
     /// Versions of the world this module binds.
