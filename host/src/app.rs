@@ -117,6 +117,31 @@ fn describe_metrics() {
         "Custom attributes a tenant writes that its Kustomer has no metadata for (run `fields provision`)."
     );
     describe_gauge!(
+        "switchboard_pool_component_instances",
+        "Rule-module component instances the pooling allocator holds now (calls under way)."
+    );
+    describe_gauge!(
+        "switchboard_pool_core_instances",
+        "Core module instances the pooling allocator holds now."
+    );
+    describe_gauge!(
+        "switchboard_pool_memories",
+        "Linear memories the pooling allocator holds now."
+    );
+    describe_gauge!(
+        "switchboard_pool_tables",
+        "Tables the pooling allocator holds now."
+    );
+    describe_gauge!(
+        "switchboard_pool_unused_warm_memories",
+        "Memory slots not in use that keep a previous instance's mappings for a quick reuse."
+    );
+    describe_gauge!(
+        "switchboard_pool_unused_memory_bytes_resident",
+        Unit::Bytes,
+        "Bytes kept resident in memory slots not in use."
+    );
+    describe_gauge!(
         "switchboard_http_connections",
         "Inbound HTTP connections open now."
     );

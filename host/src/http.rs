@@ -115,6 +115,27 @@ async fn metrics(State(state): State<AppState>) -> String {
                 .set(f64::from(live.info.version));
         }
     }
+    if let Some(pool) = state.registry.runtime().pool_usage() {
+        for (name, value) in [
+            (
+                "switchboard_pool_component_instances",
+                pool.component_instances,
+            ),
+            ("switchboard_pool_core_instances", pool.core_instances),
+            ("switchboard_pool_memories", pool.memories),
+            ("switchboard_pool_tables", pool.tables),
+            (
+                "switchboard_pool_unused_warm_memories",
+                pool.unused_warm_memories,
+            ),
+            (
+                "switchboard_pool_unused_memory_bytes_resident",
+                pool.unused_memory_bytes_resident,
+            ),
+        ] {
+            metrics::gauge!(name).set(value as f64);
+        }
+    }
     state.metrics.render()
 }
 

@@ -23,7 +23,7 @@ mod state;
 
 pub use bindings::latest::{MAX_VERSION, MIN_VERSION};
 pub use bindings::{types, WORLD};
-pub use engine::RuntimeConfig;
+pub use engine::{PoolUsage, RuntimeConfig};
 pub use error::{CallError, LoadError};
 pub use module::{Compiled, LoadedModule, ModuleInfo};
 pub use registry::{
@@ -96,6 +96,12 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
+    /// The pooling allocator's slots in use and kept warm, for the metrics;
+    /// `None` when the engine runs without the pool.
+    pub fn pool_usage(&self) -> Option<PoolUsage> {
+        self.engine.pool()
+    }
+
     /// Builds the engine (pooling allocator, epoch interruption, no
     /// component-model concurrency) and the linker.
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {

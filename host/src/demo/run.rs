@@ -192,7 +192,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         bail!("{} event(s) failed", failures.len());
     }
-    println!("\nDone: every event applied. Run `switchboard serve --config host/switchboard.example.toml` for the real service.");
+    println!("\nDone: every event applied. `host/switchboard.example.toml` runs the service against the emulators (the steps are in its header).");
     Ok(())
 }
 

@@ -4,6 +4,23 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// The pooling allocator's slots in use and kept warm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolUsage {
+    /// Component instances allocated now (calls under way).
+    pub component_instances: u64,
+    /// Core module instances allocated now.
+    pub core_instances: u64,
+    /// Linear memories allocated now.
+    pub memories: u64,
+    /// Tables allocated now.
+    pub tables: u64,
+    /// Memory slots not in use that keep a previous instance's mappings.
+    pub unused_warm_memories: u64,
+    /// Bytes kept resident in unused memory slots.
+    pub unused_memory_bytes_resident: u64,
+}
+
 /// Limits and sizing of the runtime. Every field has a conservative default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -136,6 +153,20 @@ impl EngineHandle {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// What the pooling allocator holds now; `None` when the engine fell
+    /// back to on-demand allocation.
+    pub(crate) fn pool(&self) -> Option<PoolUsage> {
+        let metrics = self.engine.pooling_allocator_metrics()?;
+        Some(PoolUsage {
+            component_instances: metrics.component_instances(),
+            core_instances: metrics.core_instances(),
+            memories: metrics.memories() as u64,
+            tables: metrics.tables() as u64,
+            unused_warm_memories: u64::from(metrics.unused_warm_memories()),
+            unused_memory_bytes_resident: metrics.unused_memory_bytes_resident() as u64,
+        })
     }
 
     /// Ticks for a wall-clock budget, plus one for the tick already under way.

@@ -95,7 +95,48 @@ async fn op8_metrics_have_help_text_histograms_and_zero_counters_e2e() {
             && metrics.contains("switchboard_event_seconds_bucket{"),
         "event latency as a histogram:\n{metrics}"
     );
+    for gauge in [
+        "switchboard_pool_component_instances",
+        "switchboard_pool_memories",
+        "switchboard_pool_unused_warm_memories",
+    ] {
+        assert!(
+            metrics.contains(&format!("\n{gauge} ")),
+            "pooling gauge {gauge}:\n{metrics}"
+        );
+    }
+    promtool_accepts(&metrics);
     stack.shutdown().await;
+}
+
+/// `promtool check metrics` (Prometheus's own linter) finds nothing to say.
+fn promtool_accepts(metrics: &str) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "promtool cannot run ({e}): run the tests with tests/run, which unpacks it \
+                 from Debian's prometheus package"
+            )
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(metrics.as_bytes())
+        .expect("write metrics to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -508,4 +549,134 @@ async fn readyz(stack: &switchboard::demo::Stack) -> serde_json::Value {
     .json()
     .await
     .expect("json")
+}
+
+/// The `export NAME=value` lines of the example configuration's header.
+fn documented_exports(example: &str) -> Vec<(String, String)> {
+    example
+        .lines()
+        .filter_map(|l| l.trim_start_matches('#').trim().strip_prefix("export "))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
+/// OP12: `host/switchboard.example.toml` runs as shipped after its
+/// documented `export` lines: only the listen port and the two emulator
+/// addresses are moved to free ports for the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op12_the_example_config_runs_as_shipped_against_the_emulators_e2e() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository root")
+        .to_path_buf();
+    let example =
+        std::fs::read_to_string(repo.join("host/switchboard.example.toml")).expect("example");
+    let exports = documented_exports(&example);
+    let export = |name: &str| -> String {
+        exports
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("the example documents no `export {name}=…`"))
+    };
+    let kustomer = kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig::default())
+        .await
+        .expect("kustomer");
+    let ccai = ccai_emu::start(ccai_emu::CcaiConfig::default())
+        .await
+        .expect("ccai");
+    let mut config = example.clone();
+    for (shipped, here) in [
+        (
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:0\"".to_string(),
+        ),
+        (
+            "base_url = \"http://127.0.0.1:8081\"",
+            format!("base_url = \"{}\"", kustomer.base_url()),
+        ),
+        (
+            "base_url = \"http://127.0.0.1:8082\"",
+            format!("base_url = \"{}\"", ccai.base_url()),
+        ),
+    ] {
+        assert_eq!(
+            config.matches(shipped).count(),
+            1,
+            "{shipped} in the example"
+        );
+        config = config.replace(shipped, &here);
+    }
+    // The layout the example's relative paths assume: host/ beside rules/.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let module = dir
+        .path()
+        .join("rules/target/wasm32-wasip2/release/rules_default.wasm");
+    std::fs::create_dir_all(module.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(switchboard_rule_artifacts::RULES_DEFAULT, &module).expect("module");
+    std::fs::create_dir_all(dir.path().join("host")).expect("mkdir");
+    let path = dir.path().join("host/switchboard.example.toml");
+    std::fs::write(&path, config).expect("config");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .map(KillOnDrop)
+        .expect("spawn switchboard serve");
+    let stdout = child.0.stdout.take().expect("stdout");
+    let addr = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.strip_prefix("switchboard listening on ")
+                    .map(str::to_string)
+            })
+    });
+    let base = await_or_timeout("the service to print its address", 60, addr)
+        .await
+        .expect("reader")
+        .expect("switchboard serve exited before listening");
+    await_or_timeout("the example's service to be ready", 60, async {
+        while get(format!("{base}/readyz")).await.0 != 200 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let target = ccai_emu::PlayTarget {
+        base_url: base.clone(),
+        tenant: "acme".into(),
+        username: "ccai".into(),
+        password: export("ACME_CCAI_EVENTS_PASSWORD"),
+        webhook_primary_secret: export("ACME_CCAI_WEBHOOK_SECRET"),
+        webhook_secondary_secret: None,
+    };
+    await_or_timeout(
+        "playing a call into the example's service",
+        60,
+        ccai.play(&scenario("tc2_ivr_call_answered"), &target),
+    )
+    .await
+    .expect("played");
+    eventually("the call's conversation in Kustomer", 60, || {
+        (!kustomer.control().conversations().is_empty()).then_some(())
+    })
+    .await;
+}
+
+/// Kills the child process when dropped, so a failing test leaves none.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
