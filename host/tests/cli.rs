@@ -469,3 +469,13 @@ fn dx5_every_shipped_case_is_valid_under_the_schema_and_a_wrong_one_is_not() {
         assert!(!validator.is_valid(&wrong), "{wrong} accepted");
     }
 }
+
+#[test]
+fn op6_rules_check_json_prints_one_object() {
+    let (code, stdout, stderr) =
+        switchboard(&["rules", "check", "--json", artifacts::RULES_DEFAULT]);
+    assert_eq!(code, 0, "{stderr}");
+    let info: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(info["world"], "switchboard:rules/rule@0.1.0");
+    assert!(info["digest"].as_str().is_some_and(|d| d.len() == 64), "{info}");
+}

@@ -35,6 +35,9 @@ pub enum RulesCommand {
     Check {
         /// The component (`.wasm`).
         file: PathBuf,
+        /// Print what was found as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Run recorded cases (event + context in, expected plan out) and print a
     /// diff for each failure.
@@ -112,7 +115,7 @@ pub(crate) fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
                 &sdk,
             )
         }
-        RulesCommand::Check { file } => check(&file),
+        RulesCommand::Check { file, json } => check(&file, json),
         RulesCommand::Test { file, cases, bless } => test(&file, &cases, bless),
         RulesCommand::Replay {
             file,
@@ -194,10 +197,14 @@ fn new(name: &str, lang: Lang, dir: PathBuf, sdk: &SdkSource) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(file: &Path) -> anyhow::Result<ExitCode> {
+fn check(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let runtime = runtime(None)?;
     let module = load(&runtime, file)?;
     let info = &module.info;
+    if json {
+        println!("{}", serde_json::to_string(info)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("{}: ok", file.display());
     println!("  world         {}", info.world);
     println!("  exports       {}", info.exports.join(", "));
