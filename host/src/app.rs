@@ -352,9 +352,10 @@ impl App {
         };
         // What a browser calls (the Kustomer app, the agent adapter) gets
         // CORS for the configured origins.
-        let agent = http::screen_pop_router(state.clone())
+        let (agent, agent_api) = http::screen_pop_router(state.clone())
             .merge(status_sync::router(status_sync))
-            .merge(click_to_call::router(click_to_call));
+            .merge(click_to_call::router(click_to_call))
+            .split_for_parts();
         let agent = match http::cors(&config.server.cors_origins) {
             // The 405 answer is set before the layer, so that a preflight
             // (OPTIONS) reaches CORS instead of the outer router's 405.
@@ -363,10 +364,16 @@ impl App {
                 .layer(cors),
             None => agent,
         };
-        let router = http::router(state)
+        let published = http::openapi::Published::default();
+        let (router, mut api) = http::router(state)
             .merge(intake::router(intake_state))
-            .merge(agent)
             .merge(crate::mirror::router(store.clone(), tenants.clone()))
+            .merge(http::openapi::router(published.clone()))
+            .split_for_parts();
+        api.merge(agent_api);
+        http::openapi::publish(&published, api);
+        let router = router
+            .merge(agent)
             // Every error answer is JSON, the framework's own included.
             .fallback(crate::web::no_route)
             .method_not_allowed_fallback(crate::web::wrong_method)

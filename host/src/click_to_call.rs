@@ -31,12 +31,12 @@ use crate::web::{bearer_or_admin, error, refusal as refuse};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// A call click-to-call placed: what is known of its session before CCAI
 /// Platform reports it.
@@ -86,9 +86,9 @@ impl ClickToCall {
 }
 
 /// The click-to-call route.
-pub fn router(calls: Arc<ClickToCall>) -> Router {
-    Router::new()
-        .route("/v1/tenants/{tenant}/click-to-call", post(click_to_call))
+pub fn router(calls: Arc<ClickToCall>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(click_to_call))
         .with_state(calls)
 }
 
@@ -111,6 +111,15 @@ struct CallRequest {
     mode: Mode,
 }
 
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/click-to-call", tag = "agent",
+    security(("agent_token" = [])),
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "`{agent_email, phone, conversation_id?, mode?: \"prefill\"|\"dial\"}`"),
+    responses((status = 200, description = "The call was placed or pre-filled in the agent's adapter"),
+        (status = 400, description = "Malformed request or a number that cannot be dialled, with the reason"),
+        (status = 401, description = "Missing or wrong token"),
+        (status = 404, description = "Unknown tenant, or click-to-call is off for it")))]
 async fn click_to_call(
     State(calls): State<Arc<ClickToCall>>,
     Path(tenant): Path<String>,

@@ -4,9 +4,11 @@
 //! Secrets are never written in the file: every credential is a reference,
 //! `{ env = "NAME" }` or `{ file = "/run/secrets/name" }`, resolved at start.
 mod click_to_call;
+mod report;
 mod status_sync;
 
 pub use click_to_call::{ClickToCallConfig, ClickToCallFile};
+pub use report::Problem;
 pub use status_sync::{Direction, Priority, StatusSyncConfig, StatusSyncFile};
 
 use crate::connectors::{ccai, kustomer};
@@ -23,15 +25,53 @@ use std::time::Duration;
 /// A configuration problem, naming the key or value at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    /// The file could not be read.
+    #[error("cannot read {}: {}", path.display(), plain_io_error(error))]
     Read {
+        /// The file.
         path: PathBuf,
-        source: std::io::Error,
+        /// Why.
+        error: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    /// Every problem of a file, one per line, in the order of the file.
+    #[error("{}: {}{}", path.display(), count(problems.len()), list(problems))]
+    Problems {
+        /// The file (`config` for text not read from a file).
+        path: PathBuf,
+        /// Each problem with its key and, when known, line and column.
+        problems: Vec<Problem>,
+    },
+    /// One value is not usable.
     #[error("{key}: {message}")]
-    Invalid { key: String, message: String },
+    Invalid {
+        /// The key at fault, e.g. `tenant[0].kustomer.api_key`.
+        key: String,
+        /// What is wrong; never the value itself.
+        message: String,
+    },
+}
+
+fn count(n: usize) -> String {
+    match n {
+        1 => "1 problem".into(),
+        n => format!("{n} problems"),
+    }
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("\n  - {p}")).collect()
+}
+
+/// An OS error in a few plain words (`no such file`, `permission denied`).
+pub(crate) fn plain_io_error(error: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match error.kind() {
+        K::NotFound => "no such file".into(),
+        K::PermissionDenied => "permission denied".into(),
+        K::IsADirectory => "it is a directory".into(),
+        K::InvalidData => "not UTF-8 text".into(),
+        _ => error.to_string(),
+    }
 }
 
 pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -43,17 +83,17 @@ pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Con
 
 // ------------------------------------------------------------------ file
 
+/// The sections of a file, each read on its own (see `report`); a section
+/// that could not be read is `None`, its problems reported. Its keys are
+/// the file's accepted top-level keys.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
-    #[serde(default)]
-    server: ServerFile,
-    #[serde(default)]
-    runtime: RuntimeConfig,
-    #[serde(default)]
-    pipeline: PipelineFile,
-    #[serde(default, rename = "tenant")]
-    tenants: Vec<TenantFile>,
+    server: Option<ServerFile>,
+    runtime: Option<RuntimeConfig>,
+    pipeline: Option<PipelineFile>,
+    #[serde(rename = "tenant")]
+    tenants: Vec<Option<TenantFile>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,53 +162,96 @@ fn millis(d: Duration) -> u64 {
 impl ServerFile {
     /// The CORS origins, each an origin (`scheme://host[:port]`, nothing
     /// after it).
-    fn cors_origins(&self) -> Result<Vec<String>, ConfigError> {
-        self.cors_origins
-            .iter()
-            .map(|origin| {
-                let parsed = url::Url::parse(origin).ok();
-                let exact = parsed.as_ref().is_some_and(|u| {
-                    matches!(u.scheme(), "http" | "https")
-                        && u.host_str().is_some()
-                        && u.origin().ascii_serialization() == origin.trim_end_matches('/')
-                });
-                if exact {
-                    Ok(origin.trim_end_matches('/').to_string())
-                } else {
-                    Err(invalid(
-                        "server.cors_origins",
-                        format!("`{origin}` is not an origin: write scheme://host[:port], e.g. https://acme.kustomerapp.com"),
-                    ))
-                }
-            })
-            .collect()
+    fn cors_origins(&self, errors: &mut Vec<ConfigError>) -> Vec<String> {
+        let mut origins = Vec::new();
+        for (i, origin) in self.cors_origins.iter().enumerate() {
+            let parsed = url::Url::parse(origin).ok();
+            let exact = parsed.as_ref().is_some_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.origin().ascii_serialization() == origin.trim_end_matches('/')
+            });
+            if exact {
+                origins.push(origin.trim_end_matches('/').to_string());
+            } else {
+                errors.push(invalid(
+                    format!("server.cors_origins[{i}]"),
+                    "not an origin: write scheme://host[:port], e.g. https://acme.kustomerapp.com",
+                ));
+            }
+        }
+        origins
     }
 
     /// The connection limits, each checked to be usable.
-    fn connection_limits(&self) -> Result<ConnectionLimits, ConfigError> {
-        let timeout = |key: &str, ms: u64| {
+    fn connection_limits(&self, errors: &mut Vec<ConfigError>) -> ConnectionLimits {
+        let mut timeout = |key: &str, ms: u64| {
             if ms == 0 {
-                Err(invalid(
+                errors.push(invalid(
                     format!("server.{key}"),
                     "must be at least 1 (milliseconds); there is no \"no timeout\"",
-                ))
-            } else {
-                Ok(Duration::from_millis(ms))
+                ));
             }
+            Duration::from_millis(ms)
+        };
+        let limits = ConnectionLimits {
+            header_read_timeout: timeout("header_read_timeout_ms", self.header_read_timeout_ms),
+            idle_timeout: timeout("idle_timeout_ms", self.idle_timeout_ms),
+            request_timeout: timeout("request_timeout_ms", self.request_timeout_ms),
+            max_connections: self.max_connections,
         };
         if self.max_connections == 0 {
-            return Err(invalid(
+            errors.push(invalid(
                 "server.max_connections",
                 "must be at least 1: it caps the connections served at once",
             ));
         }
-        Ok(ConnectionLimits {
-            header_read_timeout: timeout("header_read_timeout_ms", self.header_read_timeout_ms)?,
-            idle_timeout: timeout("idle_timeout_ms", self.idle_timeout_ms)?,
-            request_timeout: timeout("request_timeout_ms", self.request_timeout_ms)?,
-            max_connections: self.max_connections,
-        })
+        limits
     }
+
+    fn validate(self, base: &Base<'_>, errors: &mut Vec<ConfigError>) -> ServerConfig {
+        let admin_token = self
+            .admin_token
+            .as_ref()
+            .and_then(|r| take(errors, r.resolve("server.admin_token", base)));
+        ServerConfig {
+            listen: self.listen,
+            data_dir: base.join(&self.data_dir),
+            admin_token,
+            modules_dir: self.modules_dir.as_ref().map(|d| base.join(d)),
+            max_body_bytes: self.max_body_bytes,
+            workers: self.workers.max(1),
+            connections: self.connection_limits(errors),
+            cors_origins: self.cors_origins(errors),
+        }
+    }
+}
+
+impl PipelineFile {
+    fn validate(self, workers: usize, errors: &mut Vec<ConfigError>) -> PipelineConfig {
+        if self.max_event_age_seconds == 0 {
+            errors.push(invalid(
+                "pipeline.max_event_age_seconds",
+                "must be at least 1",
+            ));
+        }
+        if self.tenant_workers == Some(0) {
+            errors.push(invalid("pipeline.tenant_workers", "must be at least 1"));
+        }
+        PipelineConfig {
+            workers,
+            tenant_workers: self.tenant_workers,
+            max_event_age: Duration::from_secs(self.max_event_age_seconds),
+            retry_base: Duration::from_millis(self.retry_base_ms.max(1)),
+            retry_max: Duration::from_secs(self.retry_max_delay_seconds.max(1)),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+        }
+    }
+}
+
+/// The value, or `None` with its error kept.
+fn take<T>(errors: &mut Vec<ConfigError>, result: Result<T, ConfigError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
 }
 
 /// Where a config's relative paths start, and whether its secrets are read
@@ -276,7 +359,11 @@ impl SecretRef {
                     .map_err(|e| {
                         invalid(
                             key,
-                            format!("cannot read secret file {}: {e}", path.display()),
+                            format!(
+                                "cannot read secret file {}: {}",
+                                path.display(),
+                                plain_io_error(&e)
+                            ),
                         )
                     })
             }
@@ -581,18 +668,12 @@ impl Config {
     }
 
     fn load_with(path: &Path, secrets: bool) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.into(),
-            source,
+            error,
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        Self::parse_with(&text, Base { dir, secrets }).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
-                path: path.into(),
-                message,
-            },
-            other => other,
-        })
+        Self::parse_with(&text, Base { dir, secrets }, path)
     }
 
     /// Parses and validates config text.
@@ -603,64 +684,51 @@ impl Config {
                 dir: base,
                 secrets: true,
             },
+            Path::new("config"),
         )
     }
 
-    fn parse_with(text: &str, base: Base<'_>) -> Result<Self, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("config"),
-            message: parse_message(text, &e),
-        })?;
-        let server = ServerConfig {
-            listen: file.server.listen,
-            data_dir: base.join(&file.server.data_dir),
-            admin_token: file
-                .server
-                .admin_token
-                .as_ref()
-                .map(|r| r.resolve("server.admin_token", &base))
-                .transpose()?,
-            modules_dir: file.server.modules_dir.as_ref().map(|d| base.join(d)),
-            max_body_bytes: file.server.max_body_bytes,
-            workers: file.server.workers.max(1),
-            connections: file.server.connection_limits()?,
-            cors_origins: file.server.cors_origins()?,
-        };
+    /// Reads every section, validates each that could be read and reports
+    /// every problem found, or the configuration when there is none.
+    fn parse_with(text: &str, base: Base<'_>, path: &Path) -> Result<Self, ConfigError> {
+        let (file, mut report) = report::read(text);
+        let mut errors = Vec::new();
+        let server = file.server.map(|s| s.validate(&base, &mut errors));
+        let workers = server.as_ref().map_or(1, |s| s.workers);
+        let pipeline = file.pipeline.map(|p| p.validate(workers, &mut errors));
         let mut tenants = Vec::new();
-        for (i, tenant) in file.tenants.into_iter().enumerate() {
-            let t = tenant_config(tenant, i, &base)?;
-            if tenants.iter().any(|o: &TenantConfig| o.id == t.id) {
-                return Err(invalid(
-                    format!("tenant[{i}].id"),
-                    format!("tenant `{}` is defined twice", t.id),
-                ));
+        let mut ids: Vec<&str> = Vec::new();
+        for (i, tenant) in file.tenants.iter().enumerate() {
+            if let Some(t) = tenant {
+                if ids.contains(&t.id.as_str()) {
+                    errors.push(invalid(
+                        format!("tenant[{i}].id"),
+                        "this tenant is defined twice",
+                    ));
+                }
+                ids.push(&t.id);
             }
-            tenants.push(t);
         }
-        let p = file.pipeline;
-        if p.max_event_age_seconds == 0 {
-            return Err(invalid(
-                "pipeline.max_event_age_seconds",
-                "must be at least 1",
-            ));
+        for (i, tenant) in file.tenants.into_iter().enumerate() {
+            if let Some(t) = tenant.and_then(|t| tenant_config(t, i, &base, &mut errors)) {
+                tenants.push(t);
+            }
         }
-        if p.tenant_workers == Some(0) {
-            return Err(invalid("pipeline.tenant_workers", "must be at least 1"));
+        for e in errors {
+            report.add(e);
         }
-        let pipeline = PipelineConfig {
-            workers: server.workers,
-            tenant_workers: p.tenant_workers,
-            max_event_age: Duration::from_secs(p.max_event_age_seconds),
-            retry_base: Duration::from_millis(p.retry_base_ms.max(1)),
-            retry_max: Duration::from_secs(p.retry_max_delay_seconds.max(1)),
-            shutdown_grace: Duration::from_secs(p.shutdown_grace_seconds),
-        };
-        Ok(Self {
-            server,
-            runtime: file.runtime,
-            pipeline,
-            tenants,
-        })
+        match (server, pipeline, file.runtime) {
+            (Some(server), Some(pipeline), Some(runtime)) if report.is_empty() => Ok(Self {
+                server,
+                runtime,
+                pipeline,
+                tenants,
+            }),
+            _ => Err(ConfigError::Problems {
+                path: path.into(),
+                problems: report.into_problems(),
+            }),
+        }
     }
 
     /// The tenant with this id.
@@ -669,7 +737,15 @@ impl Config {
     }
 }
 
-fn tenant_config(f: TenantFile, i: usize, base: &Base<'_>) -> Result<TenantConfig, ConfigError> {
+/// One tenant, validated; `None` with the errors kept when a value is not
+/// usable. Every check runs, so every problem is reported.
+fn tenant_config(
+    f: TenantFile,
+    i: usize,
+    base: &Base<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<TenantConfig> {
+    let before = errors.len();
     let key = |k: &str| format!("tenant[{i}].{k}");
     if f.id.is_empty()
         || !f
@@ -677,37 +753,41 @@ fn tenant_config(f: TenantFile, i: usize, base: &Base<'_>) -> Result<TenantConfi
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(invalid(key("id"), "use letters, digits, `-` and `_` only"));
+        errors.push(invalid(key("id"), "use letters, digits, `-` and `_` only"));
     }
     if !f.field_prefix.chars().all(|c| c.is_ascii_alphanumeric()) || f.field_prefix.is_empty() {
-        return Err(invalid(
+        errors.push(invalid(
             key("field_prefix"),
             "use letters and digits only (e.g. `ccai`)",
         ));
     }
     let mut field_mapping = Vec::new();
     for (sdk_key, target) in &f.field_mapping {
-        let (target_kind, name) = target.split_once(':').ok_or_else(|| {
-            invalid(
-                key(&format!("field_mapping.{sdk_key}")),
+        let here = key(&format!("field_mapping.{sdk_key}"));
+        let Some((target_kind, name)) = target.split_once(':') else {
+            errors.push(invalid(
+                here,
                 "write `customer:<attr>` or `conversation:<attr>`",
-            )
-        })?;
+            ));
+            continue;
+        };
         let target = match target_kind {
             "customer" => t::FieldTarget::Customer,
             "conversation" => t::FieldTarget::Conversation,
-            other => {
-                return Err(invalid(
-                    key(&format!("field_mapping.{sdk_key}")),
-                    format!("unknown target `{other}`; use `customer` or `conversation`"),
-                ))
+            _ => {
+                errors.push(invalid(
+                    here,
+                    "unknown target before `:`; use `customer` or `conversation`",
+                ));
+                continue;
             }
         };
         if !crate::fields::has_type_suffix(name) {
-            return Err(invalid(
-                key(&format!("field_mapping.{sdk_key}")),
-                format!("Kustomer attribute `{name}` needs a type suffix (Str, Num, Txt, At, Bool, Url)"),
+            errors.push(invalid(
+                here,
+                "the Kustomer attribute after `:` needs a type suffix (Str, Num, Txt, At, Bool, Url)",
             ));
+            continue;
         }
         field_mapping.push(t::FieldMapping {
             key: sdk_key.clone(),
@@ -716,24 +796,27 @@ fn tenant_config(f: TenantFile, i: usize, base: &Base<'_>) -> Result<TenantConfi
         });
     }
 
-    let mut kustomer = kustomer::KustomerConfig::new(
-        &f.kustomer.base_url,
-        kustomer::ApiKey::new(secret_string(
-            f.kustomer.api_key.resolve(&key("kustomer.api_key"), base)?,
-        )),
-    )
-    .map_err(|e| invalid(key("kustomer.base_url"), e.to_string()))?;
-    kustomer.request_timeout = Duration::from_secs(30);
+    let api_key = take(
+        errors,
+        f.kustomer.api_key.resolve(&key("kustomer.api_key"), base),
+    );
+    let kustomer = api_key.and_then(|api_key| {
+        let config = kustomer::KustomerConfig::new(
+            &f.kustomer.base_url,
+            kustomer::ApiKey::new(secret_string(api_key)),
+        )
+        .map_err(|e| invalid(key("kustomer.base_url"), e.to_string()));
+        take(errors, config)
+    });
+    let webhook_token = match &f.kustomer.webhook_token {
+        Some(t) => take(errors, t.resolve(&key("kustomer.webhook_token"), base)),
+        None => None,
+    };
     let mirror = MirrorConfig {
         max_age: Duration::from_secs(f.kustomer.mirror_max_age_seconds),
         webhook_max_age: Duration::from_secs(f.kustomer.mirror_webhook_max_age_seconds),
         append_recheck: Duration::from_secs(f.kustomer.append_recheck_seconds),
-        webhook_token: f
-            .kustomer
-            .webhook_token
-            .as_ref()
-            .map(|t| t.resolve(&key("kustomer.webhook_token"), base))
-            .transpose()?,
+        webhook_token,
     };
 
     let c = &f.ccai;
@@ -743,44 +826,90 @@ fn tenant_config(f: TenantFile, i: usize, base: &Base<'_>) -> Result<TenantConfi
         &c.company_key,
         &c.company_secret,
     ) {
-        (Some(subdomain), Some(token), None, None) => ccai::ApiCredentials::ApiToken {
-            subdomain: subdomain.clone(),
-            token: token.resolve(&key("ccai.api_token"), base)?,
-        },
-        (None, None, Some(company_key), Some(secret)) => ccai::ApiCredentials::CompanyKey {
-            key: company_key.clone(),
-            secret: secret.resolve(&key("ccai.company_secret"), base)?,
-        },
+        (Some(subdomain), Some(token), None, None) => {
+            take(errors, token.resolve(&key("ccai.api_token"), base)).map(|token| {
+                ccai::ApiCredentials::ApiToken {
+                    subdomain: subdomain.clone(),
+                    token,
+                }
+            })
+        }
+        (None, None, Some(company_key), Some(secret)) => {
+            take(errors, secret.resolve(&key("ccai.company_secret"), base)).map(|secret| {
+                ccai::ApiCredentials::CompanyKey {
+                    key: company_key.clone(),
+                    secret,
+                }
+            })
+        }
         _ => {
-            return Err(invalid(
+            errors.push(invalid(
                 key("ccai"),
                 "give either `subdomain` + `api_token` or `company_key` + `company_secret`",
-            ))
+            ));
+            None
         }
     };
-    let base_url =
-        url::Url::parse(&c.base_url).map_err(|e| invalid(key("ccai.base_url"), e.to_string()))?;
+    let base_url = take(
+        errors,
+        url::Url::parse(&c.base_url).map_err(|e| invalid(key("ccai.base_url"), e.to_string())),
+    );
+    let password = take(
+        errors,
+        c.events_password
+            .resolve(&key("ccai.events_password"), base),
+    );
+    let primary = take(
+        errors,
+        c.webhook_primary_secret
+            .resolve(&key("ccai.webhook_primary_secret"), base),
+    );
+    let secondary = match &c.webhook_secondary_secret {
+        Some(s) => take(
+            errors,
+            s.resolve(&key("ccai.webhook_secondary_secret"), base),
+        ),
+        None => None,
+    };
+    let phone_region = take(
+        errors,
+        f.phone_region
+            .parse()
+            .map_err(|e: String| invalid(key("phone_region"), e)),
+    );
+    let poll_start = match c.poll_start.as_deref() {
+        Some(s) => take(
+            errors,
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|d| Some(d.with_timezone(&chrono::Utc)))
+                .map_err(|e| invalid(key("ccai.poll_start"), format!("not an RFC 3339 time: {e}"))),
+        ),
+        None => Some(None),
+    };
+    let status_sync = match f.status_sync {
+        Some(s) => take(errors, s.validate(&key("status_sync"), base)).map(Some),
+        None => Some(None),
+    };
+    let click_to_call = match f.click_to_call {
+        Some(c) => take(errors, c.validate(&key("click_to_call"), base)).map(Some),
+        None => Some(None),
+    };
+    if errors.len() > before {
+        return None;
+    }
     let ccai = ccai::CcaiConfig::new(
-        base_url,
-        credentials,
+        base_url?,
+        credentials?,
         ccai::InboundBasic {
             username: c.events_username.clone(),
-            password: c
-                .events_password
-                .resolve(&key("ccai.events_password"), base)?,
+            password: password?,
         },
         ccai::WebhookSecrets {
-            primary: c
-                .webhook_primary_secret
-                .resolve(&key("ccai.webhook_primary_secret"), base)?,
-            secondary: c
-                .webhook_secondary_secret
-                .as_ref()
-                .map(|s| s.resolve(&key("ccai.webhook_secondary_secret"), base))
-                .transpose()?,
+            primary: primary?,
+            secondary,
         },
     );
-    Ok(TenantConfig {
+    Some(TenantConfig {
         id: f.id,
         module: f.module.map(|m| base.join(m)),
         failure_policy: f.failure_policy,
@@ -789,49 +918,15 @@ fn tenant_config(f: TenantFile, i: usize, base: &Base<'_>) -> Result<TenantConfi
         fields: StandardFields::with_prefix(&f.field_prefix),
         field_mapping,
         options: f.options.into_iter().collect(),
-        phone_region: f
-            .phone_region
-            .parse()
-            .map_err(|e: String| invalid(key("phone_region"), e))?,
-        kustomer,
+        phone_region: phone_region?,
+        kustomer: kustomer?,
         mirror,
         ccai,
         poll_interval: c.poll_interval_seconds.map(Duration::from_secs),
-        poll_start: c
-            .poll_start
-            .as_deref()
-            .map(|s| {
-                chrono::DateTime::parse_from_rfc3339(s)
-                    .map(|d| d.with_timezone(&chrono::Utc))
-                    .map_err(|e| {
-                        invalid(key("ccai.poll_start"), format!("not an RFC 3339 time: {e}"))
-                    })
-            })
-            .transpose()?,
-        status_sync: f
-            .status_sync
-            .map(|s| s.validate(&key("status_sync"), base))
-            .transpose()?,
-        click_to_call: f
-            .click_to_call
-            .map(|c| c.validate(&key("click_to_call"), base))
-            .transpose()?,
+        poll_start: poll_start?,
+        status_sync: status_sync?,
+        click_to_call: click_to_call?,
     })
-}
-
-/// The parser's message with the line and column it points at, but not the
-/// line itself: the line may hold a secret written where a reference belongs.
-fn parse_message(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim_end();
-    match error.span() {
-        Some(span) => {
-            let before = text.get(..span.start).unwrap_or(text);
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: {message}")
-        }
-        None => message.to_string(),
-    }
 }
 
 fn secret_string(s: SecretString) -> String {
@@ -1046,6 +1141,305 @@ mod tests {
         );
         let config = with_env(|| Config::load_without_secrets(&path)).expect("store commands");
         assert!(config.tenant("acme").is_some());
+    }
+
+    fn problems(err: ConfigError) -> Vec<Problem> {
+        match err {
+            ConfigError::Problems { problems, .. } => problems,
+            other => panic!("expected the list of problems, got {other}"),
+        }
+    }
+
+    /// The example with, for each change, the first line that starts with
+    /// its prefix (the last one for a prefix starting with `^`) replaced.
+    fn with_changes(changes: &[(&str, &str)]) -> String {
+        let mut lines: Vec<String> = SAMPLE.lines().map(String::from).collect();
+        for (prefix, line) in changes {
+            let (last, prefix) = match prefix.strip_prefix('^') {
+                Some(p) => (true, p),
+                None => (false, *prefix),
+            };
+            let mut at = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.starts_with(prefix));
+            let found = if last { at.next_back() } else { at.next() };
+            let i = found.map(|(i, _)| i);
+            let i = i.unwrap_or_else(|| panic!("the example has a line `{prefix}…`"));
+            lines[i] = line.to_string();
+        }
+        lines.join("\n") + "\n"
+    }
+
+    #[test]
+    fn op11_three_unrelated_mistakes_are_reported_together() {
+        let text = with_changes(&[
+            ("listen = ", "listn = \"127.0.0.1:8080\""),
+            ("retry_base_ms = ", "retry_base_ms = \"fast\""),
+            ("api_key = ", "api_key = \"k-plain-value\""),
+        ]);
+        let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("three mistakes");
+        let printed = err.to_string();
+        let found = problems(err);
+        assert_eq!(found.len(), 3, "{printed}");
+        let keys: Vec<_> = found.iter().map(|p| p.key.as_deref()).collect();
+        assert_eq!(
+            keys,
+            [
+                Some("server.listn"),
+                Some("pipeline.retry_base_ms"),
+                Some("tenant[0].kustomer.api_key")
+            ],
+            "{printed}"
+        );
+        assert!(found.iter().all(|p| p.position.is_some()), "{printed}");
+        assert!(printed.starts_with("config: 3 problems\n"), "{printed}");
+        assert_eq!(printed.lines().count(), 4, "{printed}");
+        assert!(printed.contains("did you mean `listen`?"), "{printed}");
+        assert!(
+            printed.contains("invalid type: string, expected u64"),
+            "{printed}"
+        );
+        assert!(printed.contains("never as the value itself"), "{printed}");
+        assert!(!printed.contains("k-plain-value"), "{printed}");
+        assert!(!printed.contains("fast"), "{printed}");
+        let listn = text
+            .lines()
+            .position(|l| l.starts_with("listn"))
+            .map(|i| i + 1);
+        assert_eq!(found[0].position, listn.map(|line| (line, 1)));
+    }
+
+    #[test]
+    fn op11_a_key_with_no_close_match_gets_no_suggestion() {
+        let text = with_changes(&[("[server]", "[server]\nzebra_count = 3")]);
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("zebra"))
+            .map_or(0, |i| i + 1);
+        let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("unknown key");
+        let printed = err.to_string();
+        assert!(
+            printed.contains(&format!("server.zebra_count (line {line}, column 1): unknown field `zebra_count`, expected one of `listen`")),
+            "{printed}"
+        );
+        assert!(!printed.contains("did you mean"), "{printed}");
+    }
+
+    #[test]
+    fn op11_close_matches_are_suggested_at_every_level() {
+        let text = with_changes(&[
+            ("max_event_age_seconds = ", "max_event_age = 3600"),
+            (
+                "api_key = ",
+                "api_kye = { envv = \"ACME_KUSTOMER_API_KEY\" }",
+            ),
+            ("failure_policy = ", "failure_policy = \"default_rules\""),
+            ("field_prefix = ", "field_prefx = \"ccai\""),
+            ("^token = ", "token = { env = \"X\", fille = \"y\" }"),
+        ]);
+        let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("typos");
+        let printed = err.to_string();
+        for expected in [
+            "pipeline.max_event_age (line",
+            "did you mean `max_event_age_seconds`?",
+            "tenant[0].kustomer.api_kye (line",
+            "did you mean `api_key`?",
+            "tenant[0].field_prefx (line",
+            "did you mean `field_prefix`?",
+            "tenant[0].failure_policy (line",
+            "unknown value, expected `hold` or `default-rules`; did you mean `default-rules`?",
+            "tenant[0].click_to_call.token.fille (line",
+            "did you mean `file`?",
+        ] {
+            assert!(printed.contains(expected), "{expected}:\n{printed}");
+        }
+        // The secret table with the unknown key is still missing `api_key`.
+        assert!(
+            printed.contains("tenant[0].kustomer.api_key (line"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn op11_no_error_text_quotes_a_value_written_in_the_file() {
+        let text = with_changes(&[
+            ("events_password = ", "events_password = \"e-plain-secret\""),
+            (
+                "webhook_primary_secret = ",
+                "webhook_primary_secret = 98765432123",
+            ),
+            ("events_username = ", "events_username = 4242424242"),
+            ("failure_policy = ", "failure_policy = \"p0licy-secret\""),
+            ("# cors_origins = ", "cors_origins = [\"origin-secret\"]"),
+        ]);
+        let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("mistakes");
+        let printed = err.to_string();
+        assert_eq!(problems(err).len(), 5, "{printed}");
+        // Values refused once the tenant's types are right.
+        let valid_types = with_changes(&[
+            ("base_url = ", "base_url = \"kustomer-secret-url\""),
+            ("phone_region = ", "phone_region = \"REGION-SECRET\""),
+            ("loyalty_tier = ", "loyalty_tier = \"mapping-secret:x\""),
+        ]);
+        let err = with_env(|| Config::parse(&valid_types, Path::new("."))).expect_err("bad values");
+        let also = err.to_string();
+        assert_eq!(problems(err).len(), 3, "{also}");
+        let printed = format!("{printed}\n{also}");
+        for secret in [
+            "e-plain-secret",
+            "98765432123",
+            "4242424242",
+            "p0licy-secret",
+            "kustomer-secret-url",
+            "REGION-SECRET",
+            "origin-secret",
+            "mapping-secret",
+        ] {
+            assert!(!printed.contains(secret), "{secret}:\n{printed}");
+        }
+        // A syntax error is placed, and its line is not printed either.
+        let broken = with_changes(&[("api_key = ", "api_key = \"k-unterminated-secret")]);
+        let err = with_env(|| Config::parse(&broken, Path::new("."))).expect_err("syntax");
+        let printed = err.to_string();
+        assert!(printed.contains("line "), "{printed}");
+        assert!(!printed.contains("k-unterminated-secret"), "{printed}");
+    }
+
+    #[test]
+    fn op11_validation_errors_are_all_collected() {
+        let text = with_changes(&[
+            ("idle_timeout_ms = ", "idle_timeout_ms = 0"),
+            ("max_connections = ", "max_connections = 0"),
+            ("max_event_age_seconds = ", "max_event_age_seconds = 0"),
+            (
+                "loyalty_tier = ",
+                "loyalty_tier = \"conversation:ccaiLoyaltyTier\"",
+            ),
+            (
+                "api_token = ",
+                "api_token = { env = \"SWITCHBOARD_TEST_OP11_UNSET\" }",
+            ),
+        ]);
+        let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("five mistakes");
+        let printed = err.to_string();
+        let keys: Vec<_> = problems(err).into_iter().filter_map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.idle_timeout_ms",
+                "server.max_connections",
+                "pipeline.max_event_age_seconds",
+                "tenant[0].field_mapping.loyalty_tier",
+                "tenant[0].ccai.api_token",
+            ],
+            "{printed}"
+        );
+        assert!(printed.contains("SWITCHBOARD_TEST_OP11_UNSET"), "{printed}");
+    }
+
+    #[test]
+    fn op11_os_errors_are_plain_and_name_the_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("absent.toml");
+        let err = Config::load(&missing).expect_err("no file");
+        assert_eq!(
+            err.to_string(),
+            format!("cannot read {}: no such file", missing.display())
+        );
+        let err = Config::load(dir.path()).expect_err("a directory");
+        assert!(err.to_string().ends_with(": it is a directory"), "{err}");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(plain_io_error(&denied), "permission denied");
+
+        let text = with_changes(&[("^token = ", "token = { file = \"absent-token\" }")]);
+        let lines: Vec<&str> = text.lines().collect();
+        let line = lines
+            .iter()
+            .rposition(|l| l.starts_with("token = "))
+            .map_or(0, |i| i + 1);
+        let err = with_env(|| Config::parse(&text, dir.path())).expect_err("no secret file");
+        let printed = err.to_string();
+        assert!(
+            printed.contains(&format!(
+                "tenant[0].click_to_call.token (line {line}, column 9): cannot read secret file {}: no such file",
+                dir.path().join("absent-token").display()
+            )),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn op11_valid_configs_still_load_unchanged() {
+        let config = with_env(|| Config::parse(SAMPLE, Path::new("."))).expect("example parses");
+        assert_eq!(
+            config.server.listen,
+            "127.0.0.1:8080".parse().expect("addr")
+        );
+        assert_eq!(config.server.workers, 16);
+        assert_eq!(config.pipeline.retry_base, Duration::from_millis(500));
+        assert_eq!(config.runtime.max_plan_actions, 256);
+        let acme = config.tenant("acme").expect("acme");
+        assert!(acme.status_sync.is_some() && acme.click_to_call.is_some());
+        assert_eq!(acme.poll_interval, Some(Duration::from_secs(60)));
+        // Sections left out take their defaults.
+        let minimal = "[[tenant]]\nid = \"t\"\n[tenant.kustomer]\nbase_url = \"https://k.example\"\n\
+            api_key = { env = \"ACME_KUSTOMER_API_KEY\" }\n[tenant.ccai]\nbase_url = \"https://c.example\"\n\
+            company_key = \"k\"\ncompany_secret = { env = \"ACME_CCAI_API_TOKEN\" }\n\
+            events_username = \"u\"\nevents_password = { env = \"ACME_CCAI_EVENTS_PASSWORD\" }\n\
+            webhook_primary_secret = { env = \"ACME_CCAI_WEBHOOK_SECRET\" }\n";
+        let config = with_env(|| Config::parse(minimal, Path::new("."))).expect("minimal parses");
+        assert_eq!(config.server.connections, ConnectionLimits::default());
+        assert_eq!(config.pipeline.max_event_age, Duration::from_secs(86400));
+        assert!(config.tenant("t").is_some_and(|t| t.status_sync.is_none()));
+    }
+
+    #[test]
+    fn op11_accepted_keys_are_those_of_the_structs() {
+        fn check(shape: &report::Shape, path: &str) {
+            for (name, nested) in &shape.nested {
+                assert!(
+                    shape.keys.contains(name),
+                    "{path}.{name} is not a key of its struct"
+                );
+                match nested {
+                    report::Nested::Table(s) | report::Nested::Tables(s) => {
+                        assert!(!s.keys.is_empty(), "{path}.{name} has keys");
+                        check(s, &format!("{path}.{name}"));
+                    }
+                }
+            }
+        }
+        let file = report::file_shape();
+        check(&file, "");
+        assert_eq!(file.keys, ["server", "runtime", "pipeline", "tenant"]);
+        // The runtime's keys, as it writes them.
+        let written = toml::Table::try_from(RuntimeConfig::default()).expect("serializes");
+        let runtime = report::fields_of::<RuntimeConfig>();
+        assert_eq!(written.keys().collect::<Vec<_>>(), {
+            let mut keys: Vec<_> = runtime.to_vec();
+            keys.sort_unstable();
+            keys
+        });
+        assert!(report::fields_of::<ServerFile>().contains(&"cors_origins"));
+        assert_eq!(report::fields_of::<SecretTable>(), ["env", "file"]);
+    }
+
+    #[test]
+    fn op11_suggestions_are_close_matches_only() {
+        assert_eq!(report::levenshtein("listn", "listen"), 1);
+        assert_eq!(report::levenshtein("kitten", "sitting"), 3);
+        assert_eq!(report::levenshtein("", "abc"), 3);
+        let keys = report::fields_of::<ServerFile>();
+        assert_eq!(report::suggest("listn", keys), Some("listen"));
+        assert_eq!(report::suggest("Workers", keys), Some("workers"));
+        assert_eq!(report::suggest("max_body", keys), Some("max_body_bytes"));
+        assert_eq!(
+            report::suggest("idle_timeout", keys),
+            Some("idle_timeout_ms")
+        );
+        assert_eq!(report::suggest("zebra_count", keys), None);
+        assert_eq!(report::suggest("tls", keys), None);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! No business logic lives here. [`server`] serves every route of the
 //! service, bounding slow and idle clients.
 mod admin;
+mod dashboard;
+pub mod openapi;
 pub mod server;
 
 use crate::pipeline::Doorbell;
@@ -14,11 +16,11 @@ use crate::web::{basic_matches, error};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// What these routes need. Cheap to clone.
 #[derive(Clone)]
@@ -70,23 +72,27 @@ impl ModuleLoading {
 }
 
 /// Health, readiness, metrics and admin routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
         .merge(admin::router())
+        .merge(dashboard::router())
         .with_state(state)
 }
 
 /// The screen pop (SP1), which the agent adapter calls from the browser.
-pub fn screen_pop_router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/v1/tenants/{tenant}/sessions/{session_id}/conversation",
-            get(screen_pop),
-        )
+pub fn screen_pop_router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(screen_pop))
         .with_state(state)
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// CORS for the routes a browser calls (the Kustomer app, the agent
@@ -108,6 +114,8 @@ pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     })
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", body = String)))]
 async fn metrics(State(state): State<AppState>) -> String {
     for tenant in state.registry.tenants() {
         if let Some(live) = state.registry.live(&tenant) {
@@ -143,6 +151,9 @@ async fn metrics(State(state): State<AppState>) -> String {
 /// module. Attributes a tenant writes that its Kustomer has not declared are
 /// reported as `warnings` without making the service unready: events keep
 /// being accepted while an operator runs `fields provision` (KU5).
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready: the store answers and every tenant has a live module; `warnings` lists undeclared custom attributes"),
+        (status = 503, description = "Not ready, with the `problems`")))]
 async fn ready(State(state): State<AppState>) -> Response {
     let mut problems = Vec::new();
     if let Err(e) = state.store.pending(None, 1) {
@@ -180,6 +191,13 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 /// SP1: the conversation of a CCAI session, for the agent adapter to show.
 /// Authenticated with the tenant's session-event credentials (HTTP Basic).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/sessions/{session_id}/conversation", tag = "agent",
+    security(("session_events" = [])),
+    params(("tenant" = String, Path, description = "Tenant id"),
+        ("session_id" = String, Path, description = "`call-1001`, `chat-77` or CCAI Platform's numeric id")),
+    responses((status = 200, description = "The session's conversation and customer in Kustomer"),
+        (status = 401, description = "Missing or wrong credentials"),
+        (status = 404, description = "Unknown tenant, or no conversation for the session yet")))]
 async fn screen_pop(
     State(state): State<AppState>,
     Path((tenant, session_id)): Path<(String, String)>,

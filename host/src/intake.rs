@@ -50,8 +50,6 @@ use crate::phone::Region;
 use crate::pipeline::Doorbell;
 use crate::store::{NewInboxEvent, Store};
 use crate::tenant::Tenant;
-use axum::routing::post;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -201,16 +199,10 @@ impl IntakeState {
 /// The intake routes:
 /// `POST /v1/tenants/{tenant}/ccai/session-events` and
 /// `POST /v1/tenants/{tenant}/ccai/chat-webhooks`.
-pub fn router(state: IntakeState) -> Router {
-    Router::new()
-        .route(
-            "/v1/tenants/{tenant}/ccai/session-events",
-            post(http::session_events),
-        )
-        .route(
-            "/v1/tenants/{tenant}/ccai/chat-webhooks",
-            post(http::chat_webhooks),
-        )
+pub fn router(state: IntakeState) -> utoipa_axum::router::OpenApiRouter {
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(http::session_events))
+        .routes(utoipa_axum::routes!(http::chat_webhooks))
         // The handlers enforce `max_body_bytes` themselves, after checking
         // the tenant and credentials, so axum's default limit is lifted.
         .layer(axum::extract::DefaultBodyLimit::disable())

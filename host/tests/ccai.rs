@@ -53,7 +53,7 @@ async fn sidecar_with(store: Store, config: IntakeConfig) -> Sidecar {
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let task = tokio::spawn(async move {
-        axum::serve(listener, intake::router(state))
+        axum::serve(listener, intake::router(state).split_for_parts().0)
             .await
             .expect("serve");
     });

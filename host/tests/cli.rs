@@ -477,5 +477,8 @@ fn op6_rules_check_json_prints_one_object() {
     assert_eq!(code, 0, "{stderr}");
     let info: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(info["world"], "switchboard:rules/rule@0.1.0");
-    assert!(info["digest"].as_str().is_some_and(|d| d.len() == 64), "{info}");
+    assert!(
+        info["digest"].as_str().is_some_and(|d| d.len() == 64),
+        "{info}"
+    );
 }

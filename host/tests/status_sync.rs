@@ -679,7 +679,9 @@ async fn is5_a_status_change_is_stored_before_the_answer_and_applied_after_a_res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn is6_an_agents_changes_apply_in_arrival_order_and_a_retrying_agent_holds_only_itself() {
     let mut sync = one_way();
-    sync.decision_wait = Duration::from_millis(300);
+    // Long enough for a healthy decision on a loaded machine; a retrying one
+    // stays pending far longer.
+    sync.decision_wait = Duration::from_millis(1500);
     let stack = start(sync).await;
     let tenant = stack.app.tenant("acme").expect("tenant");
     let ada_user = tenant.user_id(ADA.1).await.expect("lookup").expect("user");

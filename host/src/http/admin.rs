@@ -22,43 +22,32 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Modules are small (tens to hundreds of KiB for Rust); a few MiB covers
 /// other toolchains.
 const MAX_MODULE_BYTES: usize = 32 << 20;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/tenants/{tenant}/modules",
-            get(list_modules).post(upload_module),
-        )
-        .route("/admin/tenants/{tenant}/modules/rollback", post(rollback))
-        .route(
-            "/admin/tenants/{tenant}/shadow",
-            get(shadow_report).delete(stop_shadow),
-        )
-        .route(
-            "/admin/tenants/{tenant}/shadow/promote",
-            post(promote_shadow),
-        )
-        .route("/admin/tenants/{tenant}/events", get(list_events))
-        .route(
-            "/admin/tenants/{tenant}/events/retry",
-            post(|State(s), Path(t), Query(q), h| release_events(s, t, q, h, Release::Retry)),
-        )
-        .route(
-            "/admin/tenants/{tenant}/events/skip",
-            post(|State(s), Path(t), Query(q), h| release_events(s, t, q, h, Release::Skip)),
-        )
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_modules, upload_module))
+        .routes(routes!(rollback))
+        .routes(routes!(shadow_report, stop_shadow))
+        .routes(routes!(promote_shadow))
+        .routes(routes!(list_events))
+        .routes(routes!(retry_events))
+        .routes(routes!(skip_events))
         .layer(DefaultBodyLimit::max(MAX_MODULE_BYTES))
 }
 
-fn authorise(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result<(), Box<Response>> {
+pub(super) fn authorise(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: &str,
+) -> Result<(), Box<Response>> {
     let Some(token) = &state.admin_token else {
         return Err(Box::new(error(
             StatusCode::NOT_FOUND,
@@ -80,6 +69,11 @@ fn authorise(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result<(), 
     Ok(())
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{tenant}/modules", tag = "admin",
+    security(("admin_token" = [])), params(("tenant" = String, Path, description = "Tenant id from the configuration")),
+    responses((status = 200, description = "The tenant's module versions and the live one"),
+        (status = 401, description = "Missing or wrong admin token"),
+        (status = 404, description = "Unknown tenant, or the admin API is off")))]
 async fn list_modules(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -100,6 +94,15 @@ struct UploadQuery {
     mode: Option<String>,
 }
 
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/modules", tag = "admin",
+    security(("admin_token" = [])),
+    params(("tenant" = String, Path, description = "Tenant id from the configuration"), ("mode" = Option<String>, Query, description = "`live` (default) or `shadow` (RM7)")),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component"),
+    responses((status = 201, description = "Validated, smoke-tested and live (or shadowing)"),
+        (status = 400, description = "Unknown mode"),
+        (status = 401, description = "Missing or wrong admin token"),
+        (status = 409, description = "A shadow without a live module"),
+        (status = 422, description = "Refused, with the reason")))]
 async fn upload_module(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -150,6 +153,10 @@ async fn upload_module(
 /// Differences and failures listed in the shadow report.
 const SHADOW_LISTED: usize = 20;
 
+#[utoipa::path(get, path = "/admin/tenants/{tenant}/shadow", tag = "admin",
+    security(("admin_token" = [])), params(("tenant" = String, Path, description = "Tenant id from the configuration")),
+    responses((status = 200, description = "The shadow module and how its decisions compare with the live ones"),
+        (status = 401, description = "Missing or wrong admin token")))]
 async fn shadow_report(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -179,6 +186,11 @@ async fn shadow_report(
     }
 }
 
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/shadow/promote", tag = "admin",
+    security(("admin_token" = [])), params(("tenant" = String, Path, description = "Tenant id from the configuration")),
+    responses((status = 200, description = "The shadow module is the next live version"),
+        (status = 401, description = "Missing or wrong admin token"),
+        (status = 409, description = "No shadow module")))]
 async fn promote_shadow(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -197,6 +209,10 @@ async fn promote_shadow(
     }
 }
 
+#[utoipa::path(delete, path = "/admin/tenants/{tenant}/shadow", tag = "admin",
+    security(("admin_token" = [])), params(("tenant" = String, Path, description = "Tenant id from the configuration")),
+    responses((status = 200, description = "Shadowing stopped"),
+        (status = 401, description = "Missing or wrong admin token")))]
 async fn stop_shadow(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -217,6 +233,12 @@ struct RollbackQuery {
     version: Option<u32>,
 }
 
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/modules/rollback", tag = "admin",
+    security(("admin_token" = [])),
+    params(("tenant" = String, Path, description = "Tenant id from the configuration"), ("version" = Option<u32>, Query, description = "The version to go back to (default: the previous one)")),
+    responses((status = 200, description = "The version now live"),
+        (status = 401, description = "Missing or wrong admin token"),
+        (status = 409, description = "Nothing to roll back to")))]
 async fn rollback(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -237,6 +259,11 @@ struct EventsQuery {
     status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/admin/tenants/{tenant}/events", tag = "admin",
+    security(("admin_token" = [])),
+    params(("tenant" = String, Path, description = "Tenant id from the configuration"), ("status" = Option<String>, Query, description = "Only events in this state, e.g. `failed`")),
+    responses((status = 200, description = "Inbox rows with their outcomes"),
+        (status = 401, description = "Missing or wrong admin token")))]
 async fn list_events(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -283,6 +310,36 @@ enum Release {
     Retry,
     /// Dead letters given up on; their customers' later events go ahead.
     Skip,
+}
+
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/events/retry", tag = "admin",
+    security(("admin_token" = [])),
+    params(("tenant" = String, Path, description = "Tenant id from the configuration"), ("event_id" = Option<String>, Query, description = "Only this event (default: all failed and dead-lettered)")),
+    responses((status = 200, description = "How many events were requeued"),
+        (status = 401, description = "Missing or wrong admin token"),
+        (status = 404, description = "Unknown tenant or event")))]
+async fn retry_events(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<RetryQuery>,
+    headers: HeaderMap,
+) -> Response {
+    release_events(state, tenant, q, headers, Release::Retry).await
+}
+
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/events/skip", tag = "admin",
+    security(("admin_token" = [])),
+    params(("tenant" = String, Path, description = "Tenant id from the configuration"), ("event_id" = Option<String>, Query, description = "Only this event (default: all dead-lettered)")),
+    responses((status = 200, description = "How many events were skipped; the customers they held go ahead"),
+        (status = 401, description = "Missing or wrong admin token"),
+        (status = 404, description = "Unknown tenant or event")))]
+async fn skip_events(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<RetryQuery>,
+    headers: HeaderMap,
+) -> Response {
+    release_events(state, tenant, q, headers, Release::Skip).await
 }
 
 async fn release_events(

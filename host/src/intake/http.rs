@@ -61,6 +61,17 @@ fn store_error(error: crate::store::StoreError) -> Response {
 }
 
 /// `POST /v1/tenants/{tenant}/ccai/session-events`.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/ccai/session-events", tag = "intake",
+    security(("session_events" = [])),
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "CCAI Platform's External Session Events: one batch (`{\"items\": [...]}`) of session updates"),
+    responses((status = 200, description = "Stored durably: `{received, accepted, duplicates}`"),
+        (status = 400, description = "Malformed batch, with the reason"),
+        (status = 401, description = "Missing or wrong Basic credentials"),
+        (status = 404, description = "Unknown tenant"),
+        (status = 413, description = "Body larger than `server.max_body_bytes`"),
+        (status = 503, description = "Events could not be stored; retry")))]
 pub(crate) async fn session_events(
     State(state): State<IntakeState>,
     Path(tenant_name): Path<String>,
@@ -162,6 +173,17 @@ fn signature_time(raw: &str) -> Option<DateTime<Utc>> {
 }
 
 /// `POST /v1/tenants/{tenant}/ccai/chat-webhooks`.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/ccai/chat-webhooks", tag = "intake",
+    security(("chat_signature" = [])),
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "A CCAI Platform chat webhook (signed; a replayed signature is refused)"),
+    responses((status = 200, description = "Stored durably"),
+        (status = 400, description = "Malformed payload, with the reason"),
+        (status = 401, description = "Missing, wrong, stale or replayed signature"),
+        (status = 404, description = "Unknown tenant"),
+        (status = 413, description = "Body larger than `server.max_body_bytes`"),
+        (status = 503, description = "Events could not be stored; retry")))]
 pub(crate) async fn chat_webhooks(
     State(state): State<IntakeState>,
     Path(tenant_name): Path<String>,

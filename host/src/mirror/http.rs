@@ -16,9 +16,9 @@ use crate::web::error;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Clone)]
 struct WebhookState {
@@ -27,12 +27,21 @@ struct WebhookState {
 }
 
 /// The webhook route.
-pub fn router(store: Store, tenants: Tenants) -> Router {
-    Router::new()
-        .route("/v1/tenants/{tenant}/kustomer/webhooks", post(webhook))
+pub fn router(store: Store, tenants: Tenants) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(webhook))
         .with_state(WebhookState { store, tenants })
 }
 
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/kustomer/webhooks", tag = "kustomer",
+    security(("kustomer_signature" = [])),
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "A Kustomer outbound webhook delivery (customer or conversation created or updated)"),
+    responses((status = 200, description = "Received; whether the mirror recorded it"),
+        (status = 400, description = "Not a Kustomer webhook event"),
+        (status = 401, description = "Missing or wrong signature"),
+        (status = 404, description = "Unknown tenant, or no `kustomer.webhook_token` configured")))]
 async fn webhook(
     State(state): State<WebhookState>,
     Path(tenant): Path<String>,

@@ -16,20 +16,17 @@ use crate::web::{bearer_or_admin, error};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The status sync routes.
-pub fn router(sync: Arc<StatusSync>) -> Router {
-    Router::new()
-        .route("/v1/tenants/{tenant}/kustomer/status", post(report))
-        .route("/v1/tenants/{tenant}/status-sync/agents", get(agents))
-        .route(
-            "/v1/tenants/{tenant}/status-sync/changes/{change_id}",
-            get(change),
-        )
+pub fn router(sync: Arc<StatusSync>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(report))
+        .routes(routes!(agents))
+        .routes(routes!(change))
         .with_state(sync)
 }
 
@@ -53,6 +50,16 @@ fn authorise(
     Ok(t.clone())
 }
 
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/kustomer/status", tag = "agent",
+    security(("agent_token" = [])), params(("tenant" = String, Path, description = "Tenant id")),
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "The Kustomer app's report of an agent's status change, sign-in, heartbeat or sign-out (optional `change_id` for deduplication)"),
+    responses((status = 200, description = "Stored and decided within `decision_wait_ms`: the decision"),
+        (status = 202, description = "Stored; the decision is pending: `{change_id, pending}`"),
+        (status = 400, description = "Malformed report, with the reason"),
+        (status = 401, description = "Missing or wrong token"),
+        (status = 404, description = "Unknown tenant, or status sync is off for it"),
+        (status = 503, description = "Could not be stored; send it again")))]
 async fn report(
     State(sync): State<Arc<StatusSync>>,
     Path(tenant): Path<String>,
@@ -91,6 +98,12 @@ async fn report(
     }
 }
 
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/status-sync/changes/{change_id}", tag = "agent",
+    security(("agent_token" = [])),
+    params(("tenant" = String, Path, description = "Tenant id"), ("change_id" = String, Path, description = "The id a 202 answer gave")),
+    responses((status = 200, description = "The change and its decision, once made"),
+        (status = 401, description = "Missing or wrong token"),
+        (status = 404, description = "Unknown tenant or change")))]
 async fn change(
     State(sync): State<Arc<StatusSync>>,
     Path((tenant, change_id)): Path<(String, String)>,
@@ -110,6 +123,11 @@ async fn change(
     }
 }
 
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/status-sync/agents", tag = "agent",
+    security(("agent_token" = []), ("admin_token" = [])), params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, description = "Every agent the status sync knows, with both statuses and active instances"),
+        (status = 401, description = "Missing or wrong token"),
+        (status = 404, description = "Unknown tenant, or status sync is off for it")))]
 async fn agents(
     State(sync): State<Arc<StatusSync>>,
     Path(tenant): Path<String>,

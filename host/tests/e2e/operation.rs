@@ -680,3 +680,92 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// OP13: `/openapi.json` describes every route, each described route
+/// exists with its method, routes are registered only through the
+/// description's annotations, and `docs/openapi.json` is the served copy
+/// (`SWITCHBOARD_BLESS=1` rewrites it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op13_openapi_describes_the_routes_and_they_exist_e2e() {
+    let stack = start_default().await;
+    let (status, served) = get(format!("{}/openapi.json", stack.url())).await;
+    assert_eq!(status, 200, "{served}");
+    let api: Value = serde_json::from_str(&served).expect("JSON");
+    assert!(
+        api["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "OpenAPI 3.1: {}",
+        api["openapi"]
+    );
+    let client = reqwest::Client::new();
+    let mut operations = 0;
+    for (path, item) in api["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            operations += 1;
+            assert!(
+                !operation["responses"]
+                    .as_object()
+                    .is_none_or(|r| r.is_empty()),
+                "{method} {path} documents its answers"
+            );
+            let concrete = path
+                .replace("{tenant}", "acme")
+                .split('/')
+                .map(|part| if part.starts_with('{') { "x" } else { part })
+                .collect::<Vec<_>>()
+                .join("/");
+            let url = format!("{}{concrete}", stack.url());
+            let request = client.request(method.to_uppercase().parse().expect("method"), &url);
+            let response = await_or_timeout(&format!("{method} {path}"), 30, request.send())
+                .await
+                .expect("answer");
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            assert!(
+                status != 405 && !(status == 404 && body.contains("no route for")),
+                "{method} {path} is described but not routed: {status} {body}"
+            );
+        }
+    }
+    assert!(operations >= 21, "{operations} operations described");
+
+    // Every route is registered from its annotation (`routes!`), never with
+    // a bare `.route(…)` the description would not see.
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack_dirs = vec![src];
+    while let Some(dir) = stack_dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack_dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("source");
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                assert!(
+                    !code.contains(".route("),
+                    "{} registers a route outside the OpenAPI description",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    let published = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository root")
+        .join("docs/openapi.json");
+    if std::env::var_os("SWITCHBOARD_BLESS").is_some() {
+        std::fs::write(&published, format!("{}\n", served.trim())).expect("write");
+    }
+    let file = std::fs::read_to_string(&published).unwrap_or_default();
+    assert_eq!(
+        file.trim(),
+        served.trim(),
+        "docs/openapi.json is stale: SWITCHBOARD_BLESS=1 cargo test -p switchboard --test e2e op13"
+    );
+    stack.shutdown().await;
+}
