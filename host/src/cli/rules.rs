@@ -353,7 +353,7 @@ fn complete(written: &serde_json::Value) -> serde_json::Value {
 }
 
 /// The JSON Schema of a case file as written: every object the defaults
-/// fill (see [`defaults`]) has no required fields.
+/// fill (the neutral defaults of DX4) has no required fields.
 pub fn case_schema() -> serde_json::Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(Case)).unwrap_or_default();
     let defaults = defaults();
