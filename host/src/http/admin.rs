@@ -43,11 +43,9 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(MAX_MODULE_BYTES))
 }
 
-pub(super) fn authorise(
-    state: &AppState,
-    headers: &HeaderMap,
-    tenant: &str,
-) -> Result<(), Box<Response>> {
+/// The admin token, whatever the tenant: 404 while the admin API is off,
+/// 401 for a missing or wrong token.
+pub(super) fn admin_only(state: &AppState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(token) = &state.admin_token else {
         return Err(Box::new(error(
             StatusCode::NOT_FOUND,
@@ -60,6 +58,16 @@ pub(super) fn authorise(
             "missing or wrong admin token",
         )));
     }
+    Ok(())
+}
+
+/// The admin token and a configured tenant.
+pub(super) fn authorise(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: &str,
+) -> Result<(), Box<Response>> {
+    admin_only(state, headers)?;
     if state.tenants.get(tenant).is_none() {
         return Err(Box::new(error(
             StatusCode::NOT_FOUND,

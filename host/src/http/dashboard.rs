@@ -28,10 +28,11 @@
 //! event was retried or skipped, the decisions of earlier attempts (a retry
 //! whose decision failed decides afresh, replacing it), and the shadow's plan
 //! when it matched the live one.
+use super::admin::admin_only;
 use super::AppState;
 use crate::runtime::{ShadowInfo, VersionInfo};
 use crate::store::{InboxRow, InboxStatus, Outcome, SessionLink, ShadowReport};
-use crate::web::{bearer_matches, error};
+use crate::web::error;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -115,24 +116,6 @@ fn asset(state: &AppState, name: &str) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     response
-}
-
-/// The admin token, without a tenant (the overview spans them all); the
-/// same answers as the admin API's own check.
-fn admin_only(state: &AppState, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let Some(token) = &state.admin_token else {
-        return Err(Box::new(error(
-            StatusCode::NOT_FOUND,
-            "the admin API is off: set server.admin_token",
-        )));
-    };
-    if !bearer_matches(headers, token) {
-        return Err(Box::new(error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong admin token",
-        )));
-    }
-    Ok(())
 }
 
 /// A tenant's events by state.

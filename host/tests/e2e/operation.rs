@@ -139,14 +139,20 @@ fn promtool_accepts(metrics: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn op4_not_ready_without_a_live_module_names_the_tenant_e2e() {
+/// Both emulators with their default credentials.
+async fn emulators() -> (kustomer_emu::KustomerEmulator, ccai_emu::CcaiEmulator) {
     let kustomer = kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig::default())
         .await
         .expect("kustomer");
     let ccai = ccai_emu::start(ccai_emu::CcaiConfig::default())
         .await
         .expect("ccai");
+    (kustomer, ccai)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op4_not_ready_without_a_live_module_names_the_tenant_e2e() {
+    let (kustomer, ccai) = emulators().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_config(dir.path(), &kustomer, &ccai, None, Secrets::Files);
     let config = switchboard::config::Config::load(&path).expect("config loads");
@@ -580,12 +586,7 @@ async fn op12_the_example_config_runs_as_shipped_against_the_emulators_e2e() {
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| panic!("the example documents no `export {name}=…`"))
     };
-    let kustomer = kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig::default())
-        .await
-        .expect("kustomer");
-    let ccai = ccai_emu::start(ccai_emu::CcaiConfig::default())
-        .await
-        .expect("ccai");
+    let (kustomer, ccai) = emulators().await;
     let mut config = example.clone();
     for (shipped, here) in [
         (
