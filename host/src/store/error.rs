@@ -2,26 +2,23 @@
 
 use std::path::{Path, PathBuf};
 
+/// The database driver's own error (SQLite or PostgreSQL).
+pub type DriverError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database file could not be opened.
+    /// The database could not be opened or reached.
     #[error("cannot open store at {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: DriverError },
     /// A migration failed; the store is left at the previous version.
     #[error("store migration to version {version} failed: {source}")]
-    Migrate {
-        version: i64,
-        source: rusqlite::Error,
-    },
+    Migrate { version: i64, source: DriverError },
     /// A statement failed.
     #[error("store {op} failed: {source}")]
     Query {
         op: &'static str,
-        source: rusqlite::Error,
+        source: DriverError,
     },
     /// A stored value could not be encoded or decoded.
     #[error("store {op}: bad JSON: {source}")]
@@ -38,15 +35,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn open(path: impl AsRef<Path>, source: rusqlite::Error) -> Self {
+    /// `path` names the database for the operator: a file path, or a
+    /// PostgreSQL URL with its password removed.
+    pub(crate) fn open(path: impl AsRef<Path>, source: impl Into<DriverError>) -> Self {
         Self::Open {
             path: path.as_ref().to_path_buf(),
-            source,
+            source: source.into(),
         }
     }
 
-    pub(crate) fn query(op: &'static str, source: rusqlite::Error) -> Self {
-        Self::Query { op, source }
+    pub(crate) fn query(op: &'static str, source: impl Into<DriverError>) -> Self {
+        Self::Query {
+            op,
+            source: source.into(),
+        }
     }
 
     pub(crate) fn json(op: &'static str, source: serde_json::Error) -> Self {

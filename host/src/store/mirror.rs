@@ -6,9 +6,7 @@
 //! Kustomer may deliver the same change twice or out of order: a body only
 //! replaces one that Kustomer changed no later (`updated_at_ms`), while the
 //! time it was last confirmed (`seen_at_ms`) only moves forward.
-use super::Cached as _;
-use super::{Store, StoreError};
-use rusqlite::OptionalExtension;
+use super::StoreError;
 
 /// One mirrored resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,357 +48,68 @@ pub struct MirrorConversation<'a> {
     pub body: &'a str,
 }
 
-fn mirrored(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mirrored> {
-    Ok(Mirrored {
-        id: r.get(0)?,
-        body: r.get(1)?,
-        seen_at_ms: r.get(2)?,
-    })
-}
-
-impl Store {
+/// MirrorStore operations, implemented by each backend.
+pub trait MirrorStore {
     /// Records a customer Kustomer showed at `seen_at_ms`, with its keys.
-    pub fn mirror_customer(
+    fn mirror_customer(
         &self,
         tenant: &str,
         customer: &MirrorCustomer<'_>,
         seen_at_ms: i64,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction()
-            .map_err(|e| StoreError::query("begin", e))?;
-        tx.run(
-            "INSERT INTO mirror_customers (tenant, customer_id, body, updated_at_ms, seen_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (tenant, customer_id) DO UPDATE SET
-               body = CASE WHEN excluded.updated_at_ms >= updated_at_ms
-                           THEN excluded.body ELSE body END,
-               updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
-               seen_at_ms = max(seen_at_ms, excluded.seen_at_ms)",
-            (
-                tenant,
-                customer.id,
-                customer.body,
-                customer.updated_at_ms,
-                seen_at_ms,
-            ),
-        )
-        .map_err(|e| StoreError::query("mirror customer", e))?;
-        for (kind, value) in &customer.keys {
-            write_key(&tx, tenant, kind, value, customer.id, seen_at_ms)?;
-        }
-        tx.commit().map_err(|e| StoreError::query("commit", e))
-    }
+    ) -> Result<(), StoreError>;
 
     /// Records that Kustomer found this customer by this key.
-    pub fn mirror_key(
+    fn mirror_key(
         &self,
         tenant: &str,
         kind: &str,
         value: &str,
         customer_id: &str,
         seen_at_ms: i64,
-    ) -> Result<(), StoreError> {
-        write_key(&self.conn(), tenant, kind, value, customer_id, seen_at_ms)
-    }
+    ) -> Result<(), StoreError>;
 
     /// Records that Kustomer had no customer with this key at `seen_at_ms`.
-    pub fn mirror_absent(
+    fn mirror_absent(
         &self,
         tenant: &str,
         kind: &str,
         value: &str,
         seen_at_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.conn()
-            .run(
-                "INSERT INTO mirror_keys (tenant, kind, value, customer_id, seen_at_ms)
-                 VALUES (?1, ?2, ?3, NULL, ?4)
-                 ON CONFLICT (tenant, kind, value) DO UPDATE SET
-                   customer_id = NULL, seen_at_ms = excluded.seen_at_ms
-                 WHERE excluded.seen_at_ms >= seen_at_ms",
-                (tenant, kind, value, seen_at_ms),
-            )
-            .map(drop)
-            .map_err(|e| StoreError::query("mirror absent key", e))
-    }
+    ) -> Result<(), StoreError>;
 
     /// The customer recorded under a key.
-    pub fn mirrored_key(
-        &self,
-        tenant: &str,
-        kind: &str,
-        value: &str,
-    ) -> Result<KeyLookup, StoreError> {
-        let conn = self.conn();
-        let key: Option<(Option<String>, i64)> = conn
-            .prepare_cached(
-                "SELECT customer_id, seen_at_ms FROM mirror_keys
-                 WHERE tenant = ?1 AND kind = ?2 AND value = ?3",
-            )
-            .and_then(|mut s| {
-                s.query_row((tenant, kind, value), |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(|e| StoreError::query("read mirror key", e))?;
-        match key {
-            None => Ok(KeyLookup::Unknown),
-            Some((None, seen_at_ms)) => Ok(KeyLookup::Absent { seen_at_ms }),
-            Some((Some(id), key_seen)) => {
-                let found = read_customer(&conn, tenant, &id)?;
-                Ok(found.map_or(KeyLookup::Unknown, |mut c| {
-                    // Found through the key: as fresh as the older of the two.
-                    c.seen_at_ms = c.seen_at_ms.min(key_seen);
-                    KeyLookup::Found(c)
-                }))
-            }
-        }
-    }
+    fn mirrored_key(&self, tenant: &str, kind: &str, value: &str) -> Result<KeyLookup, StoreError>;
 
     /// A mirrored customer.
-    pub fn mirrored_customer(
-        &self,
-        tenant: &str,
-        id: &str,
-    ) -> Result<Option<Mirrored>, StoreError> {
-        read_customer(&self.conn(), tenant, id)
-    }
+    fn mirrored_customer(&self, tenant: &str, id: &str) -> Result<Option<Mirrored>, StoreError>;
 
     /// Records a conversation Kustomer showed at `seen_at_ms`.
-    pub fn mirror_conversation(
+    fn mirror_conversation(
         &self,
         tenant: &str,
         conversation: &MirrorConversation<'_>,
         seen_at_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.conn()
-            .run(
-                "INSERT INTO mirror_conversations
-                   (tenant, conversation_id, customer_id, created_at_ms, body, updated_at_ms, seen_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (tenant, conversation_id) DO UPDATE SET
-                   body = CASE WHEN excluded.updated_at_ms >= updated_at_ms
-                               THEN excluded.body ELSE body END,
-                   customer_id = CASE WHEN excluded.updated_at_ms >= updated_at_ms
-                                      THEN excluded.customer_id ELSE customer_id END,
-                   updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
-                   seen_at_ms = max(seen_at_ms, excluded.seen_at_ms)",
-                (
-                    tenant,
-                    conversation.id,
-                    conversation.customer_id,
-                    conversation.created_at_ms,
-                    conversation.body,
-                    conversation.updated_at_ms,
-                    seen_at_ms,
-                ),
-            )
-            .map(drop)
-            .map_err(|e| StoreError::query("mirror conversation", e))
-    }
+    ) -> Result<(), StoreError>;
 
     /// A mirrored conversation.
-    pub fn mirrored_conversation(
-        &self,
-        tenant: &str,
-        id: &str,
-    ) -> Result<Option<Mirrored>, StoreError> {
-        self.conn()
-            .prepare_cached(
-                "SELECT conversation_id, body, seen_at_ms FROM mirror_conversations
-                 WHERE tenant = ?1 AND conversation_id = ?2",
-            )
-            .and_then(|mut s| s.query_row((tenant, id), mirrored).optional())
-            .map_err(|e| StoreError::query("read mirror conversation", e))
-    }
+    fn mirrored_conversation(&self, tenant: &str, id: &str)
+        -> Result<Option<Mirrored>, StoreError>;
 
     /// Records that every conversation of the customer that existed at
     /// `listed_at_ms` is mirrored.
-    pub fn mirror_listed(
+    fn mirror_listed(
         &self,
         tenant: &str,
         customer_id: &str,
         listed_at_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.conn()
-            .run(
-                "INSERT INTO mirror_lists (tenant, customer_id, listed_at_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (tenant, customer_id) DO UPDATE
-                 SET listed_at_ms = max(listed_at_ms, excluded.listed_at_ms)",
-                (tenant, customer_id, listed_at_ms),
-            )
-            .map(drop)
-            .map_err(|e| StoreError::query("mirror list", e))
-    }
+    ) -> Result<(), StoreError>;
 
     /// When the customer's conversations were last known complete, and
     /// the newest `limit` of them by creation time.
-    pub fn mirrored_conversations(
+    fn mirrored_conversations(
         &self,
         tenant: &str,
         customer_id: &str,
         limit: usize,
-    ) -> Result<Option<(i64, Vec<Mirrored>)>, StoreError> {
-        let conn = self.conn();
-        let listed: Option<i64> = conn
-            .prepare_cached(
-                "SELECT listed_at_ms FROM mirror_lists WHERE tenant = ?1 AND customer_id = ?2",
-            )
-            .and_then(|mut s| s.query_row((tenant, customer_id), |r| r.get(0)).optional())
-            .map_err(|e| StoreError::query("read mirror list", e))?;
-        let Some(listed) = listed else {
-            return Ok(None);
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = conn
-            .prepare_cached(
-                "SELECT conversation_id, body, seen_at_ms FROM mirror_conversations
-                 WHERE tenant = ?1 AND customer_id = ?2
-                 ORDER BY created_at_ms DESC, conversation_id DESC LIMIT ?3",
-            )
-            .and_then(|mut s| {
-                s.query_map((tenant, customer_id, limit), mirrored)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(|e| StoreError::query("read mirror conversations", e))?;
-        Ok(Some((listed, rows)))
-    }
-}
-
-/// Files `customer_id` under a key (on a connection or a transaction).
-fn write_key(
-    conn: &rusqlite::Connection,
-    tenant: &str,
-    kind: &str,
-    value: &str,
-    customer_id: &str,
-    seen_at_ms: i64,
-) -> Result<(), StoreError> {
-    conn.run(
-        "INSERT INTO mirror_keys (tenant, kind, value, customer_id, seen_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (tenant, kind, value) DO UPDATE SET
-           customer_id = excluded.customer_id,
-           seen_at_ms = max(seen_at_ms, excluded.seen_at_ms)",
-        (tenant, kind, value, customer_id, seen_at_ms),
-    )
-    .map(drop)
-    .map_err(|e| StoreError::query("mirror key", e))
-}
-
-fn read_customer(
-    conn: &rusqlite::Connection,
-    tenant: &str,
-    id: &str,
-) -> Result<Option<Mirrored>, StoreError> {
-    conn.prepare_cached(
-        "SELECT customer_id, body, seen_at_ms FROM mirror_customers
-         WHERE tenant = ?1 AND customer_id = ?2",
-    )
-    .and_then(|mut s| s.query_row((tenant, id), mirrored).optional())
-    .map_err(|e| StoreError::query("read mirror customer", e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn customer(id: &str, body: &str, updated: i64) -> MirrorCustomer<'static> {
-        MirrorCustomer {
-            id: Box::leak(id.to_string().into_boxed_str()),
-            body: Box::leak(body.to_string().into_boxed_str()),
-            updated_at_ms: updated,
-            keys: vec![("phone", "+14155550100".into())],
-        }
-    }
-
-    #[test]
-    fn ku2_an_older_copy_never_replaces_a_newer_one() {
-        let store = Store::in_memory().expect("store");
-        store
-            .mirror_customer("t", &customer("c1", "new", 20), 100)
-            .expect("newer");
-        store
-            .mirror_customer("t", &customer("c1", "old", 10), 200)
-            .expect("older, delivered late");
-        let got = store
-            .mirrored_customer("t", "c1")
-            .expect("read")
-            .expect("row");
-        assert_eq!((got.body.as_str(), got.seen_at_ms), ("new", 200));
-        let conversation = |body: &'static str, updated| MirrorConversation {
-            id: "v1",
-            customer_id: "c1",
-            created_at_ms: 5,
-            updated_at_ms: updated,
-            body,
-        };
-        store
-            .mirror_conversation("t", &conversation("done", 30), 300)
-            .expect("newer");
-        store
-            .mirror_conversation("t", &conversation("open", 25), 250)
-            .expect("older");
-        let got = store
-            .mirrored_conversation("t", "v1")
-            .expect("read")
-            .expect("row");
-        assert_eq!((got.body.as_str(), got.seen_at_ms), ("done", 300));
-    }
-
-    #[test]
-    fn ku2_keys_find_customers_remember_absence_and_lists_come_newest_first() {
-        let store = Store::in_memory().expect("store");
-        assert_eq!(
-            store.mirrored_key("t", "phone", "+1").expect("read"),
-            KeyLookup::Unknown
-        );
-        store
-            .mirror_absent("t", "phone", "+14155550100", 50)
-            .expect("absent");
-        assert_eq!(
-            store
-                .mirrored_key("t", "phone", "+14155550100")
-                .expect("read"),
-            KeyLookup::Absent { seen_at_ms: 50 }
-        );
-        store
-            .mirror_customer("t", &customer("c1", "{}", 1), 60)
-            .expect("created");
-        match store
-            .mirrored_key("t", "phone", "+14155550100")
-            .expect("read")
-        {
-            KeyLookup::Found(c) => assert_eq!((c.id.as_str(), c.seen_at_ms), ("c1", 60)),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            store.mirrored_conversations("t", "c1", 5).expect("read"),
-            None
-        );
-        store.mirror_listed("t", "c1", 70).expect("listed");
-        for (id, created) in [("a", 3), ("b", 9), ("c", 6)] {
-            store
-                .mirror_conversation(
-                    "t",
-                    &MirrorConversation {
-                        id,
-                        customer_id: "c1",
-                        created_at_ms: created,
-                        updated_at_ms: created,
-                        body: "{}",
-                    },
-                    70,
-                )
-                .expect("conversation");
-        }
-        let (listed, rows) = store
-            .mirrored_conversations("t", "c1", 2)
-            .expect("read")
-            .expect("listed");
-        assert_eq!(listed, 70);
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["b", "c"], "newest by creation time, not by id");
-    }
+    ) -> Result<Option<(i64, Vec<Mirrored>)>, StoreError>;
 }

@@ -1,8 +1,6 @@
 //! Per-agent state of the agent status sync (SPEC §6). Values are opaque
 //! JSON text owned by `crate::status_sync`.
-use super::Cached as _;
-use super::{Store, StoreError};
-use rusqlite::OptionalExtension;
+use super::StoreError;
 
 /// One agent's stored status sync state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,105 +19,18 @@ pub struct StatusAgentRow {
     pub updated_at: String,
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StatusAgentRow> {
-    Ok(StatusAgentRow {
-        tenant: r.get(0)?,
-        agent_email: r.get(1)?,
-        pending: r.get(2)?,
-        last_applied: r.get(3)?,
-        last_decision: r.get(4)?,
-        last_error: r.get(5)?,
-        updated_at: r.get(6)?,
-    })
-}
-
-const COLUMNS: &str =
-    "tenant, agent_email, pending, last_applied, last_decision, last_error, updated_at";
-
-impl Store {
+/// StatusStore operations, implemented by each backend.
+pub trait StatusStore {
     /// The stored state of one agent.
-    pub fn status_agent(
+    fn status_agent(
         &self,
         tenant: &str,
         agent_email: &str,
-    ) -> Result<Option<StatusAgentRow>, StoreError> {
-        self.conn()
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM status_sync_agents WHERE tenant = ?1 AND agent_email = ?2"
-                ),
-                (tenant, agent_email),
-                row,
-            )
-            .optional()
-            .map_err(|e| StoreError::query("read status agent", e))
-    }
+    ) -> Result<Option<StatusAgentRow>, StoreError>;
 
     /// Every agent of a tenant, by email.
-    pub fn status_agents(&self, tenant: &str) -> Result<Vec<StatusAgentRow>, StoreError> {
-        let conn = self.conn();
-        let mut statement = conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM status_sync_agents WHERE tenant = ?1 ORDER BY agent_email"
-            ))
-            .map_err(|e| StoreError::query("list status agents", e))?;
-        let rows = statement
-            .query_map([tenant], row)
-            .map_err(|e| StoreError::query("list status agents", e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::query("list status agents", e))
-    }
+    fn status_agents(&self, tenant: &str) -> Result<Vec<StatusAgentRow>, StoreError>;
 
     /// Writes one agent's state (`updated_at` is set to now).
-    pub fn put_status_agent(&self, r: &StatusAgentRow) -> Result<(), StoreError> {
-        self.conn()
-            .run(
-                "INSERT INTO status_sync_agents
-                   (tenant, agent_email, pending, last_applied, last_decision, last_error, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                 ON CONFLICT (tenant, agent_email) DO UPDATE SET
-                   pending = excluded.pending, last_applied = excluded.last_applied,
-                   last_decision = excluded.last_decision, last_error = excluded.last_error,
-                   updated_at = excluded.updated_at",
-                (
-                    &r.tenant,
-                    &r.agent_email,
-                    &r.pending,
-                    &r.last_applied,
-                    &r.last_decision,
-                    &r.last_error,
-                ),
-            )
-            .map(drop)
-            .map_err(|e| StoreError::query("write status agent", e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_agent_round_trips_and_updates() {
-        let store = Store::in_memory().expect("store");
-        let mut r = StatusAgentRow {
-            tenant: "t".into(),
-            agent_email: "a@example.com".into(),
-            pending: Some("{}".into()),
-            ..StatusAgentRow::default()
-        };
-        store.put_status_agent(&r).expect("insert");
-        r.pending = None;
-        r.last_error = Some("boom".into());
-        store.put_status_agent(&r).expect("update");
-        let got = store
-            .status_agent("t", "a@example.com")
-            .expect("read")
-            .expect("row");
-        assert_eq!(
-            (got.pending, got.last_error.as_deref()),
-            (None, Some("boom"))
-        );
-        assert_eq!(store.status_agents("t").expect("list").len(), 1);
-    }
+    fn put_status_agent(&self, r: &StatusAgentRow) -> Result<(), StoreError>;
 }

@@ -1,5 +1,7 @@
 use super::*;
+use rusqlite::Connection;
 use serde_json::json;
+use std::time::Duration;
 
 fn event(tenant: &str, id: &str, customer: &str, at_ms: i64) -> NewInboxEvent {
     NewInboxEvent {

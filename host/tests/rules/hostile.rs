@@ -269,11 +269,7 @@ mod fixture_huge_alloc {
     fn rm3_memory_hog_stops_at_the_memory_cap() {
         // Filling megabytes takes a few milliseconds: give it time to reach
         // the cap rather than the deadline.
-        let rt = Runtime::new(switchboard::runtime::RuntimeConfig {
-            deadline: std::time::Duration::from_secs(5),
-            ..switchboard::runtime::RuntimeConfig::default()
-        })
-        .expect("runtime");
+        let rt = patient_runtime();
         let err =
             call(&rt, artifacts::FIXTURE_HUGE_ALLOC).expect_err("a memory hog must be stopped");
         assert!(
@@ -289,7 +285,9 @@ mod fixture_bad_plan {
 
     #[test]
     fn rm3_oversized_plan_is_refused() {
-        let rt = runtime();
+        // Building 20,000 actions takes a few milliseconds, more on a loaded
+        // machine: give it time to reach the size check, not the deadline.
+        let rt = patient_runtime();
         let err =
             call(&rt, artifacts::FIXTURE_BAD_PLAN).expect_err("an oversized plan must be refused");
         let CallError::OutputTooLarge(reason) = &err else {
@@ -304,7 +302,7 @@ mod fixture_bad_plan {
 
     #[test]
     fn rm3_oversized_status_decision_is_refused() {
-        let rt = runtime();
+        let rt = patient_runtime();
         let module = load(&rt, artifacts::FIXTURE_BAD_PLAN);
         let err = rt
             .on_status_change(

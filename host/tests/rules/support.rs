@@ -14,6 +14,17 @@ pub fn runtime() -> Runtime {
     .expect("runtime")
 }
 
+/// A runtime for modules whose work takes milliseconds before the limit
+/// under test (memory, output size) is reached: a loaded machine must not
+/// turn that into a timeout.
+pub fn patient_runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        deadline: Duration::from_secs(5),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+}
+
 pub fn load(rt: &Runtime, path: &str) -> Arc<LoadedModule> {
     rt.load(&switchboard_rule_artifacts::bytes(path))
         .unwrap_or_else(|e| panic!("loading {path}: {e}"))

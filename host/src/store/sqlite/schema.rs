@@ -234,7 +234,10 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         ))
         .map_err(|source| {
             let _ = conn.execute_batch("ROLLBACK");
-            StoreError::Migrate { version, source }
+            StoreError::Migrate {
+                version,
+                source: source.into(),
+            }
         })?;
     }
     Ok(())

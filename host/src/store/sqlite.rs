@@ -1,0 +1,180 @@
+//! The embedded backend: one SQLite file in WAL mode, durable across
+//! `kill -9`, for one process.
+//!
+//! [`Sqlite`] keeps one connection behind a `std` mutex: SQLite serialises
+//! writers anyway, every statement is short and none is held across an
+//! `.await`. Callers on the async runtime run it inline; the statements are
+//! small enough that a blocking hop would cost more than it saves.
+//!
+//! Copying the write-ahead log back into the database (a checkpoint, with
+//! its fsync) runs on a background thread with its own connection every
+//! [`CHECKPOINT_EVERY`], never inline in a request; the serving connection
+//! checkpoints by itself only as a backstop, past [`WAL_BACKSTOP_PAGES`].
+//!
+//! One process owns the file: the coordination a shared database needs
+//! (customer leases, leaders, module notifications) is granted locally.
+
+mod inbox;
+mod links;
+mod mirror;
+mod schema;
+mod sessions;
+mod shadow;
+mod status_sync;
+
+use super::{CursorStore, StoreError};
+
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How often the background thread checkpoints the write-ahead log.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// WAL pages past which the serving connection checkpoints by itself (if
+/// the background thread cannot keep up): about 40 MiB.
+pub const WAL_BACKSTOP_PAGES: u32 = 10_000;
+
+/// The SQLite backend.
+pub struct Sqlite {
+    conn: Mutex<Connection>,
+    /// Stops the checkpoint thread when dropped.
+    _checkpoints: Option<Checkpoints>,
+}
+
+/// The background checkpoint thread's stop flag.
+struct Checkpoints {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::Thread,
+}
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// Starts the checkpoint thread on its own connection to `path`.
+fn checkpoints(path: &Path) -> Result<Checkpoints, StoreError> {
+    let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("store-checkpoint".into())
+        .spawn(move || {
+            while !flag.load(Ordering::Acquire) {
+                // PASSIVE copies what it can without waiting for, or
+                // blocking, the serving connection.
+                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(%error, "background checkpoint failed");
+                }
+                std::thread::park_timeout(CHECKPOINT_EVERY);
+            }
+        })
+        .map_err(|e| StoreError::Thread(e.to_string()))?;
+    Ok(Checkpoints {
+        stop,
+        thread: handle.thread().clone(),
+    })
+}
+
+impl std::fmt::Debug for Sqlite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sqlite").finish_non_exhaustive()
+    }
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the database at `path` and runs the
+    /// migrations. `":memory:"` opens a private in-memory database.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
+        let mut store = Self::from_connection(conn)?;
+        store
+            .conn()
+            .execute_batch(&format!(
+                "PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES};"
+            ))
+            .map_err(|e| StoreError::query("set the checkpoint backstop", e))?;
+        store._checkpoints = Some(checkpoints(path)?);
+        Ok(store)
+    }
+
+    /// A private in-memory store (tests, the demo).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|e| StoreError::open(":memory:", e))?;
+        Self::from_connection(conn)
+    }
+
+    fn from_connection(conn: Connection) -> Result<Self, StoreError> {
+        schema::prepare(&conn)?;
+        schema::migrate(&conn)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Self {
+            conn: Mutex::new(conn),
+            _checkpoints: None,
+        })
+    }
+
+    /// The connection. A poisoned lock only means another thread panicked
+    /// mid-statement; SQLite rolled that statement back, so the connection is
+    /// still consistent and we keep using it.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl CursorStore for Sqlite {
+    fn cursor(&self, tenant: &str, source: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.conn()
+            .query_row(
+                "SELECT value FROM cursors WHERE tenant = ?1 AND source = ?2",
+                (tenant, source),
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| StoreError::query("read cursor", e))
+    }
+
+    fn set_cursor(&self, tenant: &str, source: &str, value: &str) -> Result<(), StoreError> {
+        write_cursor(&self.conn(), tenant, source, value)
+    }
+}
+
+/// Saves a poller cursor on `conn` (a connection or a transaction).
+fn write_cursor(
+    conn: &Connection,
+    tenant: &str,
+    source: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    conn.run(
+        "INSERT INTO cursors (tenant, source, value, updated_at)
+         VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+         ON CONFLICT (tenant, source) DO UPDATE
+         SET value = excluded.value, updated_at = excluded.updated_at",
+        (tenant, source, value),
+    )
+    .map(drop)
+    .map_err(|e| StoreError::query("write cursor", e))
+}
+
+/// Statements run through the connection's statement cache: each is parsed
+/// once per connection, not on every call.
+trait Cached {
+    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl Cached for Connection {
+    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
