@@ -254,17 +254,29 @@ impl App {
                 config.server.data_dir.display()
             )
         })?;
-        let store = Store::open(Store::path_in(&config.server.data_dir))?;
+        let store = Store::from_config(&config.store, &config.server.data_dir)?;
+        tracing::info!(backend = store.backend_name(), replica = store.replica(), "store open");
         // Compiled modules are kept beside the store: a start reads them
         // back instead of compiling every module again.
         let runtime = Arc::new(
             Runtime::new(config.runtime.clone())?
                 .with_disk_cache(config.server.data_dir.join("compiled")),
         );
-        let registry = Arc::new(Registry::new(
-            runtime,
-            Some(config.server.data_dir.join("modules")),
-        ));
+        // Modules are recorded in the store replicas share, else beside
+        // the SQLite file.
+        let registry = Arc::new(match store.postgres() {
+            Some(shared) => Registry::with_modules(
+                runtime,
+                Some(shared.clone() as Arc<dyn crate::runtime::registry::ModuleStore>),
+            ),
+            None => Registry::new(runtime, Some(config.server.data_dir.join("modules"))),
+        });
+        // A module deployed, rolled back or shadowed on another replica goes
+        // live here as soon as it is announced.
+        let module_listener = match store.postgres() {
+            Some(shared) => Some(follow_module_changes(shared, registry.clone())?),
+            None => None,
+        };
         // One handle per tenant (config, clients, directory), borrowed by
         // every part below.
         let tenants = Tenants::build(&config.tenants)?;
@@ -409,6 +421,7 @@ impl App {
             loading.clone(),
             pipeline.clone(),
             shutdown_rx,
+            module_listener,
         ));
         Ok(Self {
             addr,
@@ -479,6 +492,7 @@ async fn load_then_run(
     loading: Arc<http::ModuleLoading>,
     pipeline: Arc<Pipeline>,
     shutdown: watch::Receiver<bool>,
+    module_listener: Option<crate::store::postgres::Listener>,
 ) {
     let started = std::time::Instant::now();
     let tenants: Vec<String> = modules.iter().map(|(t, _)| t.clone()).collect();
@@ -534,8 +548,30 @@ async fn load_then_run(
     );
     loading.done(problems);
     pipeline.run(shutdown).await;
-    // Watches the module directory for as long as the pipeline runs.
+    // Watches the module directory, and listens for module changes of
+    // other replicas, for as long as the pipeline runs.
     drop(watcher);
+    drop(module_listener);
+}
+
+/// Brings a tenant's modules up to date whenever another replica announces
+/// a change (every tenant after a lost connection, when announcements may
+/// have been missed). Compiling is blocking work: it runs on the
+/// listener's own thread.
+fn follow_module_changes(
+    shared: &Arc<crate::store::Postgres>,
+    registry: Arc<Registry>,
+) -> anyhow::Result<crate::store::postgres::Listener> {
+    let listener = shared.listen(crate::store::postgres::MODULES_CHANNEL, move |tenant| {
+        let Some(tenant) = tenant else {
+            registry.restore();
+            return;
+        };
+        if let Err(error) = registry.sync_tenant(tenant) {
+            tracing::error!(tenant, error = %format!("{error:#}"), "rule module change not applied");
+        }
+    })?;
+    Ok(listener)
 }
 
 fn deploy_file(registry: &Registry, tenant: &str, path: &Path) -> anyhow::Result<()> {

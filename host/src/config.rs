@@ -6,10 +6,13 @@
 mod click_to_call;
 mod report;
 mod status_sync;
+mod store;
 
 pub use click_to_call::{ClickToCallConfig, ClickToCallFile};
 pub use report::Problem;
 pub use status_sync::{Direction, Priority, StatusSyncConfig, StatusSyncFile};
+pub use store::{BackendKind, StoreConfig, DEFAULT_POOL_SIZE};
+use store::StoreFile;
 
 use crate::connectors::{ccai, kustomer};
 use crate::fields::StandardFields;
@@ -92,6 +95,7 @@ struct FileConfig {
     server: Option<ServerFile>,
     runtime: Option<RuntimeConfig>,
     pipeline: Option<PipelineFile>,
+    store: Option<StoreFile>,
     #[serde(rename = "tenant")]
     tenants: Vec<Option<TenantFile>>,
 }
@@ -522,6 +526,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub runtime: RuntimeConfig,
     pub pipeline: PipelineConfig,
+    /// Where the inbox, ledger, links and module registry live.
+    pub store: StoreConfig,
     pub tenants: Vec<TenantConfig>,
 }
 
@@ -696,6 +702,7 @@ impl Config {
         let server = file.server.map(|s| s.validate(&base, &mut errors));
         let workers = server.as_ref().map_or(1, |s| s.workers);
         let pipeline = file.pipeline.map(|p| p.validate(workers, &mut errors));
+        let store = file.store.map(|s| s.validate(&base, &mut errors));
         let mut tenants = Vec::new();
         let mut ids: Vec<&str> = Vec::new();
         for (i, tenant) in file.tenants.iter().enumerate() {
@@ -717,11 +724,12 @@ impl Config {
         for e in errors {
             report.add(e);
         }
-        match (server, pipeline, file.runtime) {
-            (Some(server), Some(pipeline), Some(runtime)) if report.is_empty() => Ok(Self {
+        match (server, pipeline, store, file.runtime) {
+            (Some(server), Some(pipeline), Some(store), Some(runtime)) if report.is_empty() => Ok(Self {
                 server,
                 runtime,
                 pipeline,
+                store,
                 tenants,
             }),
             _ => Err(ConfigError::Problems {

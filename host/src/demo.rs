@@ -141,6 +141,7 @@ impl Stack {
                 cors_origins: options.cors_origins.clone(),
             },
             runtime: options.runtime.clone(),
+            store: Default::default(),
             pipeline: crate::config::PipelineConfig {
                 workers: options.workers,
                 ..options.pipeline.clone()

@@ -156,8 +156,8 @@ async fn metrics(State(state): State<AppState>) -> String {
         (status = 503, description = "Not ready, with the `problems`")))]
 async fn ready(State(state): State<AppState>) -> Response {
     let mut problems = Vec::new();
-    if let Err(e) = state.store.pending(None, 1) {
-        problems.push(format!("store: {e}"));
+    if let Err(e) = state.store.ping() {
+        problems.push(format!("store ({}): {e}", state.store.backend_name()));
     }
     match state.loading.problems() {
         None => problems.push("rule modules are loading".into()),

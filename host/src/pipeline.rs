@@ -36,6 +36,9 @@ use crate::tenant::{Tenant, Tenants};
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use scheduler::{QueueKey, Queues, RESCAN};
+
+/// When a customer whose lease could not be taken or kept is tried again.
+const LEASE_RETRY: Duration = Duration::from_secs(1);
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -309,6 +312,28 @@ impl Pipeline {
     /// one waits for a retry (its delay is returned) or a dead letter holds
     /// the queue.
     async fn run_customer(&self, (tenant, customer): &QueueKey) -> Option<Duration> {
+        // With replicas, one at a time applies a customer's events: the one
+        // holding its lease. Another holds it: that one applies them (a
+        // rescan looks again).
+        match self.store.lease_customer(tenant, customer) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::error!(tenant, error = %e, "pipeline could not take a customer lease");
+                return Some(LEASE_RETRY);
+            }
+        }
+        let retry = self.run_leased(tenant, customer).await;
+        if let Err(e) = self.store.release_customer(tenant, customer) {
+            // It lapses with this replica's heartbeat, or is ours again on
+            // the next run.
+            tracing::warn!(tenant, error = %e, "pipeline could not release a customer lease");
+        }
+        retry
+    }
+
+    /// [`Self::run_customer`] once the lease is held.
+    async fn run_leased(&self, tenant: &str, customer: &str) -> Option<Duration> {
         loop {
             let rows = match self.store.customer_held(tenant, customer) {
                 Ok(true) => return None,
@@ -324,6 +349,13 @@ impl Pipeline {
                 }
             };
             for row in rows {
+                if !self.store.lease_valid() {
+                    // This replica's heartbeat is late: another may already
+                    // have taken the customer. Stop; the lease is retaken
+                    // (or found taken) on the next run.
+                    tracing::warn!(tenant, "heartbeat late; pausing a customer's events");
+                    return Some(LEASE_RETRY);
+                }
                 match self.process(&row).await {
                     EventOutcome::Applied | EventOutcome::Failed(_) => {}
                     // Later events of this customer wait for this one.

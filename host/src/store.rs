@@ -20,6 +20,7 @@
 //! replicas). [`Store`] is a cheap-to-clone handle that dereferences to the
 //! backend, so `store.insert_event(..)` works the same on both.
 
+pub mod coordination;
 mod error;
 mod inbox;
 mod links;
@@ -30,6 +31,7 @@ mod shadow;
 pub mod sqlite;
 mod status_sync;
 
+pub use coordination::{Coordination, ReplicaInfo};
 pub use error::StoreError;
 pub use inbox::{ChatMessage, InboxRow, InboxStatus, InboxStore, NewInboxEvent};
 pub use links::{
@@ -42,6 +44,8 @@ pub use shadow::{ShadowDifference, ShadowFailure, ShadowOutcome, ShadowReport, S
 pub use sqlite::Sqlite;
 pub use status_sync::{StatusAgentRow, StatusStore};
 
+use crate::config::StoreConfig;
+use secrecy::ExposeSecret;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -63,6 +67,7 @@ pub trait Backend:
     + ShadowStore
     + StatusStore
     + CursorStore
+    + Coordination
     + Send
     + Sync
 {
@@ -76,6 +81,7 @@ impl<T> Backend for T where
         + ShadowStore
         + StatusStore
         + CursorStore
+        + Coordination
         + Send
         + Sync
 {
@@ -85,6 +91,9 @@ impl<T> Backend for T where
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    /// The same backend when it is PostgreSQL: what replicas share beyond
+    /// the traits (the module registry, notifications).
+    shared: Option<Arc<Postgres>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -106,6 +115,41 @@ impl Store {
     pub fn new(backend: impl Backend + 'static) -> Self {
         Self {
             backend: Arc::new(backend),
+            shared: None,
+        }
+    }
+
+    /// A handle on a PostgreSQL backend shared by replicas.
+    pub fn shared(postgres: Postgres) -> Self {
+        let postgres = Arc::new(postgres);
+        Self {
+            backend: postgres.clone(),
+            shared: Some(postgres),
+        }
+    }
+
+    /// Opens the store `config` names: SQLite in `data_dir`, or PostgreSQL.
+    pub fn from_config(config: &StoreConfig, data_dir: &Path) -> Result<Self, StoreError> {
+        match config {
+            StoreConfig::Sqlite => Self::open(Self::path_in(data_dir)),
+            StoreConfig::Postgres { url, pool_size } => Ok(Self::shared(Postgres::open(
+                url.expose_secret(),
+                *pool_size,
+            )?)),
+        }
+    }
+
+    /// The PostgreSQL backend, when the store is one replicas share.
+    pub fn postgres(&self) -> Option<&Arc<Postgres>> {
+        self.shared.as_ref()
+    }
+
+    /// Which backend, for logs and `/readyz`: `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        if self.shared.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
         }
     }
 

@@ -60,8 +60,12 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     let dir = &config.server.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-    let path = Store::path_in(dir);
-    Store::open(&path).with_context(|| format!("cannot open the store {}", path.display()))
+    Store::from_config(&config.store, dir).with_context(|| match &config.store {
+        crate::config::StoreConfig::Sqlite => {
+            format!("cannot open the store {}", Store::path_in(dir).display())
+        }
+        crate::config::StoreConfig::Postgres { .. } => "cannot open the PostgreSQL store".into(),
+    })
 }
 
 /// CF1, KU5: declares in Kustomer every custom attribute the tenant's

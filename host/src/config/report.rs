@@ -5,7 +5,7 @@
 //! No problem quotes a value written in the file: the line a problem points
 //! at may hold a secret written where a reference belongs.
 use super::{
-    CcaiFile, ClickToCallFile, ConfigError, FileConfig, KustomerFile, PipelineFile, SecretTable,
+    CcaiFile, ClickToCallFile, ConfigError, FileConfig, KustomerFile, PipelineFile, StoreFile, SecretTable,
     ServerFile, StatusSyncFile, TenantFile,
 };
 use crate::runtime::RuntimeConfig;
@@ -105,6 +105,7 @@ pub(super) fn read(text: &str) -> (FileConfig, Report<'_>) {
         server: None,
         pipeline: None,
         runtime: None,
+        store: None,
         tenants: Vec::new(),
     };
     let (doc, errors) = DeTable::parse_recoverable(text);
@@ -127,6 +128,10 @@ pub(super) fn read(text: &str) -> (FileConfig, Report<'_>) {
     match section("pipeline") {
         Some(v) => sections.pipeline = deserialize(v, "pipeline", &mut report),
         None => sections.pipeline = Some(PipelineFile::default()),
+    }
+    match section("store") {
+        Some(v) => sections.store = deserialize(v, "store", &mut report),
+        None => sections.store = Some(StoreFile::default()),
     }
     match section("runtime") {
         Some(v) => sections.runtime = deserialize(v, "runtime", &mut report),
@@ -281,6 +286,7 @@ pub(super) fn file_shape() -> Shape {
             ),
             ("pipeline", Nested::Table(shape::<PipelineFile>(Vec::new()))),
             ("runtime", Nested::Table(shape::<RuntimeConfig>(Vec::new()))),
+            ("store", Nested::Table(shape::<StoreFile>(secrets(&["url"])))),
             (
                 "tenant",
                 Nested::Tables(shape::<TenantFile>(vec![

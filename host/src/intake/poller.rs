@@ -16,6 +16,9 @@ use crate::connectors::ccai::{CcaiClient, CcaiError, Page};
 use crate::phone::Region;
 use crate::pipeline::Doorbell;
 use crate::store::{Store, StoreError};
+
+/// The leadership a replica takes to poll a tenant's Manager API.
+pub const LEADER_ROLE: &str = "manager-api-poller";
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -173,7 +176,8 @@ impl Poller {
         Ok(report)
     }
 
-    /// Polls every `interval` until `shutdown` turns true. Errors are logged
+    /// Polls every `interval` until `shutdown` turns true, when this replica
+    /// leads the tenant's polling. Errors are logged
     /// and retried at the next tick (the client already retried transient ones).
     pub async fn run(self, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut ticker = tokio::time::interval(interval);
@@ -181,6 +185,15 @@ impl Poller {
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
+                    // With replicas, one polls each tenant: the leader.
+                    match self.store.lead(&self.tenant, LEADER_ROLE) {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(error) => {
+                            tracing::warn!(tenant = %self.tenant, %error, "manager api poll skipped: leadership unknown");
+                            continue;
+                        }
+                    }
                     match self.poll_once().await {
                         Ok(report) => tracing::debug!(tenant = %self.tenant, ?report, "manager api poll"),
                         Err(error) => tracing::warn!(tenant = %self.tenant, %error, "manager api poll failed"),

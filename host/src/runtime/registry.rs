@@ -17,10 +17,14 @@
 //! the next version in one atomic swap.
 use super::types as t;
 use super::{CallError, CallMeta, LoadError, LoadedModule, Runtime};
+mod persist;
+
+pub use persist::{DirModules, ModuleStore, Persisted};
+
 use arc_swap::ArcSwapOption;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Why a deploy or rollback was refused. The live version is unchanged.
@@ -122,16 +126,10 @@ struct Slot {
     history: Mutex<Vec<Arc<Deployed>>>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Manifest {
-    versions: Vec<VersionInfo>,
-    live: u32,
-}
-
 /// The registry of every tenant's modules.
 pub struct Registry {
     runtime: Arc<Runtime>,
-    dir: Option<PathBuf>,
+    modules: Option<Arc<dyn ModuleStore>>,
     /// Tenant slots; the map changes only when a tenant is first seen.
     tenants: RwLock<HashMap<String, Arc<Slot>>>,
 }
@@ -139,7 +137,7 @@ pub struct Registry {
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("dir", &self.dir)
+            .field("persisted", &self.modules.is_some())
             .field("tenants", &self.tenants())
             .finish()
     }
@@ -148,9 +146,16 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// A registry over `runtime`, persisting into `dir` when given.
     pub fn new(runtime: Arc<Runtime>, dir: Option<PathBuf>) -> Self {
+        let modules = dir.map(|d| Arc::new(DirModules::new(d)) as Arc<dyn ModuleStore>);
+        Self::with_modules(runtime, modules)
+    }
+
+    /// A registry over `runtime`, persisting into `modules` when given (a
+    /// database shared by replicas).
+    pub fn with_modules(runtime: Arc<Runtime>, modules: Option<Arc<dyn ModuleStore>>) -> Self {
         Self {
             runtime,
-            dir,
+            modules,
             tenants: RwLock::new(HashMap::new()),
         }
     }
@@ -218,26 +223,34 @@ impl Registry {
                 return Ok(live.info.clone());
             }
         }
-        let info = VersionInfo {
-            version: history.last().map_or(1, |d| d.info.version + 1),
-            digest: module.info.digest.clone(),
-            source: source.to_string(),
-            deployed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        let Some(modules) = &self.modules else {
+            let info = VersionInfo {
+                version: history.last().map_or(1, |d| d.info.version + 1),
+                digest: module.info.digest.clone(),
+                source: source.to_string(),
+                deployed_at: persist::now(),
+            };
+            let deployed = Arc::new(Deployed {
+                module,
+                info: info.clone(),
+            });
+            history.push(deployed.clone());
+            slot.live.store(Some(deployed));
+            tracing::info!(tenant, version = info.version, digest = %info.digest, source = %info.source, "rule module live");
+            return Ok(info);
         };
-        let deployed = Arc::new(Deployed {
-            module,
-            info: info.clone(),
-        });
-        history.push(deployed.clone());
-        if let Err(source) = self.persist(tenant, &history, info.version, Some(bytes)) {
-            history.pop();
-            return Err(DeployError::Persist {
+        let info = modules
+            .add_version(tenant, &module.info.digest, source, bytes)
+            .map_err(|source| DeployError::Persist {
                 tenant: tenant.into(),
                 source,
-            });
-        }
-        slot.live.store(Some(deployed));
-        tracing::info!(tenant, version = info.version, digest = %info.digest, source = %info.source, "rule module live");
+            })?;
+        drop(history);
+        self.sync_tenant_with(tenant, Some(&module))
+            .map_err(|source| DeployError::Persist {
+                tenant: tenant.into(),
+                source: std::io::Error::other(source),
+            })?;
         Ok(info)
     }
 
@@ -254,13 +267,16 @@ impl Registry {
         let info = ShadowInfo {
             digest: module.info.digest.clone(),
             source: source.to_string(),
-            since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            since: persist::now(),
         };
-        self.persist_shadow(tenant, Some((&info, bytes)))
-            .map_err(|source| DeployError::Persist {
-                tenant: tenant.into(),
-                source,
-            })?;
+        if let Some(modules) = &self.modules {
+            modules
+                .set_shadow(tenant, Some((&info, bytes)))
+                .map_err(|source| DeployError::Persist {
+                    tenant: tenant.into(),
+                    source,
+                })?;
+        }
         self.slot(tenant).shadow.store(Some(Arc::new(Shadow {
             module,
             info: info.clone(),
@@ -277,11 +293,14 @@ impl Registry {
 
     /// Stops shadowing; returns what was shadowing.
     pub fn clear_shadow(&self, tenant: &str) -> Result<Option<ShadowInfo>, DeployError> {
-        self.persist_shadow(tenant, None)
-            .map_err(|source| DeployError::Persist {
-                tenant: tenant.into(),
-                source,
-            })?;
+        if let Some(modules) = &self.modules {
+            modules
+                .set_shadow(tenant, None)
+                .map_err(|source| DeployError::Persist {
+                    tenant: tenant.into(),
+                    source,
+                })?;
+        }
         Ok(self.slot(tenant).shadow.swap(None).map(|s| s.info.clone()))
     }
 
@@ -303,28 +322,6 @@ impl Registry {
             self.clear_shadow(tenant)?;
         }
         Ok(Some(info))
-    }
-
-    fn persist_shadow(
-        &self,
-        tenant: &str,
-        shadow: Option<(&ShadowInfo, &[u8])>,
-    ) -> std::io::Result<()> {
-        let Some(dir) = &self.dir else { return Ok(()) };
-        let dir = dir.join(tenant);
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join("shadow.json");
-        match shadow {
-            Some((info, bytes)) => {
-                write_atomic(&dir.join(format!("{}.wasm", info.digest)), bytes)?;
-                let json = serde_json::to_vec_pretty(info).map_err(std::io::Error::other)?;
-                write_atomic(&path, &json)
-            }
-            None => match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            },
-        }
     }
 
     /// The version of `tenant` with these exact bytes, if it was ever
@@ -355,95 +352,121 @@ impl Registry {
             tenant: tenant.into(),
             version: version.unwrap_or(0),
         })?;
-        self.persist(tenant, &history, target.info.version, None)
-            .map_err(|source| DeployError::Persist {
-                tenant: tenant.into(),
-                source,
-            })?;
+        if let Some(modules) = &self.modules {
+            modules
+                .set_live(tenant, target.info.version)
+                .map_err(|source| DeployError::Persist {
+                    tenant: tenant.into(),
+                    source,
+                })?;
+        }
         slot.live.store(Some(target.clone()));
         tracing::info!(tenant, version = target.info.version, digest = %target.info.digest, "rule module rolled back");
         Ok(target.info.clone())
     }
 
-    fn persist(
-        &self,
-        tenant: &str,
-        history: &[Arc<Deployed>],
-        live: u32,
-        bytes: Option<&[u8]>,
-    ) -> std::io::Result<()> {
-        let Some(dir) = &self.dir else { return Ok(()) };
-        let dir = dir.join(tenant);
-        std::fs::create_dir_all(&dir)?;
-        if let (Some(bytes), Some(last)) = (bytes, history.last()) {
-            write_atomic(&dir.join(format!("{}.wasm", last.info.digest)), bytes)?;
-        }
-        let manifest = Manifest {
-            versions: history.iter().map(|d| d.info.clone()).collect(),
-            live,
-        };
-        let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
-        write_atomic(&dir.join("registry.json"), &json)
-    }
-
-    /// Reloads every tenant persisted in the registry directory. Returns the
-    /// tenants restored; a tenant whose files are damaged is skipped with an
-    /// error in the log.
+    /// Reloads every tenant persisted. Returns the tenants restored; a
+    /// tenant whose record is damaged is skipped with an error in the log.
     pub fn restore(&self) -> Vec<String> {
-        let Some(dir) = &self.dir else { return vec![] };
-        let Ok(entries) = std::fs::read_dir(dir) else {
+        let Some(modules) = &self.modules else {
             return vec![];
         };
+        let tenants = match modules.tenants() {
+            Ok(tenants) => tenants,
+            Err(error) => {
+                tracing::error!(%error, "could not list the persisted rule modules");
+                return vec![];
+            }
+        };
         let mut restored = Vec::new();
-        for entry in entries.flatten() {
-            let tenant = entry.file_name().to_string_lossy().into_owned();
-            match self.restore_tenant(&tenant, &entry.path()) {
+        for tenant in tenants {
+            match self.sync_tenant(&tenant) {
                 Ok(()) => restored.push(tenant),
                 Err(e) => tracing::error!(tenant, error = %e, "could not restore rule modules"),
             }
         }
-        restored.sort();
         restored
     }
 
-    fn restore_tenant(&self, tenant: &str, dir: &Path) -> anyhow::Result<()> {
-        let manifest: Manifest =
-            serde_json::from_slice(&std::fs::read(dir.join("registry.json"))?)?;
+    /// Brings the tenant's versions, live module and shadow up to date with
+    /// what is persisted: after a restart, or when another replica changed
+    /// them. Modules already compiled here are reused; the others are read
+    /// back and loaded (from the compiled-module cache when it has them).
+    pub fn sync_tenant(&self, tenant: &str) -> anyhow::Result<()> {
+        self.sync_tenant_with(tenant, None)
+    }
+
+    fn sync_tenant_with(
+        &self,
+        tenant: &str,
+        fresh: Option<&Arc<LoadedModule>>,
+    ) -> anyhow::Result<()> {
+        let Some(modules) = &self.modules else {
+            return Ok(());
+        };
+        let Some(persisted) = modules.load(tenant)? else {
+            return Ok(());
+        };
         let slot = self.slot(tenant);
         let mut history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
-        history.clear();
-        for info in manifest.versions {
-            let bytes = std::fs::read(dir.join(format!("{}.wasm", info.digest)))?;
-            let module = self.runtime.load(&bytes)?;
-            history.push(Arc::new(Deployed { module, info }));
+        let compiled = |digest: &str, history: &[Arc<Deployed>]| -> anyhow::Result<Arc<LoadedModule>> {
+            if let Some(m) = fresh.filter(|m| m.info.digest == digest) {
+                return Ok(m.clone());
+            }
+            if let Some(d) = history.iter().find(|d| d.info.digest == digest) {
+                return Ok(d.module.clone());
+            }
+            let bytes = modules.bytes(tenant, digest)?;
+            Ok(self.runtime.load(&bytes)?)
+        };
+        let mut synced = Vec::with_capacity(persisted.versions.len());
+        for info in persisted.versions {
+            let same = history
+                .iter()
+                .find(|d| d.info.version == info.version && d.info.digest == info.digest)
+                .cloned();
+            synced.push(match same {
+                Some(d) => d,
+                None => Arc::new(Deployed {
+                    module: compiled(&info.digest, &history)?,
+                    info,
+                }),
+            });
         }
-        let live = history
+        let live = synced
             .iter()
-            .find(|d| d.info.version == manifest.live)
+            .find(|d| d.info.version == persisted.live)
             .cloned()
             .ok_or_else(|| {
-                anyhow::anyhow!("live version {} is not in the history", manifest.live)
+                anyhow::anyhow!("live version {} is not in the history", persisted.live)
             })?;
-        slot.live.store(Some(live));
-        let shadow_path = dir.join("shadow.json");
-        if shadow_path.exists() {
-            let info: ShadowInfo = serde_json::from_slice(&std::fs::read(&shadow_path)?)?;
-            let bytes = std::fs::read(dir.join(format!("{}.wasm", info.digest)))?;
-            let module = self.runtime.load(&bytes)?;
-            slot.shadow.store(Some(Arc::new(Shadow {
-                module,
-                info,
-                bytes,
-            })));
+        *history = synced;
+        let was = slot.live.load_full().map(|d| d.info.version);
+        if was != Some(live.info.version) {
+            tracing::info!(tenant, version = live.info.version, digest = %live.info.digest, source = %live.info.source, "rule module live");
+            slot.live.store(Some(live));
+        }
+        let shadow_now = slot.shadow.load_full().map(|s| s.info.clone());
+        match persisted.shadow {
+            None if shadow_now.is_some() => {
+                slot.shadow.store(None);
+            }
+            Some(info) if shadow_now.as_ref() != Some(&info) => {
+                let bytes = modules.bytes(tenant, &info.digest)?;
+                let module = match fresh.filter(|m| m.info.digest == info.digest) {
+                    Some(m) => m.clone(),
+                    None => self.runtime.load(&bytes)?,
+                };
+                slot.shadow.store(Some(Arc::new(Shadow {
+                    module,
+                    info,
+                    bytes,
+                })));
+            }
+            _ => {}
         }
         Ok(())
     }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)
 }
 
 /// One call of each export on synthetic input. A rule error is fine (the

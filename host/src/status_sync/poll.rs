@@ -10,6 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The leaderships a replica takes to poll a tenant's agent statuses.
+const CCAI_LEADER: &str = "ccai-status-poller";
+const KUSTOMER_LEADER: &str = "kustomer-status-poller";
+
 const OFFLINE: i64 = SystemStatus::Offline.id();
 const AVAILABLE: i64 = SystemStatus::Available.id();
 
@@ -23,7 +27,9 @@ pub(super) async fn run_ccai(
         if *shutdown.borrow() {
             return;
         }
-        if let Err(e) = sync.poll_ccai(&tenant).await {
+        if !sync.leads(&tenant, CCAI_LEADER) {
+            // Another replica polls this tenant.
+        } else if let Err(e) = sync.poll_ccai(&tenant).await {
             tracing::warn!(tenant = %tenant.id(), error = %e, "CCAI agent status poll failed");
         }
         tokio::select! {
@@ -43,7 +49,9 @@ pub(super) async fn run_kustomer(
         if *shutdown.borrow() {
             return;
         }
-        if let Err(e) = sync.poll_kustomer(&tenant).await {
+        if !sync.leads(&tenant, KUSTOMER_LEADER) {
+            // Another replica polls this tenant.
+        } else if let Err(e) = sync.poll_kustomer(&tenant).await {
             tracing::warn!(tenant = %tenant.id(), error = %e, "Kustomer work session poll failed");
         }
         tokio::select! {
@@ -54,6 +62,14 @@ pub(super) async fn run_kustomer(
 }
 
 impl StatusSync {
+    /// Whether this replica leads `role` for the tenant (always, on SQLite).
+    fn leads(&self, tenant: &TenantSync, role: &str) -> bool {
+        self.store.lead(tenant.id(), role).unwrap_or_else(|error| {
+            tracing::warn!(tenant = %tenant.id(), %error, "status poll skipped: leadership unknown");
+            false
+        })
+    }
+
     /// Reads every agent's CCAI status once and stores each change since
     /// the previous read in its agent's queue. The first read only records
     /// (AS8). Returns how many changes were stored.

@@ -14,6 +14,7 @@
 //! One process owns the file: the coordination a shared database needs
 //! (customer leases, leaders, module notifications) is granted locally.
 
+mod coordination;
 mod inbox;
 mod links;
 mod mirror;
@@ -42,6 +43,8 @@ pub struct Sqlite {
     conn: Mutex<Connection>,
     /// Stops the checkpoint thread when dropped.
     _checkpoints: Option<Checkpoints>,
+    replica: String,
+    started_at: String,
 }
 
 /// The background checkpoint thread's stop flag.
@@ -118,6 +121,8 @@ impl Sqlite {
         Ok(Self {
             conn: Mutex::new(conn),
             _checkpoints: None,
+            replica: super::coordination::new_replica_id(),
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         })
     }
 

@@ -1,3 +1,7 @@
+//! SQLite-only store tests: what needs a database file (reopening it, the
+//! background checkpoint). What both backends must do is in the conformance
+//! suite, `host/tests/store.rs` (HA1).
+
 use super::*;
 use rusqlite::Connection;
 use serde_json::json;
@@ -16,75 +20,7 @@ fn event(tenant: &str, id: &str, customer: &str, at_ms: i64) -> NewInboxEvent {
     }
 }
 
-#[test]
-fn insert_reports_duplicates_per_tenant() {
-    let store = Store::in_memory().expect("open");
-    assert!(store
-        .insert_event(&event("a", "e1", "c", 1))
-        .expect("insert"));
-    assert!(
-        !store
-            .insert_event(&event("a", "e1", "c", 1))
-            .expect("insert"),
-        "same id twice"
-    );
-    assert!(
-        store
-            .insert_event(&event("b", "e1", "c", 1))
-            .expect("insert"),
-        "other tenant"
-    );
-    assert_eq!(store.pending(None, 10).expect("pending").len(), 2);
-}
-
-#[test]
-fn pending_is_ordered_by_event_time_then_arrival() {
-    let store = Store::in_memory().expect("open");
-    store
-        .insert_events(&[
-            event("a", "late", "c", 30),
-            event("a", "early", "c", 10),
-            event("a", "tie", "c", 10),
-        ])
-        .expect("insert");
-    let ids: Vec<_> = store
-        .pending(Some("a"), 10)
-        .expect("pending")
-        .into_iter()
-        .map(|r| r.event_id)
-        .collect();
-    assert_eq!(ids, ["early", "tie", "late"]);
-}
-
-#[test]
-fn done_and_failed_rows_leave_the_pending_list() {
-    let store = Store::in_memory().expect("open");
-    store
-        .insert_events(&[
-            event("a", "1", "c", 1),
-            event("a", "2", "c", 2),
-            event("a", "3", "d", 3),
-        ])
-        .expect("insert");
-    let rows = store.pending(Some("a"), 10).expect("pending");
-    store.mark_done(rows[0].seq).expect("done");
-    store.mark_failed(rows[1].seq, "bad plan").expect("failed");
-    store
-        .record_attempt(rows[2].seq, "kustomer 503")
-        .expect("attempt");
-    let pending = store.pending(Some("a"), 10).expect("pending");
-    assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].attempts, 1);
-    assert_eq!(pending[0].reason.as_deref(), Some("kustomer 503"));
-    let failed = store.event("a", "2").expect("get").expect("row");
-    assert_eq!(failed.status, InboxStatus::Failed);
-    assert_eq!(failed.body, json!({ "id": "2" }));
-    assert!(store
-        .pending_for_customer("a", "c", 10)
-        .expect("pending")
-        .is_empty());
-}
-
+/// A file store keeps its cursors and its deduplication across a reopen.
 #[test]
 fn cursor_round_trips_and_survives_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -109,33 +45,6 @@ fn cursor_round_trips_and_survives_reopen() {
             .expect("insert"),
         "dedupe survives reopen"
     );
-}
-
-#[test]
-fn chat_messages_are_kept_once_in_time_order() {
-    let store = Store::in_memory().expect("open");
-    let msg = |id: &str, at: i64| ChatMessage {
-        message_id: id.into(),
-        at_ms: at,
-        sender: "end_user".into(),
-        content: format!("m{id}"),
-    };
-    assert!(store
-        .add_chat_message("a", "77", &msg("2", 20))
-        .expect("add"));
-    assert!(store
-        .add_chat_message("a", "77", &msg("1", 10))
-        .expect("add"));
-    assert!(!store
-        .add_chat_message("a", "77", &msg("1", 10))
-        .expect("add"));
-    let ids: Vec<_> = store
-        .chat_messages("a", "77")
-        .expect("list")
-        .into_iter()
-        .map(|m| m.message_id)
-        .collect();
-    assert_eq!(ids, ["1", "2"]);
 }
 
 /// The write-ahead log is copied into the database file by the background

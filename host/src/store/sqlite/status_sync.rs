@@ -78,33 +78,3 @@ impl StatusStore for Sqlite {
             .map_err(|e| StoreError::query("write status agent", e))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::Store;
-
-    #[test]
-    fn status_agent_round_trips_and_updates() {
-        let store = Store::in_memory().expect("store");
-        let mut r = StatusAgentRow {
-            tenant: "t".into(),
-            agent_email: "a@example.com".into(),
-            pending: Some("{}".into()),
-            ..StatusAgentRow::default()
-        };
-        store.put_status_agent(&r).expect("insert");
-        r.pending = None;
-        r.last_error = Some("boom".into());
-        store.put_status_agent(&r).expect("update");
-        let got = store
-            .status_agent("t", "a@example.com")
-            .expect("read")
-            .expect("row");
-        assert_eq!(
-            (got.pending, got.last_error.as_deref()),
-            (None, Some("boom"))
-        );
-        assert_eq!(store.status_agents("t").expect("list").len(), 1);
-    }
-}

@@ -1,0 +1,309 @@
+//! PostgreSQL: inbox.
+
+use super::{count, get, limit, transient, Postgres, RETRIES};
+use crate::store::inbox::*;
+use crate::store::StoreError;
+use postgres::{Client, GenericClient, Row};
+
+const COLUMNS: &str = "seq, tenant, event_id, source, session_id, customer_key, at_ms, at, body, \
+                       status, reason, attempts, received_at";
+
+fn row_to_inbox(row: &Row, op: &'static str) -> Result<InboxRow, StoreError> {
+    let body: String = get(row, 8, op)?;
+    let status: String = get(row, 9, op)?;
+    let attempts: i32 = get(row, 11, op)?;
+    Ok(InboxRow {
+        seq: get(row, 0, op)?,
+        tenant: get(row, 1, op)?,
+        event_id: get(row, 2, op)?,
+        source: get(row, 3, op)?,
+        session_id: get(row, 4, op)?,
+        customer_key: get(row, 5, op)?,
+        at_ms: get(row, 6, op)?,
+        at: get(row, 7, op)?,
+        body: serde_json::from_str(&body).map_err(|e| StoreError::json("read inbox", e))?,
+        status: InboxStatus::parse(&status),
+        reason: get(row, 10, op)?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| StoreError::query(op, format!("negative attempt count {attempts}")))?,
+        received_at: get(row, 12, op)?,
+    })
+}
+
+fn rows_to_inbox(rows: &[Row], op: &'static str) -> Result<Vec<InboxRow>, StoreError> {
+    rows.iter().map(|row| row_to_inbox(row, op)).collect()
+}
+
+/// Inserts one event; `false` when `(tenant, event_id)` was already there.
+pub(super) fn insert(
+    conn: &mut impl GenericClient,
+    event: &NewInboxEvent,
+) -> Result<bool, StoreError> {
+    let body =
+        serde_json::to_string(&event.body).map_err(|e| StoreError::json("write inbox", e))?;
+    let changed = conn
+        .execute(
+            "INSERT INTO inbox (tenant, event_id, source, session_id, customer_key, at_ms, at, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (tenant, event_id) DO NOTHING",
+            &[
+                &event.tenant,
+                &event.event_id,
+                &event.source,
+                &event.session_id,
+                &event.customer_key,
+                &event.at_ms,
+                &event.at,
+                &body,
+            ],
+        )
+        .map_err(|e| StoreError::query("insert inbox", e))?;
+    Ok(changed == 1)
+}
+
+/// Inserts `events` in one transaction; how many were new.
+fn insert_all(c: &mut Client, events: &[NewInboxEvent]) -> Result<usize, StoreError> {
+    let mut tx = c.transaction().map_err(|e| StoreError::query("begin", e))?;
+    let mut new = 0;
+    for event in events {
+        if insert(&mut tx, event)? {
+            new += 1;
+        }
+    }
+    tx.commit().map_err(|e| StoreError::query("commit", e))?;
+    Ok(new)
+}
+
+impl Postgres {
+    fn list_inbox(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<InboxRow>, StoreError> {
+        self.with(op, |c| {
+            let rows = c.query(sql, params).map_err(|e| StoreError::query(op, e))?;
+            rows_to_inbox(&rows, op)
+        })
+    }
+
+    fn set_status(
+        &self,
+        seq: i64,
+        status: InboxStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "update inbox status";
+        self.with(OP, |c| {
+            c.execute(
+                "UPDATE inbox SET status = $2, reason = $3, attempts = attempts + 1 WHERE seq = $1",
+                &[&seq, &status.as_str(), &reason],
+            )
+            .map(drop)
+            .map_err(|e| StoreError::query(OP, e))
+        })
+    }
+}
+
+impl InboxStore for Postgres {
+    fn insert_event(&self, event: &NewInboxEvent) -> Result<bool, StoreError> {
+        self.with("insert inbox", |c| insert(c, event))
+    }
+
+    fn insert_events(&self, events: &[NewInboxEvent]) -> Result<usize, StoreError> {
+        // Two batches sharing events, inserted in different orders, can
+        // deadlock on the unique index; the victim is rolled back whole, so
+        // it runs again.
+        self.with("insert inbox", |c| {
+            let mut attempt = 0;
+            loop {
+                match insert_all(c, events) {
+                    Err(e) if attempt < RETRIES && transient(&e) => { eprintln!("DEBUG retry {attempt}"); attempt += 1 }
+                    Err(e) => { eprintln!("DEBUG give up at {attempt}: transient={}", transient(&e)); return Err(e) }
+                    done => return done,
+                }
+            }
+        })
+    }
+
+    fn pending(&self, tenant: Option<&str>, n: usize) -> Result<Vec<InboxRow>, StoreError> {
+        const OP: &str = "list pending";
+        let n = limit(n);
+        match tenant {
+            Some(tenant) => self.list_inbox(
+                OP,
+                &format!(
+                    "SELECT {COLUMNS} FROM inbox WHERE tenant = $1 AND status = 'pending'
+                     ORDER BY at_ms, seq LIMIT $2"
+                ),
+                &[&tenant, &n],
+            ),
+            None => self.list_inbox(
+                OP,
+                &format!(
+                    "SELECT {COLUMNS} FROM inbox WHERE status = 'pending'
+                     ORDER BY at_ms, seq LIMIT $1"
+                ),
+                &[&n],
+            ),
+        }
+    }
+
+    fn pending_for_customer(
+        &self,
+        tenant: &str,
+        customer_key: &str,
+        n: usize,
+    ) -> Result<Vec<InboxRow>, StoreError> {
+        self.list_inbox(
+            "list customer pending",
+            &format!(
+                "SELECT {COLUMNS} FROM inbox
+                 WHERE tenant = $1 AND customer_key = $2 AND status = 'pending'
+                 ORDER BY at_ms, seq LIMIT $3"
+            ),
+            &[&tenant, &customer_key, &limit(n)],
+        )
+    }
+
+    fn events(&self, tenant: &str) -> Result<Vec<InboxRow>, StoreError> {
+        self.list_inbox(
+            "list events",
+            &format!("SELECT {COLUMNS} FROM inbox WHERE tenant = $1 ORDER BY at_ms, seq"),
+            &[&tenant],
+        )
+    }
+
+    fn session_events(
+        &self,
+        tenant: &str,
+        customer_key: &str,
+        session_id: &str,
+    ) -> Result<Vec<InboxRow>, StoreError> {
+        self.list_inbox(
+            "list session events",
+            &format!(
+                "SELECT {COLUMNS} FROM inbox
+                 WHERE tenant = $1 AND customer_key = $2 AND session_id = $3
+                 ORDER BY at_ms, seq"
+            ),
+            &[&tenant, &customer_key, &session_id],
+        )
+    }
+
+    fn event(&self, tenant: &str, event_id: &str) -> Result<Option<InboxRow>, StoreError> {
+        Ok(self
+            .list_inbox(
+                "get event",
+                &format!("SELECT {COLUMNS} FROM inbox WHERE tenant = $1 AND event_id = $2"),
+                &[&tenant, &event_id],
+            )?
+            .pop())
+    }
+
+    fn mark_done(&self, seq: i64) -> Result<(), StoreError> {
+        self.set_status(seq, InboxStatus::Done, None)
+    }
+
+    fn mark_failed(&self, seq: i64, reason: &str) -> Result<(), StoreError> {
+        self.set_status(seq, InboxStatus::Failed, Some(reason))
+    }
+
+    fn mark_dead(&self, seq: i64, reason: &str) -> Result<(), StoreError> {
+        self.set_status(seq, InboxStatus::Dead, Some(reason))
+    }
+
+    fn pending_customers(&self) -> Result<Vec<(String, String)>, StoreError> {
+        const OP: &str = "list pending customers";
+        self.with(OP, |c| {
+            c.query(
+                "SELECT DISTINCT tenant, customer_key FROM inbox WHERE status = 'pending'",
+                &[],
+            )
+            .map_err(|e| StoreError::query(OP, e))?
+            .iter()
+            .map(|r| Ok((get(r, 0, OP)?, get(r, 1, OP)?)))
+            .collect()
+        })
+    }
+
+    fn customer_held(&self, tenant: &str, customer_key: &str) -> Result<bool, StoreError> {
+        const OP: &str = "check dead letters";
+        self.with(OP, |c| {
+            let row = c
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM inbox
+                      WHERE tenant = $1 AND customer_key = $2 AND status = 'dead')",
+                    &[&tenant, &customer_key],
+                )
+                .map_err(|e| StoreError::query(OP, e))?;
+            get(&row, 0, OP)
+        })
+    }
+
+    fn skip_dead(&self, tenant: &str, event_id: Option<&str>) -> Result<usize, StoreError> {
+        const OP: &str = "skip dead letters";
+        self.with(OP, |c| {
+            c.execute(
+                "UPDATE inbox
+                 SET status = 'skipped', reason = 'skipped by an operator: ' || COALESCE(reason, '')
+                 WHERE tenant = $1 AND status = 'dead' AND ($2::text IS NULL OR event_id = $2)",
+                &[&tenant, &event_id],
+            )
+            .map(count)
+            .map_err(|e| StoreError::query(OP, e))
+        })
+    }
+
+    fn record_attempt(&self, seq: i64, reason: &str) -> Result<(), StoreError> {
+        self.set_status(seq, InboxStatus::Pending, Some(reason))
+    }
+
+    fn add_chat_message(
+        &self,
+        tenant: &str,
+        chat_id: &str,
+        message: &ChatMessage,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "insert chat message";
+        self.with(OP, |c| {
+            c.execute(
+                "INSERT INTO chat_messages (tenant, chat_id, message_id, at_ms, sender, content)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (tenant, chat_id, message_id) DO NOTHING",
+                &[
+                    &tenant,
+                    &chat_id,
+                    &message.message_id,
+                    &message.at_ms,
+                    &message.sender,
+                    &message.content,
+                ],
+            )
+            .map(|changed| changed == 1)
+            .map_err(|e| StoreError::query(OP, e))
+        })
+    }
+
+    fn chat_messages(&self, tenant: &str, chat_id: &str) -> Result<Vec<ChatMessage>, StoreError> {
+        const OP: &str = "list chat messages";
+        self.with(OP, |c| {
+            c.query(
+                "SELECT message_id, at_ms, sender, content FROM chat_messages
+                 WHERE tenant = $1 AND chat_id = $2 ORDER BY at_ms, message_id",
+                &[&tenant, &chat_id],
+            )
+            .map_err(|e| StoreError::query(OP, e))?
+            .iter()
+            .map(|r| {
+                Ok(ChatMessage {
+                    message_id: get(r, 0, OP)?,
+                    at_ms: get(r, 1, OP)?,
+                    sender: get(r, 2, OP)?,
+                    content: get(r, 3, OP)?,
+                })
+            })
+            .collect()
+        })
+    }
+}
