@@ -255,7 +255,11 @@ impl App {
             )
         })?;
         let store = Store::from_config(&config.store, &config.server.data_dir)?;
-        tracing::info!(backend = store.backend_name(), replica = store.replica(), "store open");
+        tracing::info!(
+            backend = store.backend_name(),
+            replica = store.replica(),
+            "store open"
+        );
         // Compiled modules are kept beside the store: a start reads them
         // back instead of compiling every module again.
         let runtime = Arc::new(

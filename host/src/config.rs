@@ -11,8 +11,8 @@ mod store;
 pub use click_to_call::{ClickToCallConfig, ClickToCallFile};
 pub use report::Problem;
 pub use status_sync::{Direction, Priority, StatusSyncConfig, StatusSyncFile};
-pub use store::{BackendKind, StoreConfig, DEFAULT_POOL_SIZE};
 use store::StoreFile;
+pub use store::{BackendKind, StoreConfig, DEFAULT_POOL_SIZE};
 
 use crate::connectors::{ccai, kustomer};
 use crate::fields::StandardFields;
@@ -725,13 +725,15 @@ impl Config {
             report.add(e);
         }
         match (server, pipeline, store, file.runtime) {
-            (Some(server), Some(pipeline), Some(store), Some(runtime)) if report.is_empty() => Ok(Self {
-                server,
-                runtime,
-                pipeline,
-                store,
-                tenants,
-            }),
+            (Some(server), Some(pipeline), Some(store), Some(runtime)) if report.is_empty() => {
+                Ok(Self {
+                    server,
+                    runtime,
+                    pipeline,
+                    store,
+                    tenants,
+                })
+            }
             _ => Err(ConfigError::Problems {
                 path: path.into(),
                 problems: report.into_problems(),

@@ -169,10 +169,11 @@ async fn ready(State(state): State<AppState>) -> Response {
         }
     }
     let warnings = state.field_checks.warnings();
+    let store = json!({ "backend": state.store.backend_name(), "replica": state.store.replica() });
     if problems.is_empty() {
         (
             StatusCode::OK,
-            Json(json!({ "ready": true, "warnings": warnings })),
+            Json(json!({ "ready": true, "warnings": warnings, "store": store })),
         )
             .into_response()
     } else {
@@ -183,6 +184,7 @@ async fn ready(State(state): State<AppState>) -> Response {
                 "error": format!("not ready: {}", problems.join("; ")),
                 "problems": problems,
                 "warnings": warnings,
+                "store": store,
             })),
         )
             .into_response()

@@ -99,9 +99,9 @@ conformance! {
     mirror_keys_find_customers_remember_absence_and_lists_come_newest_first =>
         ha1_sqlite_mirror_keys_find_customers_remember_absence_and_lists_come_newest_first,
         ha1_postgres_mirror_keys_find_customers_remember_absence_and_lists_come_newest_first;
-    mirror_keys_move_forward_only =>
-        ha1_sqlite_mirror_keys_move_forward_only,
-        ha1_postgres_mirror_keys_move_forward_only;
+    mirror_keys_follow_the_latest_write =>
+        ha1_sqlite_mirror_keys_follow_the_latest_write,
+        ha1_postgres_mirror_keys_follow_the_latest_write;
     the_shadow_report_counts_each_outcome_and_lists_the_differences =>
         ha1_sqlite_the_shadow_report_counts_each_outcome_and_lists_the_differences,
         ha1_postgres_the_shadow_report_counts_each_outcome_and_lists_the_differences;
@@ -1053,7 +1053,10 @@ fn mirror_keys_find_customers_remember_absence_and_lists_come_newest_first(store
     );
 }
 
-fn mirror_keys_move_forward_only(store: Store) {
+/// A key moves to whichever customer was written last, even one Kustomer
+/// showed earlier (its time only moves forward); an absence replaces it only
+/// if it is no older.
+fn mirror_keys_follow_the_latest_write(store: Store) {
     store
         .mirror_customer("t", &customer("c1", "one", 1), 100)
         .expect("c1");
@@ -1341,6 +1344,8 @@ fn the_store_works_from_async_tasks(store: Store) {
             for task in tasks {
                 task.await.expect("task");
             }
+            // On the thread that runs `block_on` (as `#[tokio::main]` does).
+            work(&store, 8);
             let store = store.clone();
             tokio::task::spawn_blocking(move || work(&store, 4))
                 .await
@@ -1352,12 +1357,16 @@ fn the_store_works_from_async_tasks(store: Store) {
         .expect("runtime");
     current.block_on(async {
         work(&store, 5);
+        let blocking = store.clone();
+        tokio::task::spawn_blocking(move || work(&blocking, 7))
+            .await
+            .expect("blocking task");
         let store = store.clone();
         tokio::spawn(async move { work(&store, 6) })
             .await
             .expect("task");
     });
-    assert_eq!(store.events("a").expect("events").len(), 14);
+    assert_eq!(store.events("a").expect("events").len(), 18);
     assert_eq!(
         store.session_state("a", "s6").expect("read").as_deref(),
         Some("u6")
@@ -1469,6 +1478,10 @@ fn ha1_postgres_the_password_never_shows() {
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(
+        shown.contains("Connection refused"),
+        "the cause shows: {shown}"
+    );
+    assert!(
         shown.contains("postgres://sb:***@127.0.0.1:1/switchboard"),
         "{shown}"
     );
@@ -1499,7 +1512,7 @@ fn ha1_postgres_crossed_batches_are_retried_not_failed() {
             let store = postgres_store(&db);
             let start = start.clone();
             std::thread::spawn(move || {
-                (0..10)
+                (0..3)
                     .map(|round| {
                         let mut batch: Vec<_> = (0..20)
                             .map(|i| event("a", &format!("r{round}-e{i}"), "c", i))
@@ -1518,6 +1531,6 @@ fn ha1_postgres_crossed_batches_are_retried_not_failed() {
         .into_iter()
         .map(|replica| replica.join().expect("replica"))
         .sum();
-    assert_eq!(new, 200, "every event new exactly once");
-    assert_eq!(store.events("a").expect("events").len(), 200);
+    assert_eq!(new, 60, "every event new exactly once");
+    assert_eq!(store.events("a").expect("events").len(), 60);
 }

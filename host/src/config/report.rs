@@ -5,8 +5,8 @@
 //! No problem quotes a value written in the file: the line a problem points
 //! at may hold a secret written where a reference belongs.
 use super::{
-    CcaiFile, ClickToCallFile, ConfigError, FileConfig, KustomerFile, PipelineFile, StoreFile, SecretTable,
-    ServerFile, StatusSyncFile, TenantFile,
+    CcaiFile, ClickToCallFile, ConfigError, FileConfig, KustomerFile, PipelineFile, SecretTable,
+    ServerFile, StatusSyncFile, StoreFile, TenantFile,
 };
 use crate::runtime::RuntimeConfig;
 use serde::de::DeserializeOwned;
@@ -286,7 +286,10 @@ pub(super) fn file_shape() -> Shape {
             ),
             ("pipeline", Nested::Table(shape::<PipelineFile>(Vec::new()))),
             ("runtime", Nested::Table(shape::<RuntimeConfig>(Vec::new()))),
-            ("store", Nested::Table(shape::<StoreFile>(secrets(&["url"])))),
+            (
+                "store",
+                Nested::Table(shape::<StoreFile>(secrets(&["url"]))),
+            ),
             (
                 "tenant",
                 Nested::Tables(shape::<TenantFile>(vec![

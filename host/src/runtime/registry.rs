@@ -409,16 +409,17 @@ impl Registry {
         };
         let slot = self.slot(tenant);
         let mut history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
-        let compiled = |digest: &str, history: &[Arc<Deployed>]| -> anyhow::Result<Arc<LoadedModule>> {
-            if let Some(m) = fresh.filter(|m| m.info.digest == digest) {
-                return Ok(m.clone());
-            }
-            if let Some(d) = history.iter().find(|d| d.info.digest == digest) {
-                return Ok(d.module.clone());
-            }
-            let bytes = modules.bytes(tenant, digest)?;
-            Ok(self.runtime.load(&bytes)?)
-        };
+        let compiled =
+            |digest: &str, history: &[Arc<Deployed>]| -> anyhow::Result<Arc<LoadedModule>> {
+                if let Some(m) = fresh.filter(|m| m.info.digest == digest) {
+                    return Ok(m.clone());
+                }
+                if let Some(d) = history.iter().find(|d| d.info.digest == digest) {
+                    return Ok(d.module.clone());
+                }
+                let bytes = modules.bytes(tenant, digest)?;
+                Ok(self.runtime.load(&bytes)?)
+            };
         let mut synced = Vec::with_capacity(persisted.versions.len());
         for info in persisted.versions {
             let same = history

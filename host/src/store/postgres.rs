@@ -17,8 +17,8 @@
 mod coordination;
 mod inbox;
 mod links;
-mod modules;
 mod mirror;
+mod modules;
 mod schema;
 mod sessions;
 mod shadow;
@@ -32,6 +32,7 @@ use super::{CursorStore, StoreError};
 use postgres::{Client, NoTls};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// How long getting a pooled connection (or opening the first one) may take.
@@ -74,13 +75,23 @@ impl Postgres {
         }
         let listen_config = config.clone();
         let manager = PostgresConnectionManager::new(config, NoTls);
+        let errors = ConnectErrors {
+            url: display.clone(),
+            last: Arc::default(),
+        };
+        let last = errors.last.clone();
         let builder = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
-            .connection_timeout(CONNECT_TIMEOUT);
+            .connection_timeout(CONNECT_TIMEOUT)
+            .error_handler(Box::new(errors));
         // Building waits for the first connection: off the runtime too.
-        let pool =
-            blocking(move || builder.build(manager)).map_err(|e| StoreError::open(&display, e))?;
+        let pool = blocking(move || builder.build(manager)).map_err(|e| {
+            // r2d2's error keeps only a summary of the last failure; the
+            // handler kept its causes (refused, authentication failed, ...).
+            let cause = last.lock().unwrap_or_else(PoisonError::into_inner).take();
+            StoreError::open(&display, cause.unwrap_or_else(|| e.to_string()))
+        })?;
         let store = Self {
             pool,
             display,
@@ -160,6 +171,35 @@ fn blocking<R: Send>(f: impl FnOnce() -> R + Send) -> R {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         }),
     }
+}
+
+/// What the pool does with a failed connection: logs it with its causes
+/// (under the URL without its password), and keeps the last one for
+/// [`Postgres::open`]'s error.
+#[derive(Debug)]
+struct ConnectErrors {
+    url: String,
+    last: Arc<Mutex<Option<String>>>,
+}
+
+impl r2d2::HandleError<postgres::Error> for ConnectErrors {
+    fn handle_error(&self, error: postgres::Error) {
+        let text = causes(&error);
+        tracing::warn!(url = %self.url, error = %text, "cannot connect to PostgreSQL");
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
+    }
+}
+
+/// `error` and its causes, `: `-separated.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// `url` with any password replaced by `***`, for logs and errors: the
@@ -282,6 +322,14 @@ pub(crate) fn transient(error: &StoreError) -> bool {
         .is_some_and(|code| {
             *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
         })
+}
+
+/// Waits before the `attempt`th retry (from 1): a random 10–50 ms per
+/// attempt, so the transaction that won can commit and two retries do not
+/// meet again.
+pub(crate) fn backoff(attempt: u32) {
+    let ms = rand::random_range(10..50) * u64::from(attempt);
+    std::thread::sleep(Duration::from_millis(ms));
 }
 
 /// A `usize` limit as a SQL `LIMIT` (saturating).

@@ -264,7 +264,7 @@ async fn op2_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run_e2e() 
 /// Kustomer's state by content, without ids or times: sorted lists of
 /// customers, conversations (named by their customer), messages and notes
 /// (named by their conversation).
-fn content(kustomer: &kustomer_emu::KustomerEmulator) -> Value {
+pub(crate) fn content(kustomer: &kustomer_emu::KustomerEmulator) -> Value {
     let k = kustomer.control();
     let users: BTreeMap<String, String> = k
         .users()

@@ -9,6 +9,8 @@
 //!
 //! Run: `cargo test -p switchboard --test e2e [filter]`.
 
+#[path = "../support/postgres.rs"]
+mod pg;
 mod support;
 
 mod attachments;
@@ -21,6 +23,7 @@ mod memory;
 mod mirror;
 mod operation;
 mod recency;
+mod replicas;
 mod sessions;
 mod shadow;
 mod spec_rules;

@@ -130,13 +130,26 @@ fn on_server<R: Send>(
             .spawn(|| {
                 let mut client = connect(url).unwrap_or_else(|error| {
                     panic!(
-                        "PostgreSQL is not reachable at {shown}: {error}. The PostgreSQL tests \
-                         need it: start it, or point {ENV} at one."
+                        "PostgreSQL is not reachable at {shown}: {}. The PostgreSQL tests \
+                         need it: start it, or point {ENV} at one.",
+                        causes(&error)
                     )
                 });
-                f(&mut client).unwrap_or_else(|error| panic!("PostgreSQL at {shown}: {error}"))
+                f(&mut client)
+                    .unwrap_or_else(|error| panic!("PostgreSQL at {shown}: {}", causes(&error)))
             })
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// `error` and its causes, `: `-separated.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }

@@ -83,8 +83,9 @@ impl DirModules {
         // it in a file of its own.
         let legacy = self.dir.join(tenant).join("shadow.json");
         if persisted.shadow.is_none() && legacy.is_file() {
-            persisted.shadow =
-                Some(serde_json::from_slice(&std::fs::read(&legacy)?).map_err(std::io::Error::other)?);
+            persisted.shadow = Some(
+                serde_json::from_slice(&std::fs::read(&legacy)?).map_err(std::io::Error::other)?,
+            );
             std::fs::remove_file(legacy)?;
             self.write(tenant, &persisted)?;
         }
@@ -112,7 +113,11 @@ impl ModuleStore for DirModules {
         bytes: &[u8],
     ) -> std::io::Result<VersionInfo> {
         let mut persisted = self.read(tenant)?.unwrap_or_default();
-        if let Some(live) = persisted.versions.iter().find(|v| v.version == persisted.live) {
+        if let Some(live) = persisted
+            .versions
+            .iter()
+            .find(|v| v.version == persisted.live)
+        {
             if live.digest == digest {
                 return Ok(live.clone());
             }

@@ -1,6 +1,6 @@
 //! PostgreSQL: inbox.
 
-use super::{count, get, limit, transient, Postgres, RETRIES};
+use super::{backoff, count, get, limit, transient, Postgres, RETRIES};
 use crate::store::inbox::*;
 use crate::store::StoreError;
 use postgres::{Client, GenericClient, Row};
@@ -112,14 +112,16 @@ impl InboxStore for Postgres {
 
     fn insert_events(&self, events: &[NewInboxEvent]) -> Result<usize, StoreError> {
         // Two batches sharing events, inserted in different orders, can
-        // deadlock on the unique index; the victim is rolled back whole, so
-        // it runs again.
+        // deadlock on the unique index. The victim was rolled back whole: it
+        // runs again once the other had time to commit.
         self.with("insert inbox", |c| {
             let mut attempt = 0;
             loop {
                 match insert_all(c, events) {
-                    Err(e) if attempt < RETRIES && transient(&e) => { eprintln!("DEBUG retry {attempt}"); attempt += 1 }
-                    Err(e) => { eprintln!("DEBUG give up at {attempt}: transient={}", transient(&e)); return Err(e) }
+                    Err(e) if attempt < RETRIES && transient(&e) => {
+                        attempt += 1;
+                        backoff(attempt);
+                    }
                     done => return done,
                 }
             }

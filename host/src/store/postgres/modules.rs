@@ -200,7 +200,10 @@ impl ModuleStore for Postgres {
                 .start()
                 .map_err(q)?;
             let Some(live) = tx
-                .query_opt("SELECT version FROM module_live WHERE tenant = $1", &[&tenant])
+                .query_opt(
+                    "SELECT version FROM module_live WHERE tenant = $1",
+                    &[&tenant],
+                )
                 .map_err(q)?
             else {
                 return Ok(None);
