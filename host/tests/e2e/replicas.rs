@@ -462,7 +462,7 @@ async fn ha3_a_module_swapped_on_one_replica_goes_live_on_the_others_e2e() {
         swaps + 1,
         "one version per swap, and the first"
     );
-    let decided: Vec<(Option<i32>, Option<String>)> = cluster.db.with_client(|c| {
+    let decided: Vec<(Option<i64>, Option<String>)> = cluster.db.with_client(|c| {
         c.query("SELECT module_version, module_digest FROM outcomes", &[])
             .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     });
