@@ -3,7 +3,10 @@
 //! two and three `switchboard serve` replicas sharing one PostgreSQL schema
 //! (a fresh schema per configuration, each replica with its own data
 //! directory). Batches go round robin over the replicas, as a load balancer
-//! would send them.
+//! would send them. Replicas start one after another, each only once the
+//! previous one's `/readyz` answers 200, and the load starts when all are
+//! ready: start-up (compiling the rule module) is not measured. Each
+//! configuration gets fresh emulators.
 //!
 //! For each configuration it prints accepted events/s (every POST answered
 //! 2xx), intake latency per POST (p50, p99), applied events/s (from the first
@@ -254,6 +257,9 @@ struct Replica {
     pid: u32,
     url: String,
     log: PathBuf,
+    /// The log's length when the replica was ready: what it logged before
+    /// includes the bench's own readiness probes.
+    ready_at: usize,
 }
 
 /// Starts `switchboard serve --config <config>` and waits for its
@@ -299,12 +305,49 @@ async fn spawn(config: &Path, env: &[(String, String)], log: &Path) -> anyhow::R
     };
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(Replica {
+    let mut replica = Replica {
         child,
         pid,
         url,
         log: log.to_path_buf(),
-    })
+        ready_at: 0,
+    };
+    wait_ready(&mut replica).await?;
+    replica.ready_at = std::fs::metadata(log)
+        .ok()
+        .and_then(|m| usize::try_from(m.len()).ok())
+        .unwrap_or(0);
+    Ok(replica)
+}
+
+/// Waits until the replica's `/readyz` answers 200: it listens before its
+/// rule module is compiled, and neither that compilation nor the events
+/// waiting for it belong in the measurement.
+async fn wait_ready(replica: &mut Replica) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let url = format!("{}/readyz", replica.url);
+    let started = Instant::now();
+    loop {
+        let answer = client.get(&url).send().await;
+        let last = match answer {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => e.to_string(),
+        };
+        if let Some(status) = replica.child.try_wait()? {
+            bail!(
+                "switchboard serve exited ({status}) before it was ready; see {}",
+                replica.log.display()
+            );
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!(
+                "{url} not ready within 120 s (last answer {last}); see {}",
+                replica.log.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Stops a replica: SIGTERM (a graceful shutdown, so its log shows what
@@ -407,8 +450,21 @@ enum Progress {
     /// `data/switchboard.db` opened read-only (WAL lets it read beside the
     /// service).
     Sqlite(rusqlite::Connection),
-    /// A client of its own on the shared schema.
-    Postgres(postgres::Client),
+    /// A client of its own on the shared schema (`None` only while being
+    /// dropped).
+    Postgres(Option<postgres::Client>),
+}
+
+impl Drop for Progress {
+    /// A `postgres::Client` blocks (on a runtime of its own) when dropped,
+    /// which must not happen on a tokio worker: drop it on a thread.
+    fn drop(&mut self) {
+        if let Progress::Postgres(client) = self {
+            if let Some(client) = client.take() {
+                let _ = std::thread::spawn(move || drop(client)).join();
+            }
+        }
+    }
 }
 
 const COUNT_SQL: &str = "SELECT status, count(*) FROM inbox GROUP BY status";
@@ -423,6 +479,8 @@ impl Progress {
                 rows.collect::<Result<_, _>>()?
             }
             Progress::Postgres(client) => client
+                .as_mut()
+                .context("the progress client is gone")?
                 .query(COUNT_SQL, &[])?
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -524,10 +582,17 @@ async fn post_all(
 }
 
 /// The WARN and ERROR lines of a replica's log: how many, and the first few.
-fn log_findings(log: &Path) -> (usize, Vec<String>) {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let bad: Vec<&str> = text
+/// The 503 answers to the bench's readiness probes (logged as errors) are
+/// left out.
+fn log_findings(replica: &Replica) -> (usize, Vec<String>) {
+    let text = std::fs::read_to_string(&replica.log).unwrap_or_default();
+    let starting = text.get(..replica.ready_at).unwrap_or_default();
+    let probe = |l: &&str| l.contains("tower_http::trace::on_failure") && l.contains("503");
+    let running = text.get(replica.ready_at..).unwrap_or_default();
+    let bad: Vec<&str> = starting
         .lines()
+        .filter(|l| !probe(l))
+        .chain(running.lines())
         .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("panicked"))
         .collect();
     let mut shown: Vec<String> = Vec::new();
@@ -602,7 +667,7 @@ async fn measure(
             let client = tokio::task::spawn_blocking(move || connect(&url))
                 .await
                 .context("connecting for progress counts panicked")??;
-            Progress::Postgres(client)
+            Progress::Postgres(Some(client))
         }
     });
 
@@ -673,7 +738,7 @@ async fn measure(
         stop(r).await;
     }
     for (n, r) in replicas.iter().enumerate() {
-        let (bad, shown) = log_findings(&r.log);
+        let (bad, shown) = log_findings(r);
         if bad > 0 {
             println!("  {label} replica {n}: {bad} warning/error lines in its log, e.g.:");
             for line in shown {

@@ -1422,7 +1422,10 @@ mod tests {
         }
         let file = report::file_shape();
         check(&file, "");
-        assert_eq!(file.keys, ["server", "runtime", "pipeline", "tenant"]);
+        assert_eq!(
+            file.keys,
+            ["server", "runtime", "pipeline", "store", "tenant"]
+        );
         // The runtime's keys, as it writes them.
         let written = toml::Table::try_from(RuntimeConfig::default()).expect("serializes");
         let runtime = report::fields_of::<RuntimeConfig>();
@@ -1433,6 +1436,51 @@ mod tests {
         });
         assert!(report::fields_of::<ServerFile>().contains(&"cors_origins"));
         assert_eq!(report::fields_of::<SecretTable>(), ["env", "file"]);
+    }
+
+    #[test]
+    fn ha1_store_section_selects_the_backend_and_checks_its_url() {
+        let base = Path::new(".");
+        let sqlite = Config::parse("", base).expect("no [store]: SQLite");
+        assert!(matches!(sqlite.store, StoreConfig::Sqlite));
+        std::env::set_var("HA1_TEST_DATABASE_URL", "postgres://sb:pw@db/sb");
+        let pg = Config::parse(
+            "[store]\nbackend = \"postgres\"\nurl = { env = \"HA1_TEST_DATABASE_URL\" }\n",
+            base,
+        )
+        .expect("postgres");
+        match &pg.store {
+            StoreConfig::Postgres { url, pool_size } => {
+                assert_eq!(
+                    secrecy::ExposeSecret::expose_secret(url),
+                    "postgres://sb:pw@db/sb"
+                );
+                assert_eq!(*pool_size, DEFAULT_POOL_SIZE);
+            }
+            other => panic!("expected postgres, got {other:?}"),
+        }
+        assert!(!format!("{pg:?}").contains("pw@"), "the URL never shows");
+        let problems = |text: &str| match Config::parse(text, base) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted: {text}"),
+        };
+        let missing = problems("[store]\nbackend = \"postgres\"\npool_size = 0\n");
+        assert!(
+            missing.contains("store.url") && missing.contains("store.pool_size"),
+            "{missing}"
+        );
+        let plain = problems("[store]\nbackend = \"postgres\"\nurl = \"postgres://x\"\n");
+        assert!(
+            plain.contains("store.url") && !plain.contains("postgres://x"),
+            "{plain}"
+        );
+        let stray = problems("[store]\nurl = { env = \"HA1_TEST_DATABASE_URL\" }\n");
+        assert!(
+            stray.contains("only a PostgreSQL store has a URL"),
+            "{stray}"
+        );
+        let unknown = problems("[store]\nbackend = \"mysql\"\n");
+        assert!(unknown.contains("store"), "{unknown}");
     }
 
     #[test]

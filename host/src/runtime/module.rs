@@ -214,7 +214,13 @@ impl DiskCache {
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
                 std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
-                let aside = path.with_extension(format!("tmp{}", std::process::id()));
+                // Unique per write: two loads of one module in this process
+                // may both get here.
+                let aside = path.with_extension(format!(
+                    "tmp{}-{:08x}",
+                    std::process::id(),
+                    rand::random::<u32>()
+                ));
                 std::fs::write(&aside, bytes).map_err(|e| e.to_string())?;
                 std::fs::rename(&aside, &path).map_err(|e| e.to_string())
             });

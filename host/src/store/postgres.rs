@@ -1,9 +1,11 @@
 //! The shared backend: one PostgreSQL database for any number of replicas.
 //!
-//! [`Postgres`] keeps a pool of synchronous `postgres` clients. Every method
-//! goes through [`Postgres::with`], which takes a pooled connection and runs
-//! the work off the async runtime's worker (see [`blocking`]); the trait API
-//! is synchronous, like SQLite's, so callers do not change.
+//! [`Postgres`] keeps a pool of synchronous `postgres` clients, each with the
+//! statements it prepared (see `conn.rs`: a statement is prepared once per
+//! connection, not on every run). Every method goes through
+//! `Postgres::with`, which takes a pooled connection and runs the work off
+//! the async runtime's worker (see `blocking`); the trait API is
+//! synchronous, like SQLite's, so callers do not change.
 //!
 //! Semantics are SQLite's, statement for statement (the SQLite backend is the
 //! reference; `tests/store.rs` runs one suite against both): timestamps are
@@ -14,6 +16,7 @@
 //! take locks: the migrations run under one advisory lock, and a session's
 //! ledger row is locked for the whole reconcile transaction.
 
+mod conn;
 mod coordination;
 mod inbox;
 mod links;
@@ -23,22 +26,23 @@ mod schema;
 mod sessions;
 mod shadow;
 mod status_sync;
+#[cfg(test)]
+mod testing;
 
 pub use modules::{Listener, MODULES_CHANNEL};
 pub use schema::SCHEMA_VERSION;
 
+pub(crate) use conn::{Conn, Queries, Tx};
+
 use super::{CursorStore, StoreError};
 
-use postgres::{Client, NoTls};
+use conn::Manager;
 use r2d2::{Pool, PooledConnection};
-use r2d2_postgres::PostgresConnectionManager;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// How long getting a pooled connection (or opening the first one) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-type Manager = PostgresConnectionManager<NoTls>;
 
 /// The PostgreSQL backend.
 pub struct Postgres {
@@ -74,7 +78,7 @@ impl Postgres {
             ));
         }
         let listen_config = config.clone();
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = Manager::new(config);
         let errors = ConnectErrors {
             url: display.clone(),
             last: Arc::default(),
@@ -108,11 +112,12 @@ impl Postgres {
     }
 
     /// Runs `f` on a pooled connection: the one way every method touches the
-    /// database. `op` names the operation in a connection error.
+    /// database. `op` names the operation in a connection error. The
+    /// connection prepares each statement once (see [`conn`]).
     pub(crate) fn with<R: Send>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&mut Client) -> Result<R, StoreError> + Send,
+        f: impl FnOnce(&mut Conn) -> Result<R, StoreError> + Send,
     ) -> Result<R, StoreError> {
         blocking(|| {
             let mut conn = self.connection(op)?;
@@ -361,9 +366,9 @@ impl CursorStore for Postgres {
     }
 }
 
-/// Saves a poller cursor on `conn` (a client or a transaction).
+/// Saves a poller cursor on `conn` (a connection or a transaction).
 fn write_cursor(
-    conn: &mut impl postgres::GenericClient,
+    conn: &mut impl Queries,
     tenant: &str,
     source: &str,
     value: &str,

@@ -108,21 +108,7 @@ pub(crate) struct Run {
 
 impl Run {
     pub(crate) async fn new() -> Run {
-        let kustomer = kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig {
-            rate_limit_per_minute: 1_000_000,
-            ..Default::default()
-        })
-        .await
-        .expect("kustomer emulator");
-        let ccai = ccai_emu::start(ccai_emu::CcaiConfig {
-            rate_limit: None,
-            ..Default::default()
-        })
-        .await
-        .expect("ccai");
-        for agent in ccai.agents() {
-            kustomer.control().add_user(&agent.email, &agent.name());
-        }
+        let (kustomer, ccai) = emulators().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let config = write_config(
             dir.path(),

@@ -498,3 +498,29 @@ impl Counts {
             .unwrap_or(0)
     }
 }
+
+/// The two emulators, unthrottled, with the CCAI agents known to Kustomer: the
+/// setup of the runs that spawn the real binary.
+pub async fn emulators() -> (
+    switchboard_emulators::kustomer::KustomerEmulator,
+    ccai_emu::CcaiEmulator,
+) {
+    let kustomer = switchboard_emulators::kustomer::start(
+        switchboard_emulators::kustomer::KustomerEmulatorConfig {
+            rate_limit_per_minute: 1_000_000,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("kustomer emulator");
+    let ccai = ccai_emu::start(ccai_emu::CcaiConfig {
+        rate_limit: None,
+        ..Default::default()
+    })
+    .await
+    .expect("ccai emulator");
+    for agent in ccai.agents() {
+        kustomer.control().add_user(&agent.email, &agent.name());
+    }
+    (kustomer, ccai)
+}

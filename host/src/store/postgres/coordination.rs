@@ -8,7 +8,7 @@
 //! only if the row is free, already ours, or its holder's heartbeat is
 //! stale.
 
-use super::Postgres;
+use super::{Postgres, Queries};
 use crate::store::coordination::{
     new_replica_id, Coordination, ReplicaInfo, HEARTBEAT_EVERY, LEASE_TTL,
 };

@@ -1,9 +1,10 @@
 //! PostgreSQL: inbox.
 
-use super::{backoff, count, get, limit, transient, Postgres, RETRIES};
+use super::{backoff, count, get, limit, transient, Postgres, Queries, RETRIES};
 use crate::store::inbox::*;
 use crate::store::StoreError;
-use postgres::{Client, GenericClient, Row};
+use postgres::Row;
+use std::collections::HashSet;
 
 const COLUMNS: &str = "seq, tenant, event_id, source, session_id, customer_key, at_ms, at, body, \
                        status, reason, attempts, received_at";
@@ -35,43 +36,74 @@ fn rows_to_inbox(rows: &[Row], op: &'static str) -> Result<Vec<InboxRow>, StoreE
 }
 
 /// Inserts one event; `false` when `(tenant, event_id)` was already there.
-pub(super) fn insert(
-    conn: &mut impl GenericClient,
-    event: &NewInboxEvent,
-) -> Result<bool, StoreError> {
-    let body =
-        serde_json::to_string(&event.body).map_err(|e| StoreError::json("write inbox", e))?;
-    let changed = conn
-        .execute(
-            "INSERT INTO inbox (tenant, event_id, source, session_id, customer_key, at_ms, at, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (tenant, event_id) DO NOTHING",
-            &[
-                &event.tenant,
-                &event.event_id,
-                &event.source,
-                &event.session_id,
-                &event.customer_key,
-                &event.at_ms,
-                &event.at,
-                &body,
-            ],
-        )
-        .map_err(|e| StoreError::query("insert inbox", e))?;
-    Ok(changed == 1)
+pub(super) fn insert(conn: &mut impl Queries, event: &NewInboxEvent) -> Result<bool, StoreError> {
+    insert_many(conn, std::slice::from_ref(event)).map(|new| new == 1)
 }
 
-/// Inserts `events` in one transaction; how many were new.
-fn insert_all(c: &mut Client, events: &[NewInboxEvent]) -> Result<usize, StoreError> {
-    let mut tx = c.transaction().map_err(|e| StoreError::query("begin", e))?;
-    let mut new = 0;
+/// Inserts `events` in order, in one statement; how many were new. An event
+/// whose `(tenant, event_id)` is already stored, or came earlier in
+/// `events`, is left out (the first one is kept), as inserting them one by
+/// one would.
+pub(super) fn insert_many(
+    conn: &mut impl Queries,
+    events: &[NewInboxEvent],
+) -> Result<usize, StoreError> {
+    let mut seen = HashSet::new();
+    let mut columns = Columns::default();
     for event in events {
-        if insert(&mut tx, event)? {
-            new += 1;
+        if !seen.insert((event.tenant.as_str(), event.event_id.as_str())) {
+            continue;
         }
+        let body =
+            serde_json::to_string(&event.body).map_err(|e| StoreError::json("write inbox", e))?;
+        columns.tenant.push(&event.tenant);
+        columns.event_id.push(&event.event_id);
+        columns.source.push(&event.source);
+        columns.session_id.push(&event.session_id);
+        columns.customer_key.push(&event.customer_key);
+        columns.at_ms.push(event.at_ms);
+        columns.at.push(&event.at);
+        columns.body.push(body);
     }
-    tx.commit().map_err(|e| StoreError::query("commit", e))?;
-    Ok(new)
+    if columns.tenant.is_empty() {
+        return Ok(0);
+    }
+    // In order: `seq` numbers the rows as they arrived.
+    conn.execute(
+        "INSERT INTO inbox (tenant, event_id, source, session_id, customer_key, at_ms, at, body)
+         SELECT tenant, event_id, source, session_id, customer_key, at_ms, at, body
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
+                     $7::text[], $8::text[])
+              WITH ORDINALITY
+              AS e (tenant, event_id, source, session_id, customer_key, at_ms, at, body, n)
+         ORDER BY e.n
+         ON CONFLICT (tenant, event_id) DO NOTHING",
+        &[
+            &columns.tenant,
+            &columns.event_id,
+            &columns.source,
+            &columns.session_id,
+            &columns.customer_key,
+            &columns.at_ms,
+            &columns.at,
+            &columns.body,
+        ],
+    )
+    .map(count)
+    .map_err(|e| StoreError::query("insert inbox", e))
+}
+
+/// Inbox rows column by column, as [`insert_many`] sends them.
+#[derive(Default)]
+struct Columns<'a> {
+    tenant: Vec<&'a str>,
+    event_id: Vec<&'a str>,
+    source: Vec<&'a str>,
+    session_id: Vec<&'a str>,
+    customer_key: Vec<&'a str>,
+    at_ms: Vec<i64>,
+    at: Vec<&'a str>,
+    body: Vec<String>,
 }
 
 impl Postgres {
@@ -111,13 +143,14 @@ impl InboxStore for Postgres {
     }
 
     fn insert_events(&self, events: &[NewInboxEvent]) -> Result<usize, StoreError> {
-        // Two batches sharing events, inserted in different orders, can
-        // deadlock on the unique index. The victim was rolled back whole: it
-        // runs again once the other had time to commit.
+        // One statement, so all or nothing. Two batches sharing events,
+        // inserted in different orders, can deadlock on the unique index.
+        // The victim was rolled back whole: it runs again once the other had
+        // time to commit.
         self.with("insert inbox", |c| {
             let mut attempt = 0;
             loop {
-                match insert_all(c, events) {
+                match insert_many(c, events) {
                     Err(e) if attempt < RETRIES && transient(&e) => {
                         attempt += 1;
                         backoff(attempt);

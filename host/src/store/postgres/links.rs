@@ -1,7 +1,7 @@
 //! PostgreSQL: links, conversation meta, outcomes, field provisioning and
 //! attachments.
 
-use super::{count, get, Postgres};
+use super::{count, get, Postgres, Queries};
 use crate::store::links::*;
 use crate::store::StoreError;
 use postgres::Row;

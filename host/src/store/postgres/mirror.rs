@@ -1,9 +1,9 @@
 //! PostgreSQL: the Kustomer mirror.
 
-use super::{get, limit, Postgres};
+use super::{get, limit, Postgres, Queries};
 use crate::store::mirror::*;
 use crate::store::StoreError;
-use postgres::{GenericClient, Row};
+use postgres::Row;
 
 fn mirrored(r: &Row, op: &'static str) -> Result<Mirrored, StoreError> {
     Ok(Mirrored {
@@ -222,9 +222,9 @@ impl MirrorStore for Postgres {
     }
 }
 
-/// Files `customer_id` under a key (on a client or a transaction).
+/// Files `customer_id` under a key (on a connection or a transaction).
 fn write_key(
-    conn: &mut impl GenericClient,
+    conn: &mut impl Queries,
     tenant: &str,
     kind: &str,
     value: &str,
@@ -244,7 +244,7 @@ fn write_key(
 }
 
 fn read_customer(
-    conn: &mut impl GenericClient,
+    conn: &mut impl Queries,
     tenant: &str,
     id: &str,
 ) -> Result<Option<Mirrored>, StoreError> {

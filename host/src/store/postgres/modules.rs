@@ -6,7 +6,7 @@
 //! each replica listens ([`Postgres::listen`]) and brings that tenant's
 //! registry up to date from these tables.
 
-use super::Postgres;
+use super::{Postgres, Queries, Tx};
 use crate::runtime::registry::{ModuleStore, Persisted, ShadowInfo, VersionInfo};
 use crate::store::StoreError;
 use postgres::fallible_iterator::FallibleIterator;
@@ -21,13 +21,13 @@ fn io(e: StoreError) -> std::io::Error {
     std::io::Error::other(e)
 }
 
-fn notify(tx: &mut postgres::Transaction<'_>, tenant: &str) -> Result<(), postgres::Error> {
+fn notify(tx: &mut Tx<'_>, tenant: &str) -> Result<(), postgres::Error> {
     tx.execute("SELECT pg_notify($1, $2)", &[&MODULES_CHANNEL, &tenant])
         .map(drop)
 }
 
 /// Serialises changes to one tenant's registry across replicas.
-fn lock_tenant(tx: &mut postgres::Transaction<'_>, tenant: &str) -> Result<(), postgres::Error> {
+fn lock_tenant(tx: &mut Tx<'_>, tenant: &str) -> Result<(), postgres::Error> {
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('modules:' || $1, 0))",
         &[&tenant],

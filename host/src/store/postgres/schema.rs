@@ -7,7 +7,7 @@
 //! `BINARY`), timestamps are text in SQLite's format (`sb_now()`), JSON is
 //! text, flags are booleans.
 
-use super::Postgres;
+use super::{Postgres, Queries};
 use crate::store::StoreError;
 
 /// The advisory lock (bigint key space) held while migrating: "SWITCHBD".

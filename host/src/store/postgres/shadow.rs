@@ -1,6 +1,6 @@
 //! PostgreSQL: shadow decisions.
 
-use super::{get, limit, Postgres};
+use super::{get, limit, Postgres, Queries};
 use crate::store::shadow::*;
 use crate::store::StoreError;
 

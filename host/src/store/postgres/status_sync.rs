@@ -1,6 +1,6 @@
 //! PostgreSQL: agent status sync.
 
-use super::{get, Postgres};
+use super::{get, Postgres, Queries};
 use crate::store::status_sync::*;
 use crate::store::StoreError;
 use postgres::Row;
