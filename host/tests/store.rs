@@ -1534,3 +1534,86 @@ fn ha1_postgres_crossed_batches_are_retried_not_failed() {
     assert_eq!(new, 60, "every event new exactly once");
     assert_eq!(store.events("a").expect("events").len(), 60);
 }
+
+/// HA2: two replicas on one database. A customer's lease and a tenant's
+/// leadership are one replica's at a time; released, the other takes the
+/// lease; when the holder stops beating (its process died), both pass to
+/// the other replica once `LEASE_TTL` has passed, and not before.
+#[test]
+fn ha2_postgres_leases_and_leaders_pass_to_another_replica_when_the_holder_dies() {
+    let db = TestDb::new();
+    let a = postgres_store(&db);
+    let b = postgres_store(&db);
+    assert_ne!(a.replica(), b.replica(), "each process its own replica id");
+
+    assert!(a.lease_customer("t", "c1").expect("lease"));
+    assert!(
+        a.lease_customer("t", "c1").expect("lease"),
+        "kept by its holder"
+    );
+    assert!(
+        !b.lease_customer("t", "c1").expect("lease"),
+        "held by a live replica"
+    );
+    assert!(
+        b.lease_customer("t", "c2").expect("lease"),
+        "another customer is free"
+    );
+    a.release_customer("t", "c1").expect("release");
+    assert!(
+        b.lease_customer("t", "c1").expect("lease"),
+        "released: free"
+    );
+    b.release_customer("t", "c1").expect("release");
+
+    assert!(a.lead("t", "poller").expect("lead"));
+    assert!(
+        !b.lead("t", "poller").expect("lead"),
+        "one leader per tenant and role"
+    );
+    assert!(
+        b.lead("u", "poller").expect("lead"),
+        "another tenant's leadership is free"
+    );
+    assert!(a.lease_customer("t", "c3").expect("lease"));
+    assert!(a.lease_valid() && b.lease_valid());
+    let alive: Vec<String> = b
+        .replicas()
+        .expect("replicas")
+        .into_iter()
+        .filter(|r| r.alive)
+        .map(|r| r.id)
+        .collect();
+    assert!(alive.contains(&a.replica().to_string()) && alive.contains(&b.replica().to_string()));
+
+    // Replica a dies: its heartbeat stops with it.
+    let died = std::time::Instant::now();
+    drop(a);
+    assert!(
+        !b.lead("t", "poller").expect("lead"),
+        "not before the lease lapses"
+    );
+    assert!(!b.lease_customer("t", "c3").expect("lease"));
+    let mut taken = false;
+    while died.elapsed() < coordination::LEASE_TTL * 3 {
+        if b.lead("t", "poller").expect("lead") {
+            taken = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let after = died.elapsed();
+    assert!(taken, "the leadership passes to the live replica");
+    assert!(
+        after >= coordination::LEASE_TTL - coordination::HEARTBEAT_EVERY,
+        "not before the lease lapsed: {after:?}"
+    );
+    assert!(
+        b.lease_customer("t", "c3").expect("lease"),
+        "the customer too"
+    );
+    eprintln!(
+        "ha2: leadership and lease taken over {} ms after the holder stopped",
+        after.as_millis()
+    );
+}

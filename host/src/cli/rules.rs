@@ -657,17 +657,16 @@ fn replay(
 }
 
 fn shadow(data_dir: &Path, tenant: &str, show: usize, json: bool) -> anyhow::Result<ExitCode> {
-    let path = data_dir.join("modules").join(tenant).join("shadow.json");
-    let info: crate::runtime::ShadowInfo = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not a shadow record", path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!(
-                "tenant `{tenant}` has no shadow module (no {})",
-                path.display()
-            )
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    use crate::runtime::registry::{DirModules, ModuleStore};
+    let modules = data_dir.join("modules");
+    let persisted = DirModules::new(&modules)
+        .load(tenant)
+        .with_context(|| format!("cannot read the module registry in {}", modules.display()))?;
+    let Some(info) = persisted.and_then(|p| p.shadow) else {
+        bail!(
+            "tenant `{tenant}` has no shadow module (none recorded in {})",
+            modules.join(tenant).join("registry.json").display()
+        )
     };
     let db = crate::store::Store::path_in(data_dir);
     if !db.exists() {

@@ -446,6 +446,29 @@ async fn ha3_a_module_swapped_on_one_replica_goes_live_on_the_others_e2e() {
     }
     cluster.settle(EVENTS as i64, "every event applied").await;
 
+    // A rollback on replica 1 goes live on replicas 0 and 2 likewise.
+    let url = cluster.url(1).expect("replica 1").to_string();
+    let rolled: Value = reqwest::Client::new()
+        .post(format!(
+            "{url}/admin/tenants/acme/modules/rollback?version=1"
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("rollback answers")
+        .json()
+        .await
+        .expect("rollback json");
+    assert_eq!(rolled["version"].as_u64(), Some(1), "rolled back: {rolled}");
+    let rolled_back = Instant::now();
+    for i in [0, 2] {
+        eventually_async(&format!("the rollback live on replica {i}"), 30, || async {
+            (cluster.modules(i).await["live"].as_u64() == Some(1)).then_some(())
+        })
+        .await;
+    }
+    let rollback_seen = rolled_back.elapsed();
+
     // Every event was decided by one recorded version: its number and
     // digest are a pair the registry recorded.
     let versions: BTreeSet<(u64, String)> = cluster.modules(2).await["versions"]
@@ -487,10 +510,12 @@ async fn ha3_a_module_swapped_on_one_replica_goes_live_on_the_others_e2e() {
     let median = seen[seen.len() / 2];
     eprintln!(
         "ha3: {swaps} swaps on replica 0 during {EVENTS} events; live on replicas 1 and 2 after \
-         median {} ms, max {} ms; events decided by {} distinct versions",
+         median {} ms, max {} ms; events decided by {} distinct versions; a rollback on \
+         replica 1 live on replicas 0 and 2 after {} ms",
         median.as_millis(),
         seen.last().map_or(0, |d| d.as_millis()),
-        used.len()
+        used.len(),
+        rollback_seen.as_millis()
     );
     assert!(
         median <= Duration::from_secs(1),
