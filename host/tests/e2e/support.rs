@@ -44,6 +44,24 @@ pub async fn eventually<T>(what: &str, secs: u64, mut check: impl FnMut() -> Opt
     }
 }
 
+/// [`eventually`] for a check that awaits (an HTTP call).
+pub async fn eventually_async<T, Fut>(what: &str, secs: u64, mut check: impl FnMut() -> Fut) -> T
+where
+    Fut: Future<Output = Option<T>>,
+{
+    let limit = scaled(secs);
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if started.elapsed() > limit {
+            panic!("timed out after {limit:?}: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Starts emulators and sidecar with the default rule module.
 pub async fn start_default() -> Stack {
     start(StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT)).await
