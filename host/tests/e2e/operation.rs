@@ -19,6 +19,19 @@ async fn get(url: String) -> (u16, String) {
     )
 }
 
+/// HA4: `/readyz` names the store's backend and this process's replica id
+/// (the PostgreSQL side is read by the replica tests, `replicas.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ha4_readyz_names_the_store_backend_and_the_replica_e2e() {
+    let stack = start_default().await;
+    let (status, body) = get(format!("{}/readyz", stack.url())).await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(body["store"]["backend"], "sqlite", "{body}");
+    let replica = body["store"]["replica"].as_str().unwrap_or_default();
+    assert!(replica.contains(&std::process::id().to_string()), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn op4_health_ready_and_metrics_with_a_live_module_e2e() {
     let stack = start_default().await;

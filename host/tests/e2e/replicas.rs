@@ -135,6 +135,7 @@ impl Cluster {
             r.json::<Value>().await.ok()
         })
         .await;
+        assert_eq!(body["store"]["backend"], "postgres", "HA4: {body}");
         body["store"]["replica"]
             .as_str()
             .expect("readyz names the replica")
