@@ -52,6 +52,7 @@ pub mod bindings {
     });
 }
 
+pub mod arena;
 pub mod defaults;
 pub mod testing;
 
@@ -144,9 +145,20 @@ pub trait Rule {
 
 /// Export a [`Rule`] implementation as this module's rules. The type must
 /// implement [`Default`] (a unit struct is typical).
+///
+/// It also installs the [`arena`] allocator, made for the one fresh instance
+/// per event the host runs. A module that brings its own global allocator
+/// writes `register_rule!(MyRules, allocator = own)` instead.
 #[macro_export]
 macro_rules! register_rule {
     ($rule:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[global_allocator]
+        static __SWITCHBOARD_ARENA: $crate::arena::Arena = $crate::arena::Arena::new();
+
+        $crate::register_rule!($rule, allocator = own);
+    };
+    ($rule:ty, allocator = own) => {
         #[doc(hidden)]
         struct __SwitchboardExport;
 

@@ -5,8 +5,17 @@
 //! - `wasm warm`: repeated calls on one instance (the floor of the wasm path);
 //! - `native`: the same default rules called directly through the guest SDK.
 //!
-//! Prints medians and the ratios; absolute numbers vary by machine, ratios
-//! are what to compare. Run: `cargo bench -p switchboard --bench rules`.
+//! Prints medians and the ratios, then one line
+//! `fresh_us=<median> warm_us=<median> native_us=<median>`; absolute numbers
+//! vary by machine, ratios are what to compare. Run:
+//! `cargo bench -p switchboard --bench rules`.
+//!
+//! `SWITCHBOARD_BENCH_MODULE=<file.wasm>` measures another build of the
+//! default rules instead of the shipped one (the bench checks it decides
+//! like the native rules). `--profile fresh|warm|native N` runs only that path N times and prints
+//! nothing else: the mode for an instruction profile (see
+//! `docs/performance.md`), e.g. `valgrind --tool=callgrind <bench binary>
+//! --profile fresh 2000`.
 use std::time::{Duration, Instant};
 use switchboard::runtime::types as t;
 use switchboard::runtime::{CallMeta, Runtime, RuntimeConfig};
@@ -18,8 +27,9 @@ const SAMPLES: usize = 31;
 struct NativeDefaults;
 impl sdk::Rule for NativeDefaults {}
 
-/// A realistic event: a known caller with recent conversations, so the
-/// default rules walk the append (TU1) path and fill standard fields.
+/// A realistic event: a known caller with recent conversations is answered
+/// by an agent, so the default rules walk the append (TU1) path, assign the
+/// conversation and fill standard and mapped custom fields.
 fn inputs() -> (t::SessionEvent, t::Context) {
     let event = serde_json::json!({
         "id": "evt-bench-1", "at": "2026-11-24T10:00:00.000Z",
@@ -28,12 +38,13 @@ fn inputs() -> (t::SessionEvent, t::Context) {
             "session_type": "Voice Inbound (IVR)",
             "end_user": {"phone": "+14155550100", "sdk_identifier": null, "email": null, "name": "Ada Lovelace"},
             "menu": {"id": 9, "name": "Billing", "path": "3/9"}, "queue_name": "Billing", "language": "en",
-            "agent": null, "started_at": "2026-11-24T10:00:00.000Z", "ended_at": null,
+            "agent": {"id": 7, "email": "grace@example.com", "name": "Grace Hopper"},
+            "started_at": "2026-11-24T10:00:00.000Z", "ended_at": null,
             "durations": {"call_seconds": null, "hold_seconds": null, "wait_seconds": 12},
             "parent_session_id": null,
             "custom_data": [{"key": "plan", "label": "Plan", "value": "gold"}]
         },
-        "kind": "Created"
+        "kind": {"Assigned": {"id": 7, "email": "grace@example.com", "name": "Grace Hopper"}}
     });
     let conversation = |id: &str, status: &str, menu: &str| {
         serde_json::json!({
@@ -83,12 +94,27 @@ fn measure(mut batch: impl FnMut(u32) -> Duration) -> f64 {
     samples[SAMPLES / 2]
 }
 
+/// `--profile fresh|warm|native N`, when given.
+fn profile_args() -> Option<(String, u32)> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == "--profile")?;
+    let path = args.get(at + 1)?.clone();
+    let n = args
+        .get(at + 2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000);
+    Some((path, n))
+}
+
 fn main() {
-    let path = switchboard_rule_artifacts::RULES_DEFAULT;
+    let profile = profile_args();
+    // Another build of the default rules may be measured in their place.
+    let bytes = match std::env::var_os("SWITCHBOARD_BENCH_MODULE") {
+        Some(path) => std::fs::read(&path).expect("SWITCHBOARD_BENCH_MODULE is readable"),
+        None => switchboard_rule_artifacts::bytes(switchboard_rule_artifacts::RULES_DEFAULT),
+    };
     let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
-    let module = rt
-        .load(&switchboard_rule_artifacts::bytes(path))
-        .expect("default module loads");
+    let module = rt.load(&bytes).expect("default module loads");
     let (event, ctx) = inputs();
     let meta = CallMeta::new("acme", "evt-bench-1");
 
@@ -108,6 +134,37 @@ fn main() {
         serde_json::to_value(&native_plan).expect("json"),
         "wasm and native default rules disagree"
     );
+
+    if let Some((path, n)) = profile {
+        match path.as_str() {
+            "fresh" => {
+                for _ in 0..n {
+                    std::hint::black_box(
+                        rt.on_session_event(&module, &meta, &event, &ctx)
+                            .expect("call"),
+                    );
+                }
+            }
+            "warm" => {
+                rt.bench_warm_session_calls(&module, &meta, &event, &ctx, n)
+                    .expect("warm calls");
+            }
+            "native" => {
+                for _ in 0..n {
+                    std::hint::black_box(
+                        sdk::Rule::on_session_event(
+                            &NativeDefaults,
+                            std::hint::black_box(&native_event),
+                            &native_ctx,
+                        )
+                        .expect("native"),
+                    );
+                }
+            }
+            other => panic!("--profile takes fresh, warm or native, not {other}"),
+        }
+        return;
+    }
 
     let fresh = measure(|n| {
         let started = Instant::now();
@@ -196,5 +253,11 @@ fn main() {
     println!(
         "  ratio fresh / warm                       {:>9.1}x",
         fresh / warm
+    );
+    println!(
+        "fresh_us={:.2} warm_us={:.2} native_us={:.2}",
+        fresh / 1e3,
+        warm / 1e3,
+        native / 1e3
     );
 }

@@ -34,7 +34,7 @@ use engine::EngineHandle;
 use limits::MemoryLimitExceeded;
 use state::RuleState;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 use wasmtime::component::Linker;
 use wasmtime::{Store, Trap};
@@ -78,9 +78,12 @@ pub struct Runtime {
     engine: EngineHandle,
     linker: Linker<RuleState>,
     config: RuntimeConfig,
-    /// Compiled modules by SHA-256 of their bytes. A `std` mutex: it is held
-    /// only for map lookups and inserts, never across compilation or a call.
-    cache: Mutex<HashMap<String, Arc<LoadedModule>>>,
+    /// Compiled modules by SHA-256 of their bytes, while anything (a live
+    /// version, the rollback window, a call in flight) still holds them: a
+    /// module nobody holds is dropped, its code unmapped. A `std` mutex: it
+    /// is held only for map lookups and inserts, never across compilation
+    /// or a call.
+    cache: Mutex<HashMap<String, Weak<LoadedModule>>>,
     /// Compiled modules kept on disk between runs, when configured.
     disk: Option<module::DiskCache>,
     /// Calls in flight on the blocking pool (`max_concurrent_calls`).
@@ -136,8 +139,8 @@ impl Runtime {
     /// world is refused with a reason a person can act on.
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedModule>, LoadError> {
         let digest = module::digest(bytes);
-        if let Some(hit) = self.cache_lock().get(&digest) {
-            return Ok(hit.clone());
+        if let Some(hit) = self.cache_lock().get(&digest).and_then(Weak::upgrade) {
+            return Ok(hit);
         }
         let loaded = Arc::new(module::compile(
             self.engine.engine(),
@@ -146,17 +149,21 @@ impl Runtime {
             digest,
             self.disk.as_ref(),
         )?);
-        self.cache_lock()
-            .insert(loaded.info.digest.clone(), loaded.clone());
+        let mut cache = self.cache_lock();
+        cache.retain(|_, module| module.strong_count() > 0);
+        cache.insert(loaded.info.digest.clone(), Arc::downgrade(&loaded));
         Ok(loaded)
     }
 
-    /// Number of compiled modules held in the cache.
+    /// Number of compiled modules in memory (held by a registry or a caller).
     pub fn cached_modules(&self) -> usize {
-        self.cache_lock().len()
+        self.cache_lock()
+            .values()
+            .filter(|module| module.strong_count() > 0)
+            .count()
     }
 
-    fn cache_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LoadedModule>>> {
+    fn cache_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<LoadedModule>>> {
         // A poisoned cache only means a panic elsewhere while holding it; the
         // map itself is always consistent.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
@@ -174,7 +181,7 @@ impl Runtime {
         let rule = module.instantiate(&mut store)?;
         self.arm_deadline(&mut store);
         let started = Instant::now();
-        let result = rule.call_on_session_event(&mut store, event, ctx);
+        let result = rule.on_session_event(&mut store, event, ctx);
         let outcome = finish(result, &mut store, started)?;
         let plan = outcome.map_err(|e| CallError::Rule {
             code: e.code,
@@ -196,7 +203,7 @@ impl Runtime {
         let rule = module.instantiate(&mut store)?;
         self.arm_deadline(&mut store);
         let started = Instant::now();
-        let result = rule.call_on_status_change(&mut store, change, ctx);
+        let result = rule.on_status_change(&mut store, change, ctx);
         let decision = finish(result, &mut store, started)?;
         limits::check_decision(&decision, &self.config)?;
         Ok(decision)
@@ -220,7 +227,7 @@ impl Runtime {
         let rule = module.instantiate(&mut store)?;
         let started = Instant::now();
         for _ in 0..iterations {
-            let result = rule.call_on_session_event(&mut store, event, ctx);
+            let result = rule.on_session_event(&mut store, event, ctx);
             let plan = classify(result, &store, started, String::new())?;
             std::hint::black_box(plan.ok());
         }

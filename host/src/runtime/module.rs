@@ -1,12 +1,15 @@
 //! Loading a module: validation, compilation and pre-instantiation.
-use super::bindings::latest::{Rule, RulePre};
+use super::bindings::latest::RulePre;
+use super::bindings::types as t;
 use super::bindings::WORLD;
 use super::error::{CallError, LoadError};
 use super::state::RuleState;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
-use wasmtime::component::{types::ComponentItem, Component, Linker};
+use wasmtime::component::{
+    types::ComponentItem, Component, ComponentExportIndex, InstancePre, Linker, TypedFunc,
+};
 use wasmtime::{Engine, Store};
 
 /// The exports a rule module must have.
@@ -97,7 +100,65 @@ fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub struct LoadedModule {
     /// Identity and shape.
     pub info: ModuleInfo,
-    pre: RulePre<RuleState>,
+    pre: InstancePre<RuleState>,
+    /// The two exports, found and type-checked once when the module was
+    /// loaded (`RulePre::new`), so an instance only looks them up.
+    on_session_event: ComponentExportIndex,
+    on_status_change: ComponentExportIndex,
+}
+
+type SessionResult = Result<t::Plan, t::RuleError>;
+
+/// A fresh instance's exports.
+pub(crate) struct RuleInstance {
+    on_session_event: wasmtime::component::Func,
+    on_status_change: wasmtime::component::Func,
+}
+
+impl RuleInstance {
+    /// Calls `on-session-event`.
+    pub(crate) fn on_session_event(
+        &self,
+        store: &mut Store<RuleState>,
+        event: &t::SessionEvent,
+        ctx: &t::Context,
+    ) -> wasmtime::Result<SessionResult> {
+        // SAFETY: the export's type was checked against exactly these Rust
+        // types when the module was loaded (`RulePre::new` in `compile`), and
+        // every instance of one component has the same export types.
+        #[allow(
+            unsafe_code,
+            reason = "the type check is done once per module at load, not per instance"
+        )]
+        let func = unsafe {
+            TypedFunc::<(&t::SessionEvent, &t::Context), (SessionResult,)>::new_unchecked(
+                self.on_session_event,
+            )
+        };
+        let (result,) = func.call(store, (event, ctx))?;
+        Ok(result)
+    }
+
+    /// Calls `on-status-change`.
+    pub(crate) fn on_status_change(
+        &self,
+        store: &mut Store<RuleState>,
+        change: &t::StatusChange,
+        ctx: &t::StatusContext,
+    ) -> wasmtime::Result<t::StatusDecision> {
+        // SAFETY: as in `on_session_event`: checked once at load.
+        #[allow(
+            unsafe_code,
+            reason = "the type check is done once per module at load, not per instance"
+        )]
+        let func = unsafe {
+            TypedFunc::<(&t::StatusChange, &t::StatusContext), (t::StatusDecision,)>::new_unchecked(
+                self.on_status_change,
+            )
+        };
+        let (decision,) = func.call(store, (change, ctx))?;
+        Ok(decision)
+    }
 }
 
 impl std::fmt::Debug for LoadedModule {
@@ -109,9 +170,12 @@ impl std::fmt::Debug for LoadedModule {
 }
 
 impl LoadedModule {
-    pub(crate) fn instantiate(&self, store: &mut Store<RuleState>) -> Result<Rule, CallError> {
+    pub(crate) fn instantiate(
+        &self,
+        store: &mut Store<RuleState>,
+    ) -> Result<RuleInstance, CallError> {
         let started = std::time::Instant::now();
-        self.pre.instantiate(&mut *store).map_err(|e| {
+        let instance = self.pre.instantiate(&mut *store).map_err(|e| {
             // Setup that outlasts its budget is a timeout like any other,
             // which a busy machine can cause: worth another try.
             if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
@@ -122,6 +186,15 @@ impl LoadedModule {
             } else {
                 CallError::Instantiate(format!("{e:#}"))
             }
+        })?;
+        let mut export = |index| {
+            instance
+                .get_func(&mut *store, index)
+                .ok_or_else(|| CallError::Instantiate("an export went missing".into()))
+        };
+        Ok(RuleInstance {
+            on_session_event: export(&self.on_session_event)?,
+            on_status_change: export(&self.on_status_change)?,
         })
     }
 }
@@ -305,8 +378,15 @@ pub(crate) fn compile(
     }
     let pre = linker
         .instantiate_pre(&component)
-        .and_then(RulePre::new)
         .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+    // Finds both exports and checks their types against the bindings once,
+    // for every instance to come.
+    RulePre::new(pre.clone()).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+    let index = |name: &str| {
+        component
+            .get_export_index(None, name)
+            .ok_or_else(|| LoadError::WrongWorld(format!("missing export `{name}`")))
+    };
 
     Ok(LoadedModule {
         info: ModuleInfo {
@@ -318,6 +398,8 @@ pub(crate) fn compile(
             compile_time,
             compiled,
         },
+        on_session_event: index("on-session-event")?,
+        on_status_change: index("on-status-change")?,
         pre,
     })
 }

@@ -5,7 +5,10 @@
 //! must not trap) before it replaces the live version. Readers take the live
 //! module with one atomic load; an event in flight keeps the `Arc` it took and
 //! finishes on that version, so every event is decided by exactly one
-//! version. Earlier versions stay available for rollback.
+//! version. Earlier versions stay available for rollback; only the live one
+//! and the [`ROLLBACK_WINDOW`] most recent others stay compiled in memory,
+//! and an older one is loaded again (from the compiled-module cache on disk
+//! when it has it) when it is rolled back to.
 //!
 //! With a directory configured, every deployed module and the version list
 //! are written there (temp file + rename), and [`Registry::restore`] brings
@@ -116,6 +119,19 @@ pub struct ShadowInfo {
     pub since: String,
 }
 
+/// Versions besides the live one kept compiled, the most recent first.
+pub const ROLLBACK_WINDOW: usize = 3;
+
+/// One entry of a tenant's history.
+struct Version {
+    info: VersionInfo,
+    /// The compiled module, while it is live or within the rollback window.
+    compiled: Option<Arc<Deployed>>,
+    /// The module's bytes, kept only by a registry without a module store,
+    /// to load the version again.
+    bytes: Option<Arc<[u8]>>,
+}
+
 #[derive(Default)]
 struct Slot {
     live: ArcSwapOption<Deployed>,
@@ -123,7 +139,23 @@ struct Slot {
     /// Every version deployed, oldest first. A `std` mutex: deploys are rare
     /// and never await while holding it; it also serialises deploys of one
     /// tenant so version numbers stay in order.
-    history: Mutex<Vec<Arc<Deployed>>>,
+    history: Mutex<Vec<Version>>,
+}
+
+/// Drops the compiled module of every version but the live one and the
+/// [`ROLLBACK_WINDOW`] most recent others.
+fn trim(history: &mut [Version], live: u32) {
+    let mut kept = 0;
+    for version in history.iter_mut().rev() {
+        if version.info.version == live || version.compiled.is_none() {
+            continue;
+        }
+        if kept < ROLLBACK_WINDOW {
+            kept += 1;
+        } else {
+            version.compiled = None;
+        }
+    }
 }
 
 /// The registry of every tenant's modules.
@@ -234,7 +266,12 @@ impl Registry {
                 module,
                 info: info.clone(),
             });
-            history.push(deployed.clone());
+            history.push(Version {
+                info: info.clone(),
+                compiled: Some(deployed.clone()),
+                bytes: Some(bytes.into()),
+            });
+            trim(&mut history, info.version);
             slot.live.store(Some(deployed));
             tracing::info!(tenant, version = info.version, digest = %info.digest, source = %info.source, "rule module live");
             return Ok(info);
@@ -341,17 +378,17 @@ impl Registry {
     /// live one when `None`.
     pub fn rollback(&self, tenant: &str, version: Option<u32>) -> Result<VersionInfo, DeployError> {
         let slot = self.slot(tenant);
-        let history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
+        let mut history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
         let live = slot.live.load_full().map(|d| d.info.version);
-        let target = match version {
-            Some(v) => history.iter().find(|d| d.info.version == v),
-            None => history.iter().rev().find(|d| Some(d.info.version) < live),
+        let at = match version {
+            Some(v) => history.iter().position(|d| d.info.version == v),
+            None => history.iter().rposition(|d| Some(d.info.version) < live),
         }
-        .cloned()
         .ok_or(DeployError::NoSuchVersion {
             tenant: tenant.into(),
             version: version.unwrap_or(0),
         })?;
+        let target = self.compiled(tenant, &mut history[at])?;
         if let Some(modules) = &self.modules {
             modules
                 .set_live(tenant, target.info.version)
@@ -361,8 +398,42 @@ impl Registry {
                 })?;
         }
         slot.live.store(Some(target.clone()));
+        trim(&mut history, target.info.version);
         tracing::info!(tenant, version = target.info.version, digest = %target.info.digest, "rule module rolled back");
         Ok(target.info.clone())
+    }
+
+    /// The version's compiled module, loading it again if it left the
+    /// rollback window: from the bytes kept here or in the module store, and
+    /// compiled only if the compiled-module cache does not have it.
+    fn compiled(&self, tenant: &str, version: &mut Version) -> Result<Arc<Deployed>, DeployError> {
+        if let Some(compiled) = &version.compiled {
+            return Ok(compiled.clone());
+        }
+        let module = match (&version.bytes, &self.modules) {
+            (Some(bytes), _) => self.runtime.load(bytes)?,
+            (None, Some(modules)) => {
+                let bytes = modules
+                    .bytes(tenant, &version.info.digest)
+                    .map_err(|source| DeployError::Persist {
+                        tenant: tenant.into(),
+                        source,
+                    })?;
+                self.runtime.load(&bytes)?
+            }
+            (None, None) => {
+                return Err(DeployError::NoSuchVersion {
+                    tenant: tenant.into(),
+                    version: version.info.version,
+                })
+            }
+        };
+        let deployed = Arc::new(Deployed {
+            module,
+            info: version.info.clone(),
+        });
+        version.compiled = Some(deployed.clone());
+        Ok(deployed)
     }
 
     /// Reloads every tenant persisted. Returns the tenants restored; a
@@ -409,38 +480,37 @@ impl Registry {
         };
         let slot = self.slot(tenant);
         let mut history = slot.history.lock().unwrap_or_else(|p| p.into_inner());
-        let compiled =
-            |digest: &str, history: &[Arc<Deployed>]| -> anyhow::Result<Arc<LoadedModule>> {
-                if let Some(m) = fresh.filter(|m| m.info.digest == digest) {
-                    return Ok(m.clone());
-                }
-                if let Some(d) = history.iter().find(|d| d.info.digest == digest) {
-                    return Ok(d.module.clone());
-                }
-                let bytes = modules.bytes(tenant, digest)?;
-                Ok(self.runtime.load(&bytes)?)
-            };
-        let mut synced = Vec::with_capacity(persisted.versions.len());
-        for info in persisted.versions {
-            let same = history
-                .iter()
-                .find(|d| d.info.version == info.version && d.info.digest == info.digest)
-                .cloned();
-            synced.push(match same {
-                Some(d) => d,
-                None => Arc::new(Deployed {
-                    module: compiled(&info.digest, &history)?,
+        let mut synced: Vec<Version> = persisted
+            .versions
+            .into_iter()
+            .map(|info| {
+                let compiled = history
+                    .iter()
+                    .find(|v| v.info.version == info.version && v.info.digest == info.digest)
+                    .and_then(|v| v.compiled.clone())
+                    .or_else(|| {
+                        fresh.filter(|m| m.info.digest == info.digest).map(|m| {
+                            Arc::new(Deployed {
+                                module: m.clone(),
+                                info: info.clone(),
+                            })
+                        })
+                    });
+                Version {
                     info,
-                }),
-            });
-        }
-        let live = synced
+                    compiled,
+                    bytes: None,
+                }
+            })
+            .collect();
+        let at = synced
             .iter()
-            .find(|d| d.info.version == persisted.live)
-            .cloned()
+            .position(|v| v.info.version == persisted.live)
             .ok_or_else(|| {
                 anyhow::anyhow!("live version {} is not in the history", persisted.live)
             })?;
+        let live = self.compiled(tenant, &mut synced[at])?;
+        trim(&mut synced, persisted.live);
         *history = synced;
         let was = slot.live.load_full().map(|d| d.info.version);
         if was != Some(live.info.version) {

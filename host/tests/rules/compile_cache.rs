@@ -7,19 +7,6 @@ use std::time::Instant;
 use switchboard::runtime::{Compiled, LoadError, Registry, Runtime, RuntimeConfig};
 use switchboard_rule_artifacts as artifacts;
 
-/// `bytes` with a custom section appended: the same module, another digest.
-fn distinct(bytes: &[u8], n: u8) -> Vec<u8> {
-    let name = b"switchboard-test";
-    let mut section = vec![u8::try_from(name.len()).expect("short name")];
-    section.extend_from_slice(name);
-    section.push(n);
-    let mut out = bytes.to_vec();
-    out.push(0); // custom section
-    out.push(u8::try_from(section.len()).expect("short section"));
-    out.extend(section);
-    out
-}
-
 fn cached_runtime(dir: &std::path::Path) -> Runtime {
     Runtime::new(RuntimeConfig::default())
         .expect("runtime")

@@ -167,3 +167,68 @@ fn rm4_swaps_during_calls_decide_each_event_with_exactly_one_version() {
         swapper.join().expect("swapper");
     });
 }
+
+/// Twelve distinct versions: only the live one and the rollback window stay
+/// compiled; rolling back to the first loads it again, and it decides.
+#[test]
+fn pf1_only_the_live_version_and_the_rollback_window_stay_compiled() {
+    use switchboard::runtime::registry::ROLLBACK_WINDOW;
+    for persisted in [false, true] {
+        let dir = tempfile::tempdir().expect("dir");
+        let rt = Arc::new(runtime());
+        let reg = Registry::new(rt.clone(), persisted.then(|| dir.path().to_path_buf()));
+        let echo = artifacts::bytes(artifacts::FIXTURE_ECHO);
+        for n in 0..12u8 {
+            reg.deploy("acme", &distinct(&echo, n), "test")
+                .expect("deploys");
+        }
+        assert_eq!(reg.versions("acme").len(), 12);
+        assert_eq!(
+            rt.cached_modules(),
+            ROLLBACK_WINDOW + 1,
+            "persisted: {persisted}"
+        );
+
+        let back = reg.rollback("acme", Some(1)).expect("rolls back to v1");
+        assert_eq!(back.version, 1);
+        let live = reg.live("acme").expect("live");
+        assert_eq!(live.info.version, 1);
+        rt.on_session_event(
+            &live.module,
+            &CallMeta::new("acme", "pf1"),
+            &event("pf1"),
+            &context("acme"),
+        )
+        .expect("the reloaded version decides");
+        // v1 live again; v12, v11 and v10 still in the window.
+        assert_eq!(
+            rt.cached_modules(),
+            ROLLBACK_WINDOW + 1,
+            "persisted: {persisted}"
+        );
+        // Deploying v12's bytes again is a new version made of a module
+        // still compiled.
+        let again = reg
+            .deploy("acme", &distinct(&echo, 11), "again")
+            .expect("redeploys");
+        assert_eq!(again.version, 13);
+        assert_eq!(rt.cached_modules(), ROLLBACK_WINDOW + 1);
+
+        if persisted {
+            // A restart compiles only the live version and the window.
+            let rt = Arc::new(runtime());
+            let restored = Registry::new(rt.clone(), Some(dir.path().to_path_buf()));
+            assert_eq!(restored.restore(), vec!["acme".to_string()]);
+            assert_eq!(restored.live("acme").expect("live").info.version, 13);
+            assert_eq!(
+                rt.cached_modules(),
+                1,
+                "only the live version after a restart"
+            );
+            restored
+                .rollback("acme", Some(2))
+                .expect("rolls back to v2");
+            assert_eq!(rt.cached_modules(), 2);
+        }
+    }
+}

@@ -25,6 +25,19 @@ pub fn patient_runtime() -> Runtime {
     .expect("runtime")
 }
 
+/// `bytes` with a custom section appended: the same module, another digest.
+pub fn distinct(bytes: &[u8], n: u8) -> Vec<u8> {
+    let name = b"switchboard-test";
+    let mut section = vec![u8::try_from(name.len()).expect("short name")];
+    section.extend_from_slice(name);
+    section.push(n);
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section
+    out.push(u8::try_from(section.len()).expect("short section"));
+    out.extend(section);
+    out
+}
+
 pub fn load(rt: &Runtime, path: &str) -> Arc<LoadedModule> {
     rt.load(&switchboard_rule_artifacts::bytes(path))
         .unwrap_or_else(|e| panic!("loading {path}: {e}"))
