@@ -455,20 +455,14 @@ impl Pipeline {
     }
 
     fn settle(&self, row: &InboxRow, state: OutcomeState, reason: Option<&str>) {
-        let inbox = match state {
-            OutcomeState::Failed => self.store.mark_failed(row.seq, reason.unwrap_or("failed")),
-            _ => self.store.mark_done(row.seq),
+        let reason = match state {
+            OutcomeState::Failed => Some(reason.unwrap_or("failed")),
+            _ => None,
         };
-        let outcome = match state {
-            OutcomeState::Failed => {
-                self.store
-                    .set_outcome(&row.tenant, &row.event_id, state, reason)
-            }
-            _ => self
-                .store
-                .set_outcome(&row.tenant, &row.event_id, state, None),
-        };
-        if let Err(e) = inbox.and(outcome) {
+        if let Err(e) = self
+            .store
+            .settle(row.seq, &row.tenant, &row.event_id, reason)
+        {
             tracing::error!(tenant = %row.tenant, event_id = %row.event_id, error = %e, "could not record the outcome");
         }
     }

@@ -57,6 +57,9 @@ conformance! {
     every_attempt_is_counted =>
         ha1_sqlite_every_attempt_is_counted,
         ha1_postgres_every_attempt_is_counted;
+    settling_sets_the_row_and_the_outcome_together =>
+        pf2_sqlite_settling_sets_the_row_and_the_outcome_together,
+        pf2_postgres_settling_sets_the_row_and_the_outcome_together;
     dead_letters_hold_their_customer_until_skipped =>
         ha1_sqlite_dead_letters_hold_their_customer_until_skipped,
         ha1_postgres_dead_letters_hold_their_customer_until_skipped;
@@ -343,6 +346,44 @@ fn customers_and_sessions_are_listed_in_queue_order(store: Store) {
         store.mark_failed(row.seq, "x").expect("failed");
     }
     assert_eq!(store.pending_customers().expect("customers").len(), 2);
+}
+
+fn settling_sets_the_row_and_the_outcome_together(store: Store) {
+    store
+        .insert_events(&[event("a", "ok", "c1", 10), event("a", "bad", "c1", 20)])
+        .expect("insert");
+    let rows = store.events("a").expect("events");
+    store
+        .record_decision(
+            "a",
+            "ok",
+            None,
+            Some(1),
+            &json!({"actions": []}),
+            &json!({}),
+        )
+        .expect("decided");
+    store.settle(rows[0].seq, "a", "ok", None).expect("applied");
+    store
+        .settle(rows[1].seq, "a", "bad", Some("Kustomer refused it"))
+        .expect("failed");
+    let rows = store.events("a").expect("events");
+    assert_eq!(rows[0].status, InboxStatus::Done);
+    assert_eq!(
+        (rows[1].status, rows[1].reason.as_deref()),
+        (InboxStatus::Failed, Some("Kustomer refused it"))
+    );
+    let ok = store.outcome("a", "ok").expect("read").expect("outcome");
+    assert_eq!(
+        (ok.state, ok.module_version),
+        (OutcomeState::Applied, Some(1))
+    );
+    assert!(ok.plan.is_some(), "the decision is kept");
+    let bad = store.outcome("a", "bad").expect("read").expect("outcome");
+    assert_eq!(
+        (bad.state, bad.detail.as_deref()),
+        (OutcomeState::Failed, Some("Kustomer refused it"))
+    );
 }
 
 fn every_attempt_is_counted(store: Store) {

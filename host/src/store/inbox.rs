@@ -134,6 +134,18 @@ pub trait InboxStore {
     /// Marks a row failed for good, with the reason.
     fn mark_failed(&self, seq: i64, reason: &str) -> Result<(), StoreError>;
 
+    /// Settles an event that was applied (`reason` `None`: the row is done)
+    /// or failed for good (the row is failed with the reason): its inbox row
+    /// and its outcome (`outcomes`, see `LinkStore::set_outcome`) together,
+    /// in one transaction where the backend allows.
+    fn settle(
+        &self,
+        seq: i64,
+        tenant: &str,
+        event_id: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError>;
+
     /// Marks a row dead: its transient failures outlasted the maximum age.
     fn mark_dead(&self, seq: i64, reason: &str) -> Result<(), StoreError>;
 

@@ -117,7 +117,8 @@ impl Sqlite {
     fn from_connection(conn: Connection) -> Result<Self, StoreError> {
         schema::prepare(&conn)?;
         schema::migrate(&conn)?;
-        conn.set_prepared_statement_cache_capacity(64);
+        // Every statement the store runs fits, so none is parsed twice.
+        conn.set_prepared_statement_cache_capacity(256);
         Ok(Self {
             conn: Mutex::new(conn),
             _checkpoints: None,
@@ -140,7 +141,7 @@ impl CursorStore for Sqlite {
     fn cursor(&self, tenant: &str, source: &str) -> Result<Option<String>, StoreError> {
         use rusqlite::OptionalExtension;
         self.conn()
-            .query_row(
+            .row(
                 "SELECT value FROM cursors WHERE tenant = ?1 AND source = ?2",
                 (tenant, source),
                 |row| row.get(0),
@@ -176,10 +177,27 @@ fn write_cursor(
 /// once per connection, not on every call.
 trait Cached {
     fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+
+    /// One row, mapped by `f`.
+    fn row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
 }
 
 impl Cached for Connection {
     fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
         self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
     }
 }

@@ -244,6 +244,25 @@ impl InboxStore for Postgres {
         self.set_status(seq, InboxStatus::Failed, Some(reason))
     }
 
+    fn settle(
+        &self,
+        seq: i64,
+        tenant: &str,
+        event_id: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        use crate::store::links::{LinkStore as _, OutcomeState};
+        match reason {
+            None => self.mark_done(seq)?,
+            Some(reason) => self.mark_failed(seq, reason)?,
+        }
+        let state = match reason {
+            None => OutcomeState::Applied,
+            Some(_) => OutcomeState::Failed,
+        };
+        self.set_outcome(tenant, event_id, state, reason)
+    }
+
     fn mark_dead(&self, seq: i64, reason: &str) -> Result<(), StoreError> {
         self.set_status(seq, InboxStatus::Dead, Some(reason))
     }

@@ -193,7 +193,7 @@ impl InboxStore for Sqlite {
     fn event(&self, tenant: &str, event_id: &str) -> Result<Option<InboxRow>, StoreError> {
         let row = self
             .conn()
-            .query_row(
+            .row(
                 &format!("SELECT {COLUMNS} FROM inbox WHERE tenant = ?1 AND event_id = ?2"),
                 (tenant, event_id),
                 row_to_inbox,
@@ -218,6 +218,39 @@ impl InboxStore for Sqlite {
         self.set_status(seq, InboxStatus::Dead, Some(reason))
     }
 
+    /// One transaction: one commit, one set of WAL frames.
+    fn settle(
+        &self,
+        seq: i64,
+        tenant: &str,
+        event_id: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (status, state) = match reason {
+            None => (InboxStatus::Done, "applied"),
+            Some(_) => (InboxStatus::Failed, "failed"),
+        };
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(|e| StoreError::query("settle event", e))?;
+        tx.run(
+            "UPDATE inbox SET status = ?2, reason = ?3, attempts = attempts + 1 WHERE seq = ?1",
+            rusqlite::params![seq, status.as_str(), reason],
+        )
+        .and_then(|_| {
+            tx.run(
+                "INSERT INTO outcomes (tenant, event_id, state, detail) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (tenant, event_id) DO UPDATE
+                 SET state = excluded.state, detail = excluded.detail,
+                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')",
+                (tenant, event_id, state, reason),
+            )
+        })
+        .and_then(|_| tx.commit())
+        .map_err(|e| StoreError::query("settle event", e))
+    }
+
     /// Every (tenant, customer key) with pending events: what the scheduler
     /// queues at start and on a rescan.
     fn pending_customers(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -237,7 +270,7 @@ impl InboxStore for Sqlite {
     /// Whether a dead letter holds this customer's events.
     fn customer_held(&self, tenant: &str, customer_key: &str) -> Result<bool, StoreError> {
         self.conn()
-            .query_row(
+            .row(
                 "SELECT EXISTS (SELECT 1 FROM inbox
                   WHERE tenant = ?1 AND customer_key = ?2 AND status = 'dead')",
                 (tenant, customer_key),

@@ -30,7 +30,7 @@ impl LinkStore for Sqlite {
         session_id: &str,
     ) -> Result<Option<SessionLink>, StoreError> {
         self.conn()
-            .query_row(
+            .row(
                 "SELECT session_id, conversation_id, customer_id FROM session_links
                  WHERE tenant = ?1 AND session_id = ?2",
                 (tenant, session_id),
@@ -99,7 +99,7 @@ impl LinkStore for Sqlite {
         conversation_id: &str,
     ) -> Result<Option<ConversationMeta>, StoreError> {
         self.conn()
-            .query_row(
+            .row(
                 "SELECT session_id, channel, menu_selection, voicemail, direction FROM conversation_meta
                  WHERE tenant = ?1 AND conversation_id = ?2",
                 (tenant, conversation_id),
@@ -184,7 +184,7 @@ impl LinkStore for Sqlite {
     fn outcome(&self, tenant: &str, event_id: &str) -> Result<Option<Outcome>, StoreError> {
         let conn = self.conn();
         let row = conn
-            .query_row(
+            .row(
                 &format!(
                     "SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE tenant = ?1 AND event_id = ?2"
                 ),
@@ -248,7 +248,7 @@ impl LinkStore for Sqlite {
     ) -> Result<Option<(String, serde_json::Value)>, StoreError> {
         let row: Option<(String, String)> = self
             .conn()
-            .query_row(
+            .row(
                 "SELECT provisioned_at, fields FROM field_provisioning WHERE tenant = ?1",
                 [tenant],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -284,7 +284,7 @@ impl LinkStore for Sqlite {
     /// The attachment registered under `key` (the note it belongs to).
     fn attachment(&self, tenant: &str, key: &str) -> Result<Option<AttachmentRecord>, StoreError> {
         self.conn()
-            .query_row(
+            .row(
                 "SELECT attachment_id, upload, uploaded FROM attachments WHERE tenant = ?1 AND key = ?2",
                 (tenant, key),
                 |r| {

@@ -28,7 +28,7 @@ impl StatusStore for Sqlite {
         agent_email: &str,
     ) -> Result<Option<StatusAgentRow>, StoreError> {
         self.conn()
-            .query_row(
+            .row(
                 &format!(
                     "SELECT {COLUMNS} FROM status_sync_agents WHERE tenant = ?1 AND agent_email = ?2"
                 ),
