@@ -1,159 +1,319 @@
-//! The end-to-end path, measured: session events posted to the intake of a
-//! running sidecar, applied through the default rules into the Kustomer
-//! emulator. Prints accepted events/s, intake latency (p50, p99 per POST),
-//! applied events/s and the emulator's requests/s, all from one run.
+//! The end-to-end path, measured on the real binary: session events posted to
+//! the intake of one `switchboard serve` process on SQLite, applied through
+//! the default rules into the Kustomer emulator. The emulators and the load
+//! generator run in this process and the sidecar in its own, so its CPU time
+//! and syscalls are its alone.
 //!
-//! `cargo bench -p switchboard --bench pipeline`; `SWITCHBOARD_BENCH_EVENTS`
-//! (default 20,000), `SWITCHBOARD_BENCH_CUSTOMERS` (2,000),
-//! `SWITCHBOARD_BENCH_BATCH` (events per POST, 20) and
-//! `SWITCHBOARD_BENCH_SENDERS` (concurrent posters, 8) change the load;
-//! `SWITCHBOARD_BENCH_THREADS` sets the async worker threads (default: one
-//! per core).
+//! Two loads, each on a fresh sidecar, store and emulators: batches
+//! (`SWITCHBOARD_BENCH_EVENTS`, default 20,000, over
+//! `SWITCHBOARD_BENCH_CUSTOMERS`, 2,000, event `i` from customer
+//! `i % customers`; `SWITCHBOARD_BENCH_BATCH` events per POST, 20), then one
+//! event per POST (`SWITCHBOARD_BENCH_SINGLE_EVENTS`, 5,000, over
+//! `SWITCHBOARD_BENCH_SINGLE_CUSTOMERS`, 500; `SWITCHBOARD_BENCH_SINGLE_EVENTS=0`
+//! skips it), both from `SWITCHBOARD_BENCH_SENDERS` concurrent posters (8).
+//! `SWITCHBOARD_BENCH_THREADS` sets the sidecar's async worker threads
+//! (passed as `TOKIO_WORKER_THREADS`; default one per core).
 //!
-//! Emulators and sidecar share one process and the machine's cores, so the
-//! applied rate is a floor for the sidecar alone.
-use std::sync::Arc;
+//! Before the sidecar starts, the tenant's custom fields are provisioned
+//! (`switchboard fields provision`) and dated before the sessions start, so
+//! the rules fill them (CF4). The load starts once `/readyz` answers 200:
+//! compiling the rule module is not measured.
+//!
+//! For each load it prints accepted events/s (every POST answered 2xx),
+//! intake latency per POST (p50, p99), applied events/s (from the first POST
+//! until every event is `done` in the inbox), the Kustomer emulator's
+//! requests/s and requests per event, and over the same span the sidecar's
+//! CPU time per applied event (user + system, `/proc/<pid>/stat`) and its
+//! write and read syscalls per applied event (`syscw`, `syscr` in
+//! `/proc/<pid>/io`). Then a table of the loads and one summary line for the
+//! first: `accepted_per_s=… p99_ms=… applied_per_s=… cpu_ms_per_event=…
+//! write_syscalls_per_event=…`.
+//!
+//! `cargo bench -p switchboard --bench pipeline`. The sidecar's stderr
+//! (`RUST_LOG=warn`) goes to a log file in a temporary directory; the bench
+//! prints the warnings and errors it finds there, and keeps the directory
+//! when `SWITCHBOARD_BENCH_KEEP_LOGS` is set.
+//!
+//! Everything runs on this machine: on 2 cores the emulators and the load
+//! generator take CPU from the sidecar, so the rates are floors for the
+//! sidecar alone; its CPU and syscalls per event are its own.
+
+#[path = "support/sidecar.rs"]
+mod sidecar;
+
+use anyhow::{bail, Context};
+use sidecar::{Backend, Load, Progress, Syscalls, TENANT};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use switchboard::demo::{Stack, StackOptions};
-use switchboard::store::InboxStatus;
-use switchboard_emulators::ccai::load;
 
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(default)
-}
+/// The standard fields count as provisioned just before the load's sessions
+/// start (2026-01-15T09:00Z), as in the in-process demo stack.
+const PROVISIONED_AT: &str = "2026-01-15T00:00:00.000Z";
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
+/// One load's results.
+struct Row {
+    name: &'static str,
+    load: Load,
+    accepted_per_s: f64,
+    posts: usize,
+    p50: Duration,
+    p99: Duration,
+    applied_per_s: f64,
+    applied_in: Duration,
+    kustomer_per_s: f64,
+    kustomer_per_event: f64,
+    cpu_ms: f64,
+    cpu_ms_per_event: f64,
+    syscalls: Syscalls,
+    writes_per_event: f64,
+    reads_per_event: f64,
 }
 
 fn main() -> anyhow::Result<()> {
-    let events = setting("SWITCHBOARD_BENCH_EVENTS", 20_000);
-    let customers = setting("SWITCHBOARD_BENCH_CUSTOMERS", 2_000);
-    let batch = setting("SWITCHBOARD_BENCH_BATCH", 20);
-    let senders = setting("SWITCHBOARD_BENCH_SENDERS", 8);
-    let threads = setting("SWITCHBOARD_BENCH_THREADS", 0);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if threads > 0 {
-        builder.worker_threads(usize::try_from(threads)?);
+    let senders = sidecar::setting("SWITCHBOARD_BENCH_SENDERS", 8);
+    let mut loads = vec![(
+        "batched",
+        Load {
+            events: sidecar::setting("SWITCHBOARD_BENCH_EVENTS", 20_000),
+            customers: sidecar::setting("SWITCHBOARD_BENCH_CUSTOMERS", 2_000),
+            batch: sidecar::setting("SWITCHBOARD_BENCH_BATCH", 20),
+            senders,
+        },
+    )];
+    let single = std::env::var("SWITCHBOARD_BENCH_SINGLE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(5_000);
+    if single > 0 {
+        loads.push((
+            "single",
+            Load {
+                events: single,
+                customers: sidecar::setting("SWITCHBOARD_BENCH_SINGLE_CUSTOMERS", 500),
+                batch: 1,
+                senders,
+            },
+        ));
     }
-    let runtime = builder.enable_all().build()?;
-    runtime.block_on(run(events, customers, batch, senders))
+    let threads = std::env::var("SWITCHBOARD_BENCH_THREADS")
+        .ok()
+        .filter(|v| v.parse::<u64>().is_ok_and(|n| n > 0));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(&loads, threads))
 }
 
-async fn run(events: u64, customers: u64, batch: u64, senders: u64) -> anyhow::Result<()> {
-    let mut options = StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT);
-    options.poll_interval = None;
-    options.status_sync = None;
-    // The org budget of a large Kustomer plan is not what is measured.
-    options.kustomer_emulator.rate_limit_per_minute = 10_000_000;
-    let stack = Arc::new(Stack::start(options).await?);
+async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow::Result<()> {
+    let ticks_per_s = sidecar::clock_ticks_per_second();
+    let logs = tempfile::Builder::new()
+        .prefix("switchboard-pipeline-bench-")
+        .tempdir()
+        .context("a temporary directory for the sidecar")?;
     println!(
-        "pipeline bench: {events} events over {customers} customers, {batch} per POST, {senders} senders"
+        "pipeline bench: one `switchboard serve` process on SQLite ({} async worker threads), \
+         emulators and load generator in this process; sidecar logs in {}",
+        threads.as_deref().unwrap_or("default"),
+        logs.path().display()
     );
 
-    let batches: Vec<serde_json::Value> = (0..events)
-        .collect::<Vec<_>>()
-        .chunks(usize::try_from(batch)?)
-        .map(|chunk| {
-            load::batch(
-                chunk
-                    .iter()
-                    .map(|i| load::created_event(*i, *i % customers))
-                    .collect(),
-            )
-        })
-        .collect();
-    let batches = Arc::new(std::sync::Mutex::new(batches));
-    let served_before = stack.kustomer.control().requests_served();
-    let started = Instant::now();
-    let mut posting = tokio::task::JoinSet::new();
-    for _ in 0..senders {
-        let (stack, batches) = (stack.clone(), batches.clone());
-        posting.spawn(async move {
-            let client = reqwest::Client::new();
-            let mut latencies = Vec::new();
-            loop {
-                let next = batches.lock().map(|mut b| b.pop()).ok().flatten();
-                let Some(body) = next else { break };
-                let sent = Instant::now();
-                let answer = client
-                    .post(stack.target.session_events_url())
-                    .basic_auth(&stack.target.username, Some(&stack.target.password))
-                    .json(&body)
-                    .send()
-                    .await;
-                match answer {
-                    Ok(r) if r.status().is_success() => latencies.push(sent.elapsed()),
-                    Ok(r) => anyhow::bail!("the intake answered {}", r.status()),
-                    Err(e) => anyhow::bail!("posting failed: {e}"),
-                }
-            }
-            Ok(latencies)
-        });
+    let mut rows = Vec::new();
+    for (name, load) in loads {
+        let dir = logs.path().join(name);
+        rows.push(measure(name, *load, &dir, ticks_per_s, threads.as_deref()).await?);
     }
-    let mut latencies = Vec::new();
-    while let Some(joined) = posting.join_next().await {
-        latencies.extend(joined??);
-    }
-    let accepted_in = started.elapsed();
-    latencies.sort();
 
-    let store = stack.app.store();
-    let tenant = stack.options.tenant.clone();
-    let total = usize::try_from(events)?;
-    let mut last_report = Instant::now();
-    let applied_in = loop {
-        let rows = store.events(&tenant)?;
-        let done = rows
-            .iter()
-            .filter(|r| r.status == InboxStatus::Done)
-            .count();
-        let failed = rows
-            .iter()
-            .filter(|r| matches!(r.status, InboxStatus::Failed | InboxStatus::Dead))
-            .count();
-        if failed > 0 {
-            anyhow::bail!("{failed} events failed");
+    println!();
+    println!(
+        "{:<8} {:>7} {:>9} {:>5} {:>10} {:>7} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8}",
+        "load",
+        "events",
+        "customers",
+        "batch",
+        "accepted/s",
+        "p50_ms",
+        "p99_ms",
+        "applied/s",
+        "kustomer/s",
+        "cpu_ms/e",
+        "syscw/e",
+        "syscr/e"
+    );
+    for row in &rows {
+        println!(
+            "{:<8} {:>7} {:>9} {:>5} {:>10.0} {:>7.2} {:>7.2} {:>9.0} {:>10.0} {:>8.3} {:>8.1} {:>8.1}",
+            row.name,
+            row.load.events,
+            row.load.customers,
+            row.load.batch,
+            row.accepted_per_s,
+            row.p50.as_secs_f64() * 1e3,
+            row.p99.as_secs_f64() * 1e3,
+            row.applied_per_s,
+            row.kustomer_per_s,
+            row.cpu_ms_per_event,
+            row.writes_per_event,
+            row.reads_per_event,
+        );
+    }
+    if std::env::var_os("SWITCHBOARD_BENCH_KEEP_LOGS").is_some() {
+        let kept = logs.keep();
+        println!("sidecar logs kept in {}", kept.display());
+    }
+    let first = rows.first().context("no load was measured")?;
+    println!(
+        "accepted_per_s={:.0} p99_ms={:.2} applied_per_s={:.0} cpu_ms_per_event={:.3} \
+         write_syscalls_per_event={:.1}",
+        first.accepted_per_s,
+        first.p99.as_secs_f64() * 1e3,
+        first.applied_per_s,
+        first.cpu_ms_per_event,
+        first.writes_per_event,
+    );
+    Ok(())
+}
+
+/// Records the tenant's fields as provisioned at [`PROVISIONED_AT`] (the first
+/// time recorded is kept), then has `switchboard fields provision` create
+/// them in the Kustomer emulator.
+async fn provision_fields(
+    config: &Path,
+    env: &[(String, String)],
+    log: &Path,
+) -> anyhow::Result<()> {
+    let data = config
+        .parent()
+        .context("the config's directory")?
+        .join("data");
+    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    let store = switchboard::store::Store::open(switchboard::store::Store::path_in(&data))
+        .context("opening the sidecar's store")?;
+    store
+        .record_field_provisioning(TENANT, PROVISIONED_AT, &serde_json::json!([]))
+        .context("recording the field provisioning")?;
+    drop(store);
+    let stderr =
+        std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["fields", "provision", "--tenant", TENANT, "--config"])
+        .arg(config)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RUST_LOG", "warn")
+        .stderr(stderr)
+        .output()
+        .await
+        .context("running switchboard fields provision")?;
+    if !out.status.success() {
+        bail!(
+            "switchboard fields provision failed ({}): {}; see {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            log.display()
+        );
+    }
+    Ok(())
+}
+
+async fn measure(
+    name: &'static str,
+    load: Load,
+    dir: &Path,
+    ticks_per_s: f64,
+    threads: Option<&str>,
+) -> anyhow::Result<Row> {
+    println!();
+    println!(
+        "{name}: {} events over {} customers, {} per POST, {} senders",
+        load.events, load.customers, load.batch, load.senders
+    );
+    let (kustomer, ccai) = sidecar::start_emulators(10_000_000).await?;
+    let mut env = sidecar::secret_env(&kustomer.control().api_key(), &ccai.credentials().api_token);
+    let config = sidecar::write_config(dir, &kustomer, &ccai, Backend::Sqlite)?;
+    provision_fields(&config, &env, &dir.join("provision.log")).await?;
+    if let Some(threads) = threads {
+        env.push(("TOKIO_WORKER_THREADS".to_string(), threads.to_string()));
+    }
+    let mut sidecars = vec![sidecar::spawn(&config, &env, &dir.join("sidecar.log")).await?];
+    let progress = Progress::sqlite(dir)?;
+
+    let bodies = sidecar::batches(load)?;
+    let total = load.events;
+    let pid = sidecars[0].pid;
+    let served_before = kustomer.control().requests_served();
+    let cpu_before = sidecar::cpu_ticks(pid)?;
+    let io_before = Syscalls::of(pid)?;
+    let started = Instant::now();
+    let posting = tokio::spawn(sidecar::post_all(
+        vec![sidecars[0].url.clone()],
+        bodies,
+        load.senders,
+    ));
+    let latencies = posting.await.context("the load generator panicked")??;
+    let accepted_in = started.elapsed();
+    let (progress, applied_in) =
+        sidecar::wait_applied(name, progress, &mut sidecars, total, started, dir).await?;
+    let cpu_after = sidecar::cpu_ticks(pid)?;
+    let syscalls = Syscalls::of(pid)?.since(io_before);
+    let served = kustomer.control().requests_served() - served_before;
+
+    drop(progress);
+    for s in &mut sidecars {
+        sidecar::stop(s).await;
+    }
+    let (bad, shown) = sidecar::log_findings(&sidecars[0]);
+    if bad > 0 {
+        println!("  {name}: {bad} warning/error lines in the sidecar's log, e.g.:");
+        for line in shown {
+            println!("    {line}");
         }
-        if done >= total {
-            break started.elapsed();
-        }
-        if last_report.elapsed() > Duration::from_secs(5) {
-            println!("  applied {done} of {total}…");
-            last_report = Instant::now();
-        }
-        if started.elapsed() > Duration::from_secs(1_800) {
-            anyhow::bail!("only {done} of {total} applied after 30 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    let served = stack.kustomer.control().requests_served() - served_before;
+    }
 
     let per_s = |n: f64, d: Duration| n / d.as_secs_f64();
+    let events = total as f64;
+    let cpu_ms = cpu_after.saturating_sub(cpu_before) as f64 * 1e3 / ticks_per_s;
+    let row = Row {
+        name,
+        load,
+        accepted_per_s: per_s(events, accepted_in),
+        posts: latencies.len(),
+        p50: sidecar::percentile(&latencies, 0.50),
+        p99: sidecar::percentile(&latencies, 0.99),
+        applied_per_s: per_s(events, applied_in),
+        applied_in,
+        kustomer_per_s: per_s(served as f64, applied_in),
+        kustomer_per_event: served as f64 / events,
+        cpu_ms,
+        cpu_ms_per_event: cpu_ms / events,
+        syscalls,
+        writes_per_event: syscalls.writes as f64 / events,
+        reads_per_event: syscalls.reads as f64 / events,
+    };
     println!(
         "accepted: {:.0} events/s ({} POSTs; intake latency p50 {:.2} ms, p99 {:.2} ms)",
-        per_s(events as f64, accepted_in),
-        latencies.len(),
-        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        row.accepted_per_s,
+        row.posts,
+        row.p50.as_secs_f64() * 1e3,
+        row.p99.as_secs_f64() * 1e3,
     );
     println!(
-        "applied:  {:.0} events/s ({events} in {:.1} s)",
-        per_s(events as f64, applied_in),
-        applied_in.as_secs_f64()
+        "applied:  {:.0} events/s ({total} in {:.1} s)",
+        row.applied_per_s,
+        row.applied_in.as_secs_f64()
     );
     println!(
         "kustomer emulator: {:.0} requests/s, {:.2} requests per event",
-        per_s(served as f64, applied_in),
-        served as f64 / events as f64
+        row.kustomer_per_s, row.kustomer_per_event
     );
-    Ok(())
+    println!(
+        "sidecar: {:.3} ms CPU per applied event ({:.0} ms user + system in all); \
+         {:.1} write syscalls (syscw) and {:.1} read syscalls (syscr) per applied event \
+         ({} and {} in all)",
+        row.cpu_ms_per_event,
+        row.cpu_ms,
+        row.writes_per_event,
+        row.reads_per_event,
+        row.syscalls.writes,
+        row.syscalls.reads,
+    );
+    Ok(row)
 }

@@ -33,63 +33,13 @@
 
 #[path = "../tests/support/postgres.rs"]
 mod pg;
+#[path = "support/sidecar.rs"]
+mod sidecar;
 
-use anyhow::{bail, Context};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use anyhow::Context;
+use sidecar::{Backend, Load, Progress, Replica, STORE_URL_ENV};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use switchboard_emulators::ccai::{self as ccai_emu, load};
-use switchboard_emulators::kustomer as kustomer_emu;
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-const TENANT: &str = "acme";
-const EVENTS_USER: &str = "ccai-events";
-const EVENTS_PASSWORD: &str = "bench-events-password";
-/// The variable the PostgreSQL configurations read the store URL from.
-const STORE_URL_ENV: &str = "SWITCHBOARD_BENCH_STORE_URL";
-/// How long one configuration may take to apply everything.
-const APPLY_LIMIT: Duration = Duration::from_secs(900);
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Load {
-    events: u64,
-    customers: u64,
-    batch: u64,
-    senders: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
 
 /// One configuration's results.
 struct Row {
@@ -104,10 +54,10 @@ struct Row {
 
 fn main() -> anyhow::Result<()> {
     let load = Load {
-        events: setting("SWITCHBOARD_BENCH_EVENTS", 5_000),
-        customers: setting("SWITCHBOARD_BENCH_CUSTOMERS", 500),
-        batch: setting("SWITCHBOARD_BENCH_BATCH", 20),
-        senders: setting("SWITCHBOARD_BENCH_SENDERS", 8),
+        events: sidecar::setting("SWITCHBOARD_BENCH_EVENTS", 5_000),
+        customers: sidecar::setting("SWITCHBOARD_BENCH_CUSTOMERS", 500),
+        batch: sidecar::setting("SWITCHBOARD_BENCH_BATCH", 20),
+        senders: sidecar::setting("SWITCHBOARD_BENCH_SENDERS", 8),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -118,7 +68,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(load: Load) -> anyhow::Result<()> {
     let server = pg::base_url();
     check_postgres(&server).await?;
-    let ticks_per_s = clock_ticks_per_second();
+    let ticks_per_s = sidecar::clock_ticks_per_second();
     let logs = tempfile::Builder::new()
         .prefix("switchboard-replicas-bench-")
         .tempdir()
@@ -218,396 +168,6 @@ fn connect(url: &str) -> anyhow::Result<postgres::Client> {
     Ok(config.connect(postgres::NoTls)?)
 }
 
-/// `sysconf(_SC_CLK_TCK)`, asked of `getconf` (this crate has no libc);
-/// 100 (Linux's value) when that fails.
-fn clock_ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|t| *t > 0.0)
-        .unwrap_or(100.0)
-}
-
-/// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    // The command name (field 2) is in parentheses and may hold spaces.
-    let (_, rest) = stat
-        .rsplit_once(')')
-        .with_context(|| format!("{path} has no command name: {stat}"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state); utime is field 14, stime field 15.
-    let field = |n: usize| -> anyhow::Result<u64> {
-        fields
-            .get(n - 3)
-            .with_context(|| format!("{path} has no field {n}: {stat}"))?
-            .parse()
-            .with_context(|| format!("field {n} of {path} is not a number: {stat}"))
-    };
-    Ok(field(14)? + field(15)?)
-}
-
-/// A running `switchboard serve` child.
-struct Replica {
-    child: tokio::process::Child,
-    pid: u32,
-    url: String,
-    log: PathBuf,
-    /// The log's length when the replica was ready: what it logged before
-    /// includes the bench's own readiness probes.
-    ready_at: usize,
-}
-
-/// Starts `switchboard serve --config <config>` and waits for its
-/// "listening on" line.
-async fn spawn(config: &Path, env: &[(String, String)], log: &Path) -> anyhow::Result<Replica> {
-    let stderr =
-        std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting switchboard serve")?;
-    let pid = child.id().context("the child has no pid")?;
-    let stdout = child.stdout.take().context("the child's stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let listening = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("switchboard listening on ") {
-                return Ok(Some(url.trim().to_string()));
-            }
-        }
-        Ok::<_, std::io::Error>(None)
-    })
-    .await;
-    let url = match listening {
-        Ok(Ok(Some(url))) => url,
-        Ok(Ok(None)) => bail!(
-            "switchboard serve exited before listening; see {}:\n{}",
-            log.display(),
-            std::fs::read_to_string(log).unwrap_or_default()
-        ),
-        Ok(Err(e)) => bail!("reading switchboard serve's stdout: {e}"),
-        Err(_) => bail!(
-            "switchboard serve did not listen within 120 s; see {}",
-            log.display()
-        ),
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let mut replica = Replica {
-        child,
-        pid,
-        url,
-        log: log.to_path_buf(),
-        ready_at: 0,
-    };
-    wait_ready(&mut replica).await?;
-    replica.ready_at = std::fs::metadata(log)
-        .ok()
-        .and_then(|m| usize::try_from(m.len()).ok())
-        .unwrap_or(0);
-    Ok(replica)
-}
-
-/// Waits until the replica's `/readyz` answers 200: it listens before its
-/// rule module is compiled, and neither that compilation nor the events
-/// waiting for it belong in the measurement.
-async fn wait_ready(replica: &mut Replica) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let url = format!("{}/readyz", replica.url);
-    let started = Instant::now();
-    loop {
-        let answer = client.get(&url).send().await;
-        let last = match answer {
-            Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
-            Err(e) => e.to_string(),
-        };
-        if let Some(status) = replica.child.try_wait()? {
-            bail!(
-                "switchboard serve exited ({status}) before it was ready; see {}",
-                replica.log.display()
-            );
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            bail!(
-                "{url} not ready within 120 s (last answer {last}); see {}",
-                replica.log.display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Stops a replica: SIGTERM (a graceful shutdown, so its log shows what
-/// shutting down does), SIGKILL if it is still running 15 s later.
-async fn stop(replica: &mut Replica) {
-    let _ = tokio::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(replica.pid.to_string())
-        .status()
-        .await;
-    if tokio::time::timeout(Duration::from_secs(15), replica.child.wait())
-        .await
-        .is_err()
-    {
-        println!(
-            "  replica {} did not stop within 15 s of SIGTERM; killing it",
-            replica.url
-        );
-        let _ = replica.child.kill().await;
-    }
-}
-
-/// The secrets the configuration reads from the environment.
-fn secret_env(kustomer_key: &str, ccai_token: &str) -> Vec<(String, String)> {
-    [
-        ("BENCH_KUSTOMER_API_KEY", kustomer_key),
-        ("BENCH_CCAI_API_TOKEN", ccai_token),
-        ("BENCH_EVENTS_PASSWORD", EVENTS_PASSWORD),
-        ("BENCH_WEBHOOK_SECRET", "bench-webhook-secret"),
-        ("BENCH_ADMIN_TOKEN", "bench-admin-token"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-/// Writes `switchboard.toml` for tenant `acme` against both emulators into
-/// `dir` (data in `dir/data`) and returns its path; `postgres` adds the
-/// shared store, its URL read from [`STORE_URL_ENV`].
-fn write_config(
-    dir: &Path,
-    kustomer: &kustomer_emu::KustomerEmulator,
-    ccai: &ccai_emu::CcaiEmulator,
-    backend: Backend,
-) -> anyhow::Result<PathBuf> {
-    let creds = ccai.credentials();
-    let store = match backend {
-        Backend::Sqlite => String::new(),
-        Backend::Postgres => format!(
-            "\n[store]\nbackend = \"postgres\"\nurl = {{ env = \"{STORE_URL_ENV}\" }}\npool_size = 16\n"
-        ),
-    };
-    let text = format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-data_dir = "data"
-admin_token = {{ env = "BENCH_ADMIN_TOKEN" }}
-workers = 16
-{store}
-[[tenant]]
-id = "{TENANT}"
-module = "{module}"
-failure_policy = "hold"
-recording = true
-
-[tenant.kustomer]
-base_url = "{kustomer_url}"
-api_key = {{ env = "BENCH_KUSTOMER_API_KEY" }}
-
-[tenant.ccai]
-base_url = "{ccai_url}"
-subdomain = "{subdomain}"
-api_token = {{ env = "BENCH_CCAI_API_TOKEN" }}
-events_username = "{EVENTS_USER}"
-events_password = {{ env = "BENCH_EVENTS_PASSWORD" }}
-webhook_primary_secret = {{ env = "BENCH_WEBHOOK_SECRET" }}
-"#,
-        module = switchboard_rule_artifacts::RULES_DEFAULT,
-        kustomer_url = kustomer.base_url(),
-        ccai_url = ccai.base_url(),
-        subdomain = creds.subdomain,
-    );
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("switchboard.toml");
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
-/// Inbox counts by status, read beside the sidecar.
-#[derive(Debug, Default)]
-struct Counts {
-    done: u64,
-    failed: u64,
-    dead: u64,
-    other: u64,
-}
-
-/// A second connection to the store, for counting progress.
-enum Progress {
-    /// `data/switchboard.db` opened read-only (WAL lets it read beside the
-    /// service).
-    Sqlite(rusqlite::Connection),
-    /// A client of its own on the shared schema (`None` only while being
-    /// dropped).
-    Postgres(Option<postgres::Client>),
-}
-
-impl Drop for Progress {
-    /// A `postgres::Client` blocks (on a runtime of its own) when dropped,
-    /// which must not happen on a tokio worker: drop it on a thread.
-    fn drop(&mut self) {
-        if let Progress::Postgres(client) = self {
-            if let Some(client) = client.take() {
-                let _ = std::thread::spawn(move || drop(client)).join();
-            }
-        }
-    }
-}
-
-const COUNT_SQL: &str = "SELECT status, count(*) FROM inbox GROUP BY status";
-
-impl Progress {
-    /// Blocking: call it off the runtime's workers.
-    fn counts(&mut self) -> anyhow::Result<Counts> {
-        let by_status: Vec<(String, i64)> = match self {
-            Progress::Sqlite(conn) => {
-                let mut statement = conn.prepare_cached(COUNT_SQL)?;
-                let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                rows.collect::<Result<_, _>>()?
-            }
-            Progress::Postgres(client) => client
-                .as_mut()
-                .context("the progress client is gone")?
-                .query(COUNT_SQL, &[])?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<Result<_, postgres::Error>>()?,
-        };
-        let mut counts = Counts::default();
-        for (status, n) in by_status {
-            let n = u64::try_from(n).unwrap_or(0);
-            match status.as_str() {
-                "done" => counts.done += n,
-                "failed" => counts.failed += n,
-                "dead" => counts.dead += n,
-                _ => counts.other += n,
-            }
-        }
-        Ok(counts)
-    }
-}
-
-/// Runs `progress.counts()` on a blocking thread and hands the connection back.
-async fn counts(mut progress: Progress) -> anyhow::Result<(Progress, Counts)> {
-    tokio::task::spawn_blocking(move || {
-        let counts = progress.counts();
-        counts.map(|c| (progress, c))
-    })
-    .await
-    .context("the progress query panicked")?
-}
-
-/// The batches to post, serialized once: event `i` from customer
-/// `i % customers`, in order.
-fn batches(load: Load) -> anyhow::Result<Vec<bytes::Bytes>> {
-    (0..load.events)
-        .collect::<Vec<_>>()
-        .chunks(usize::try_from(load.batch)?)
-        .map(|chunk| {
-            let body = load::batch(
-                chunk
-                    .iter()
-                    .map(|i| load::created_event(*i, *i % load.customers))
-                    .collect(),
-            );
-            Ok(bytes::Bytes::from(serde_json::to_vec(&body)?))
-        })
-        .collect()
-}
-
-/// Posts the batches round robin over `urls` from `senders` tasks; returns
-/// each POST's latency. A refused POST stops everything with its body.
-async fn post_all(
-    urls: Vec<String>,
-    batches: Vec<bytes::Bytes>,
-    senders: u64,
-) -> anyhow::Result<Vec<Duration>> {
-    let urls: Arc<Vec<String>> = Arc::new(
-        urls.iter()
-            .map(|u| format!("{u}/v1/tenants/{TENANT}/ccai/session-events"))
-            .collect(),
-    );
-    let batches = Arc::new(batches);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut posting = tokio::task::JoinSet::new();
-    for _ in 0..senders {
-        let (urls, batches, next) = (urls.clone(), batches.clone(), next.clone());
-        posting.spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()?;
-            let mut latencies = Vec::new();
-            loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = batches.get(k) else { break };
-                let url = &urls[k % urls.len()];
-                let sent = Instant::now();
-                let answer = client
-                    .post(url)
-                    .basic_auth(EVENTS_USER, Some(EVENTS_PASSWORD))
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .with_context(|| format!("posting batch {k} to {url}"))?;
-                let status = answer.status();
-                if !status.is_success() {
-                    let body = answer.text().await.unwrap_or_default();
-                    bail!("{url} answered batch {k} with {status}: {body}");
-                }
-                latencies.push(sent.elapsed());
-            }
-            Ok(latencies)
-        });
-    }
-    let mut latencies = Vec::new();
-    while let Some(joined) = posting.join_next().await {
-        latencies.extend(joined.context("a sender panicked")??);
-    }
-    latencies.sort();
-    Ok(latencies)
-}
-
-/// The WARN and ERROR lines of a replica's log: how many, and the first few.
-/// The 503 answers to the bench's readiness probes (logged as errors) are
-/// left out.
-fn log_findings(replica: &Replica) -> (usize, Vec<String>) {
-    let text = std::fs::read_to_string(&replica.log).unwrap_or_default();
-    let starting = text.get(..replica.ready_at).unwrap_or_default();
-    let probe = |l: &&str| l.contains("tower_http::trace::on_failure") && l.contains("503");
-    let running = text.get(replica.ready_at..).unwrap_or_default();
-    let bad: Vec<&str> = starting
-        .lines()
-        .filter(|l| !probe(l))
-        .chain(running.lines())
-        .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("panicked"))
-        .collect();
-    let mut shown: Vec<String> = Vec::new();
-    for line in &bad {
-        if shown.len() >= 5 {
-            break;
-        }
-        let line: String = line.chars().take(400).collect();
-        if !shown.contains(&line) {
-            shown.push(line);
-        }
-    }
-    (bad.len(), shown)
-}
-
 async fn measure(
     backend: Backend,
     count: usize,
@@ -617,22 +177,8 @@ async fn measure(
 ) -> anyhow::Result<Row> {
     let label = format!("{} x{count}", backend.name());
     println!("{label}: starting");
-    let kustomer = kustomer_emu::start(kustomer_emu::KustomerEmulatorConfig {
-        rate_limit_per_minute: 1_000_000,
-        ..Default::default()
-    })
-    .await
-    .context("starting the Kustomer emulator")?;
-    let ccai = ccai_emu::start(ccai_emu::CcaiConfig {
-        rate_limit: None,
-        ..Default::default()
-    })
-    .await
-    .context("starting the CCAI Platform emulator")?;
-    for agent in ccai.agents() {
-        kustomer.control().add_user(&agent.email, &agent.name());
-    }
-    let mut env = secret_env(&kustomer.control().api_key(), &ccai.credentials().api_token);
+    let (kustomer, ccai) = sidecar::start_emulators(1_000_000).await?;
+    let mut env = sidecar::secret_env(&kustomer.control().api_key(), &ccai.credentials().api_token);
     let db = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => {
@@ -646,22 +192,13 @@ async fn measure(
 
     let mut replicas = Vec::new();
     for n in 0..count {
-        let config = write_config(&dir.join(format!("replica-{n}")), &kustomer, &ccai, backend)?;
+        let config =
+            sidecar::write_config(&dir.join(format!("replica-{n}")), &kustomer, &ccai, backend)?;
         let log = dir.join(format!("replica-{n}.log"));
-        replicas.push(spawn(&config, &env, &log).await?);
+        replicas.push(sidecar::spawn(&config, &env, &log).await?);
     }
-    let mut progress = Some(match &db {
-        None => {
-            let file = dir.join("replica-0").join("data").join("switchboard.db");
-            let conn = rusqlite::Connection::open_with_flags(
-                &file,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .with_context(|| format!("opening {} read-only", file.display()))?;
-            conn.busy_timeout(Duration::from_secs(5))?;
-            Progress::Sqlite(conn)
-        }
+    let progress = match &db {
+        None => Progress::sqlite(&dir.join("replica-0"))?,
         Some(db) => {
             let url = db.url().to_string();
             let client = tokio::task::spawn_blocking(move || connect(&url))
@@ -669,16 +206,16 @@ async fn measure(
                 .context("connecting for progress counts panicked")??;
             Progress::Postgres(Some(client))
         }
-    });
+    };
 
-    let bodies = batches(load)?;
+    let bodies = sidecar::batches(load)?;
     let total = load.events;
     let cpu = |replicas: &[Replica]| -> anyhow::Result<u64> {
-        replicas.iter().map(|r| cpu_ticks(r.pid)).sum()
+        replicas.iter().map(|r| sidecar::cpu_ticks(r.pid)).sum()
     };
     let cpu_before = cpu(&replicas)?;
     let started = Instant::now();
-    let posting = tokio::spawn(post_all(
+    let posting = tokio::spawn(sidecar::post_all(
         replicas.iter().map(|r| r.url.clone()).collect(),
         bodies,
         load.senders,
@@ -686,59 +223,16 @@ async fn measure(
     let latencies = posting.await.context("the load generator panicked")??;
     let accepted_in = started.elapsed();
 
-    let mut last_report = Instant::now();
-    let applied_in = loop {
-        let (back, c) = counts(progress.take().context("progress connection")?).await?;
-        progress = Some(back);
-        if c.failed + c.dead > 0 {
-            bail!(
-                "{label}: {} events failed and {} were dead-lettered ({} done); see the logs in {}",
-                c.failed,
-                c.dead,
-                c.done,
-                dir.display()
-            );
-        }
-        if c.done >= total {
-            break started.elapsed();
-        }
-        for r in &mut replicas {
-            if let Some(status) = r.child.try_wait()? {
-                bail!(
-                    "{label}: replica {} exited ({status}) with {} of {total} done; see {}",
-                    r.url,
-                    c.done,
-                    r.log.display()
-                );
-            }
-        }
-        if last_report.elapsed() > Duration::from_secs(5) {
-            println!(
-                "  {label}: {} of {total} done ({} pending) after {:.0} s",
-                c.done,
-                c.other,
-                started.elapsed().as_secs_f64()
-            );
-            last_report = Instant::now();
-        }
-        if started.elapsed() > APPLY_LIMIT {
-            bail!(
-                "{label}: only {} of {total} applied after {} s; see the logs in {}",
-                c.done,
-                APPLY_LIMIT.as_secs(),
-                dir.display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (progress, applied_in) =
+        sidecar::wait_applied(&label, progress, &mut replicas, total, started, dir).await?;
     let cpu_after = cpu(&replicas)?;
 
     drop(progress);
     for r in &mut replicas {
-        stop(r).await;
+        sidecar::stop(r).await;
     }
     for (n, r) in replicas.iter().enumerate() {
-        let (bad, shown) = log_findings(r);
+        let (bad, shown) = sidecar::log_findings(r);
         if bad > 0 {
             println!("  {label} replica {n}: {bad} warning/error lines in its log, e.g.:");
             for line in shown {
@@ -760,8 +254,8 @@ async fn measure(
         backend,
         replicas: count,
         accepted_per_s: per_s(total as f64, accepted_in),
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
+        p50: sidecar::percentile(&latencies, 0.50),
+        p99: sidecar::percentile(&latencies, 0.99),
         applied_per_s: per_s(total as f64, applied_in),
         cpu_ms_per_event: cpu_ms / total as f64,
     };
