@@ -18,7 +18,7 @@
 //! --profile fresh 2000`.
 use std::time::{Duration, Instant};
 use switchboard::runtime::types as t;
-use switchboard::runtime::{CallMeta, Runtime, RuntimeConfig};
+use switchboard::runtime::{CallMeta, LoadedModule, Runtime, RuntimeConfig};
 use switchboard_guest_sdk as sdk;
 
 const SAMPLES: usize = 31;
@@ -135,52 +135,22 @@ fn main() {
         "wasm and native default rules disagree"
     );
 
-    if let Some((path, n)) = profile {
-        match path.as_str() {
-            "fresh" => {
-                for _ in 0..n {
-                    std::hint::black_box(
-                        rt.on_session_event(&module, &meta, &event, &ctx)
-                            .expect("call"),
-                    );
-                }
-            }
-            "warm" => {
-                rt.bench_warm_session_calls(&module, &meta, &event, &ctx, n)
-                    .expect("warm calls");
-            }
-            "native" => {
-                for _ in 0..n {
-                    std::hint::black_box(
-                        sdk::Rule::on_session_event(
-                            &NativeDefaults,
-                            std::hint::black_box(&native_event),
-                            &native_ctx,
-                        )
-                        .expect("native"),
-                    );
-                }
-            }
-            other => panic!("--profile takes fresh, warm or native, not {other}"),
-        }
-        return;
-    }
-
-    let fresh = measure(|n| {
+    // Each runs its path `n` times and returns the time taken.
+    let fresh_calls = |module: &LoadedModule, n: u32| {
         let started = Instant::now();
         for _ in 0..n {
             std::hint::black_box(
-                rt.on_session_event(&module, &meta, &event, &ctx)
+                rt.on_session_event(module, &meta, &event, &ctx)
                     .expect("call"),
             );
         }
         started.elapsed()
-    });
-    let warm = measure(|n| {
-        rt.bench_warm_session_calls(&module, &meta, &event, &ctx, n)
+    };
+    let warm_calls = |module: &LoadedModule, n: u32| {
+        rt.bench_warm_session_calls(module, &meta, &event, &ctx, n)
             .expect("warm calls")
-    });
-    let native = measure(|n| {
+    };
+    let native_calls = |n: u32| {
         let started = Instant::now();
         for _ in 0..n {
             std::hint::black_box(
@@ -193,7 +163,21 @@ fn main() {
             );
         }
         started.elapsed()
-    });
+    };
+
+    if let Some((path, n)) = profile {
+        match path.as_str() {
+            "fresh" => fresh_calls(&module, n),
+            "warm" => warm_calls(&module, n),
+            "native" => native_calls(n),
+            other => panic!("--profile takes fresh, warm or native, not {other}"),
+        };
+        return;
+    }
+
+    let fresh = measure(|n| fresh_calls(&module, n));
+    let warm = measure(|n| warm_calls(&module, n));
+    let native = measure(native_calls);
 
     // The echo fixture takes the same inputs but does almost nothing: its
     // fresh-vs-warm gap is the instantiation cost alone, and its warm call is
@@ -203,20 +187,8 @@ fn main() {
             switchboard_rule_artifacts::FIXTURE_ECHO,
         ))
         .expect("echo fixture loads");
-    let echo_fresh = measure(|n| {
-        let started = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(
-                rt.on_session_event(&echo, &meta, &event, &ctx)
-                    .expect("call"),
-            );
-        }
-        started.elapsed()
-    });
-    let echo_warm = measure(|n| {
-        rt.bench_warm_session_calls(&echo, &meta, &event, &ctx, n)
-            .expect("warm calls")
-    });
+    let echo_fresh = measure(|n| fresh_calls(&echo, n));
+    let echo_warm = measure(|n| warm_calls(&echo, n));
 
     println!(
         "rule decision per event (default module, {} actions, median of {SAMPLES} samples)",
