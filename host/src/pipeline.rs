@@ -513,6 +513,12 @@ impl Pipeline {
                 }
                 self.record(tenant, &event, &loaded.context, &decided)?;
                 self.shadow(tenant, &event, &loaded.context, &decided.0);
+                // The decision is kept for good before anything is written
+                // to Kustomer: a replay carries out this plan, no other.
+                let writes = |a: &t::Action| !matches!(a, t::Action::Skip(_));
+                if decided.0.actions.iter().any(writes) {
+                    self.store.durable().await?;
+                }
                 (decided.0, decided.1.map(|(_, version)| version))
             }
         };

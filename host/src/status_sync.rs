@@ -438,6 +438,11 @@ impl StatusSync {
         let (tx, rx) = oneshot::channel();
         lock(&self.waiters).insert(key.clone(), tx);
         let stored = self.enqueue(tenant, "kustomer", &id, change, None);
+        // Durable before the answer says it was taken.
+        let stored = match stored {
+            Ok(stored) => self.store.durable().await.map(|()| stored),
+            Err(e) => Err(e),
+        };
         answer.change_id = Some(id.clone());
         match stored {
             Ok(true) => {}

@@ -58,6 +58,26 @@ pub trait CursorStore {
     fn set_cursor(&self, tenant: &str, source: &str, value: &str) -> Result<(), StoreError>;
 }
 
+/// When a backend's writes become durable.
+pub trait Durability {
+    /// `None` when every write is committed before it returns; otherwise a
+    /// receiver told once every write made before the call is committed
+    /// (or why it was not).
+    fn committed(&self) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>>;
+}
+
+impl Durability for Sqlite {
+    fn committed(&self) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>> {
+        Some(self.durable())
+    }
+}
+
+impl Durability for Postgres {
+    fn committed(&self) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>> {
+        None
+    }
+}
+
 /// Everything a backend provides.
 pub trait Backend:
     InboxStore
@@ -68,6 +88,7 @@ pub trait Backend:
     + StatusStore
     + CursorStore
     + Coordination
+    + Durability
     + Send
     + Sync
 {
@@ -82,6 +103,7 @@ impl<T> Backend for T where
         + StatusStore
         + CursorStore
         + Coordination
+        + Durability
         + Send
         + Sync
 {
@@ -167,6 +189,20 @@ impl Store {
     /// A private in-memory SQLite store (tests, the demo).
     pub fn in_memory() -> Result<Self, StoreError> {
         Ok(Self::new(Sqlite::in_memory()?))
+    }
+
+    /// Waits until every write made before the call is durable. The
+    /// intake calls it before answering 2xx, the pipeline before its first
+    /// write to Kustomer; other writes become durable within about a
+    /// millisecond on their own ([`sqlite::COMMIT_GAP`]).
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        match self.backend.committed() {
+            None => Ok(()),
+            Some(told) => told
+                .await
+                .map_err(|_| StoreError::Commit("the store closed before committing".into()))?
+                .map_err(StoreError::Commit),
+        }
     }
 
     /// Merges `updates` in order, one transaction for all: for each

@@ -127,6 +127,10 @@ pub(crate) async fn session_events(
     ) {
         Ok(stored) => {
             state.ring(&stored.events);
+            // The 2xx promises the events are durable (OP2).
+            if let Err(e) = state.store.durable().await {
+                return store_error(e);
+            }
             Json(json!({
                 "received": received,
                 "accepted": stored.new,
@@ -298,6 +302,9 @@ pub(crate) async fn chat_webhooks(
     ) {
         Ok(stored) => {
             state.ring(&stored.events);
+            if let Err(e) = state.store.durable().await {
+                return store_error(e);
+            }
             Json(json!({ "accepted": stored.new, "duplicates": stored.unchanged })).into_response()
         }
         Err(e) => store_error(e),

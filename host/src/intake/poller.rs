@@ -295,6 +295,7 @@ impl Poller {
                 updates,
                 Some((name, &value)),
             )?;
+            self.store.durable().await?;
             report.events += stored.new;
             if let Some(doorbell) = &self.doorbell {
                 for row in &stored.events {

@@ -395,6 +395,8 @@ async fn attach(env: &Env<'_>, key: &str, file: &t::File) -> Result<String, Pipe
                     .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
                 env.store
                     .record_attachment(tenant, key, &created.id, &upload)?;
+                // Kept for good before the upload, or a retry orphans it.
+                env.store.durable().await?;
                 (created.id, target)
             }
         };

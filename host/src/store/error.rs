@@ -29,9 +29,13 @@ pub enum StoreError {
     /// The database was written by a newer version of the sidecar.
     #[error("store schema version {found} is newer than this build supports ({supported})")]
     TooNew { found: i64, supported: i64 },
-    /// The background checkpoint thread could not be started.
-    #[error("cannot start the store's checkpoint thread: {0}")]
+    /// A background thread of the store (checkpoints, commits) could not
+    /// be started.
+    #[error("cannot start a store thread: {0}")]
     Thread(String),
+    /// Writes that had run were not committed: they are lost.
+    #[error("store writes were not committed: {0}")]
+    Commit(String),
 }
 
 impl StoreError {

@@ -4,7 +4,9 @@
 //! [`Sqlite`] keeps one connection behind a `std` mutex: SQLite serialises
 //! writers anyway, every statement is short and none is held across an
 //! `.await`. Callers on the async runtime run it inline; the statements are
-//! small enough that a blocking hop would cost more than it saves.
+//! small enough that a blocking hop would cost more than it saves. Writes
+//! share one transaction, committed by a thread of its own about once a
+//! millisecond (`commit.rs`); [`Sqlite::durable`] waits for that commit.
 //!
 //! Copying the write-ahead log back into the database (a checkpoint, with
 //! its fsync) runs on a background thread with its own connection every
@@ -14,6 +16,7 @@
 //! One process owns the file: the coordination a shared database needs
 //! (customer leases, leaders, module notifications) is granted locally.
 
+mod commit;
 mod coordination;
 mod inbox;
 mod links;
@@ -25,11 +28,14 @@ mod status_sync;
 
 use super::{CursorStore, StoreError};
 
+use commit::{Conn, Group};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
+
+pub use commit::COMMIT_GAP;
 
 /// How often the background thread checkpoints the write-ahead log.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -40,7 +46,7 @@ pub const WAL_BACKSTOP_PAGES: u32 = 10_000;
 
 /// The SQLite backend.
 pub struct Sqlite {
-    conn: Mutex<Connection>,
+    group: Group,
     /// Stops the checkpoint thread when dropped.
     _checkpoints: Option<Checkpoints>,
     replica: String,
@@ -120,20 +126,36 @@ impl Sqlite {
         // Every statement the store runs fits, so none is parsed twice.
         conn.set_prepared_statement_cache_capacity(256);
         Ok(Self {
-            conn: Mutex::new(conn),
+            group: Group::start(conn)?,
             _checkpoints: None,
             replica: super::coordination::new_replica_id(),
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         })
     }
 
-    /// The connection. A poisoned lock only means another thread panicked
-    /// mid-statement; SQLite rolled that statement back, so the connection is
-    /// still consistent and we keep using it.
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The connection, for reads (see [`Group::conn`]).
+    fn conn(&self) -> MutexGuard<'_, Conn> {
+        self.group.conn()
+    }
+
+    /// The connection, for writes: inside the group transaction.
+    fn write(&self) -> Result<MutexGuard<'_, Conn>, StoreError> {
+        self.group.write()
+    }
+
+    /// Resolves once every write made before the call is committed.
+    pub fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+        self.group.durable()
+    }
+
+    /// Group transactions committed so far.
+    pub fn commits(&self) -> u64 {
+        self.group.commits()
+    }
+
+    /// Commits the writes made so far now, on the calling thread.
+    pub fn commit_now(&self) -> Result<(), StoreError> {
+        self.group.commit_now()
     }
 }
 
@@ -151,7 +173,7 @@ impl CursorStore for Sqlite {
     }
 
     fn set_cursor(&self, tenant: &str, source: &str, value: &str) -> Result<(), StoreError> {
-        write_cursor(&self.conn(), tenant, source, value)
+        write_cursor(&*self.write()?, tenant, source, value)
     }
 }
 

@@ -74,3 +74,97 @@ fn writes_reach_the_database_file_through_the_background_checkpoint() {
     };
     assert_eq!(rows, 200, "checkpointed into the database file");
 }
+
+/// Reads the inbox rows of the database at `path` on a connection of its
+/// own: what is committed, not what the store's open transaction holds.
+fn committed_rows(path: &std::path::Path) -> i64 {
+    Connection::open(path)
+        .and_then(|c| c.query_row("SELECT count(*) FROM inbox", [], |r| r.get(0)))
+        .unwrap_or(0)
+}
+
+/// Writes made within one commit gap share one commit: far fewer commits
+/// than writes, never more than one per gap, and every write committed once
+/// `durable` resolves.
+#[test]
+fn pf3_writes_made_within_a_gap_share_one_commit() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("switchboard.db");
+    let store = Sqlite::open(&path).expect("open");
+    let before = store.commits();
+    let started = std::time::Instant::now();
+    for i in 0..500 {
+        store
+            .insert_event(&event("a", &format!("e{i}"), "c", i))
+            .expect("insert");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(store.durable())
+        .expect("told")
+        .expect("committed");
+    let elapsed = started.elapsed();
+    let commits = store.commits() - before;
+    assert_eq!(committed_rows(&path), 500, "durable means committed");
+    let gaps = (elapsed.as_micros() / sqlite::COMMIT_GAP.as_micros()) as u64;
+    assert!(
+        commits <= gaps + 2,
+        "{commits} commits in {elapsed:?}: more than one per gap"
+    );
+    assert!(commits < 500, "{commits} commits for 500 writes");
+}
+
+/// A write nobody waits for is committed on its own, about a gap later.
+#[test]
+fn pf3_a_write_nobody_waits_for_is_committed_by_itself() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("switchboard.db");
+    let store = Sqlite::open(&path).expect("open");
+    store
+        .insert_event(&event("a", "e1", "c", 1))
+        .expect("insert");
+    let started = std::time::Instant::now();
+    while committed_rows(&path) == 0 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(committed_rows(&path), 1, "committed without a caller waiting");
+}
+
+/// A failed write inside the group transaction takes back only its own
+/// statements: the writes around it in the same transaction are committed.
+#[test]
+fn pf3_a_failed_write_leaves_the_rest_of_its_group_alone() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("switchboard.db");
+    let store = Store::open(&path).expect("open");
+    store
+        .insert_event(&event("a", "e1", "c", 1))
+        .expect("insert");
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.reconcile(
+            "a",
+            vec![("s1".to_string(), 1), ("s2".to_string(), 2)],
+            Some(("calls", "page-2")),
+            |_, update| {
+                assert_ne!(update, 2, "the merge fails after s1 was written");
+                Merged {
+                    state: "{}".into(),
+                    events: Vec::new(),
+                }
+            },
+        )
+    }));
+    assert!(failed.is_err());
+    store
+        .insert_event(&event("a", "e2", "c", 2))
+        .expect("insert");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(store.durable()).expect("committed");
+    assert_eq!(committed_rows(&path), 2, "both events around the failure");
+    assert_eq!(store.session_state("a", "s1").expect("read"), None);
+    assert_eq!(store.cursor("a", "calls").expect("cursor"), None);
+}

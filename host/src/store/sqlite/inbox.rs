@@ -69,15 +69,15 @@ impl InboxStore for Sqlite {
     /// Stores one event. Returns `true` if it was new, `false` if an event
     /// with the same `(tenant, event_id)` was already stored (deduplicated).
     fn insert_event(&self, event: &NewInboxEvent) -> Result<bool, StoreError> {
-        insert(&self.conn(), event)
+        insert(&*self.write()?, event)
     }
 
     /// Stores several events atomically: either all new ones are stored or
     /// none. Returns how many were new.
     fn insert_events(&self, events: &[NewInboxEvent]) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.write()?;
         let tx = conn
-            .transaction()
+            .savepoint()
             .map_err(|e| StoreError::query("begin", e))?;
         let mut new = 0;
         for event in events {
@@ -230,9 +230,9 @@ impl InboxStore for Sqlite {
             None => (InboxStatus::Done, "applied"),
             Some(_) => (InboxStatus::Failed, "failed"),
         };
-        let mut conn = self.conn();
+        let mut conn = self.write()?;
         let tx = conn
-            .transaction()
+            .savepoint()
             .map_err(|e| StoreError::query("settle event", e))?;
         tx.run(
             "UPDATE inbox SET status = ?2, reason = ?3, attempts = attempts + 1 WHERE seq = ?1",
@@ -282,7 +282,7 @@ impl InboxStore for Sqlite {
     /// Marks the tenant's dead letters (or one of them) skipped, releasing
     /// the customers they held. Returns how many.
     fn skip_dead(&self, tenant: &str, event_id: Option<&str>) -> Result<usize, StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "UPDATE inbox SET status = 'skipped', reason = 'skipped by an operator: ' || COALESCE(reason, '')
                  WHERE tenant = ?1 AND status = 'dead' AND (?2 IS NULL OR event_id = ?2)",
@@ -304,7 +304,7 @@ impl InboxStore for Sqlite {
         message: &ChatMessage,
     ) -> Result<bool, StoreError> {
         let changed = self
-            .conn()
+            .write()?
             .run(
                 "INSERT INTO chat_messages (tenant, chat_id, message_id, at_ms, sender, content)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -354,7 +354,7 @@ impl Sqlite {
         status: InboxStatus,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "UPDATE inbox SET status = ?2, reason = ?3, attempts = attempts + 1 WHERE seq = ?1",
                 rusqlite::params![seq, status.as_str(), reason],

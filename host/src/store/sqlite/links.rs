@@ -11,7 +11,7 @@ const OUTCOME_COLUMNS: &str =
 impl LinkStore for Sqlite {
     /// Links a session to a conversation (replacing an earlier link).
     fn link_session(&self, tenant: &str, link: &SessionLink) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO session_links (tenant, session_id, conversation_id, customer_id)
                  VALUES (?1, ?2, ?3, ?4)
@@ -72,7 +72,7 @@ impl LinkStore for Sqlite {
         conversation_id: &str,
         meta: &ConversationMeta,
     ) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO conversation_meta
                    (tenant, conversation_id, session_id, channel, menu_selection, voicemail, direction)
@@ -129,7 +129,7 @@ impl LinkStore for Sqlite {
         plan: &serde_json::Value,
         context: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO outcomes (tenant, event_id, module_digest, module_version, plan, state, context)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'decided', ?6)
@@ -156,7 +156,7 @@ impl LinkStore for Sqlite {
         state: OutcomeState,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO outcomes (tenant, event_id, state, detail) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (tenant, event_id) DO UPDATE
@@ -171,7 +171,7 @@ impl LinkStore for Sqlite {
     /// Forgets a failed event's decision so a retry decides afresh (used when
     /// the decision itself failed, not its application).
     fn clear_outcome(&self, tenant: &str, event_id: &str) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "DELETE FROM outcomes WHERE tenant = ?1 AND event_id = ?2",
                 (tenant, event_id),
@@ -228,7 +228,7 @@ impl LinkStore for Sqlite {
     /// back in the queue; a dead letter's retry window starts again.
     /// Returns how many were requeued.
     fn requeue_failed(&self, tenant: &str, event_id: Option<&str>) -> Result<usize, StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "UPDATE inbox SET reason = NULL,
                     received_at = CASE status WHEN 'dead'
@@ -271,7 +271,7 @@ impl LinkStore for Sqlite {
         provisioned_at: &str,
         fields: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO field_provisioning (tenant, provisioned_at, fields) VALUES (?1, ?2, ?3)
                  ON CONFLICT (tenant) DO UPDATE SET fields = excluded.fields",
@@ -307,7 +307,7 @@ impl LinkStore for Sqlite {
         attachment_id: &str,
         upload: &str,
     ) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO attachments (tenant, key, attachment_id, upload) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (tenant, key) DO UPDATE
@@ -320,7 +320,7 @@ impl LinkStore for Sqlite {
 
     /// Notes that the attachment's file reached storage.
     fn attachment_uploaded(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "UPDATE attachments SET uploaded = 1 WHERE tenant = ?1 AND key = ?2",
                 (tenant, key),

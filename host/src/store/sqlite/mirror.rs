@@ -21,9 +21,9 @@ impl MirrorStore for Sqlite {
         customer: &MirrorCustomer<'_>,
         seen_at_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.write()?;
         let tx = conn
-            .transaction()
+            .savepoint()
             .map_err(|e| StoreError::query("begin", e))?;
         tx.run(
             "INSERT INTO mirror_customers (tenant, customer_id, body, updated_at_ms, seen_at_ms)
@@ -57,7 +57,7 @@ impl MirrorStore for Sqlite {
         customer_id: &str,
         seen_at_ms: i64,
     ) -> Result<(), StoreError> {
-        write_key(&self.conn(), tenant, kind, value, customer_id, seen_at_ms)
+        write_key(&*self.write()?, tenant, kind, value, customer_id, seen_at_ms)
     }
 
     /// Records that Kustomer had no customer with this key at `seen_at_ms`.
@@ -68,7 +68,7 @@ impl MirrorStore for Sqlite {
         value: &str,
         seen_at_ms: i64,
     ) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO mirror_keys (tenant, kind, value, customer_id, seen_at_ms)
                  VALUES (?1, ?2, ?3, NULL, ?4)
@@ -120,7 +120,7 @@ impl MirrorStore for Sqlite {
         conversation: &MirrorConversation<'_>,
         seen_at_ms: i64,
     ) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO mirror_conversations
                    (tenant, conversation_id, customer_id, created_at_ms, body, updated_at_ms, seen_at_ms)
@@ -169,7 +169,7 @@ impl MirrorStore for Sqlite {
         customer_id: &str,
         listed_at_ms: i64,
     ) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO mirror_lists (tenant, customer_id, listed_at_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (tenant, customer_id) DO UPDATE

@@ -13,9 +13,9 @@ impl SessionStore for Sqlite {
         cursor: Option<(&str, &str)>,
         merge: &mut dyn FnMut(usize, Option<&str>) -> Merged,
     ) -> Result<Reconciled, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.write()?;
         let tx = conn
-            .transaction()
+            .savepoint()
             .map_err(|e| StoreError::query("begin", e))?;
         let mut out = Reconciled::default();
         for (i, session) in sessions.iter().enumerate() {

@@ -25,7 +25,7 @@ impl ShadowStore for Sqlite {
             ShadowOutcome::Error(reason) => ("error", None, None, Some(reason.as_str())),
             ShadowOutcome::Skipped => ("skipped", None, None, None),
         };
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO shadow_decisions
                    (tenant, event_id, shadow_digest, outcome, live_plan, shadow_plan, detail)

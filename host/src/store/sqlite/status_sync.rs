@@ -56,7 +56,7 @@ impl StatusStore for Sqlite {
 
     /// Writes one agent's state (`updated_at` is set to now).
     fn put_status_agent(&self, r: &StatusAgentRow) -> Result<(), StoreError> {
-        self.conn()
+        self.write()?
             .run(
                 "INSERT INTO status_sync_agents
                    (tenant, agent_email, pending, last_applied, last_decision, last_error, updated_at)

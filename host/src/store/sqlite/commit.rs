@@ -1,0 +1,225 @@
+//! Group commit: the writes of many callers share one SQLite transaction.
+//!
+//! A write opens the connection's group transaction if none is open
+//! (`BEGIN IMMEDIATE`) and runs its statements inside it, each caller's
+//! several statements inside a savepoint of their own. The committer thread
+//! commits the group shortly after it opens, at most once every
+//! [`COMMIT_GAP`]: under load the writes of every event, intake batch and
+//! settle that arrive in that gap share one commit, and so share the WAL
+//! pages they dirty (an event's inbox row, outcome and mirror rows sit on
+//! the same few pages as its neighbours'). Idle, a write is committed about
+//! one gap after it ran.
+//!
+//! A caller that must not go on until its writes are durable (the intake
+//! before its 2xx, the pipeline before the first write to Kustomer) waits on
+//! [`Group::durable`]; everybody else returns at once, and a crash in the gap
+//! only loses writes that are re-derived when the event runs again (OP2).
+
+use super::StoreError;
+use rusqlite::Connection;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// The shortest time between two commits of the group transaction.
+pub const COMMIT_GAP: Duration = Duration::from_millis(1);
+
+/// Told once the group transaction a caller waited on committed, or why not.
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+/// The connection and the group transaction open on it.
+pub struct Conn {
+    db: Connection,
+    /// `Some` while a group transaction is open: who waits for its commit.
+    open: Option<Vec<Waiter>>,
+    /// Group transactions committed so far.
+    commits: u64,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.db
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.db
+    }
+}
+
+impl Conn {
+    /// Commits the group transaction, if one is open. Returns the result
+    /// and who waited for it.
+    fn commit(&mut self) -> (Result<(), String>, Vec<Waiter>) {
+        let Some(waiters) = self.open.take() else {
+            return (Ok(()), Vec::new());
+        };
+        if self.db.is_autocommit() {
+            // SQLite rolled the whole transaction back by itself (an I/O
+            // error, a full disk): what it held is gone.
+            return (Err(LOST.into()), waiters);
+        }
+        let result = self.db.execute_batch("COMMIT").map_err(|e| {
+            if !self.db.is_autocommit() {
+                let _ = self.db.execute_batch("ROLLBACK");
+            }
+            format!("commit: {e}")
+        });
+        if result.is_ok() {
+            self.commits += 1;
+        }
+        (result, waiters)
+    }
+}
+
+const LOST: &str = "the store's transaction was rolled back by SQLite";
+
+/// The connection, shared with the committer thread.
+pub struct Group {
+    conn: Arc<Mutex<Conn>>,
+    committer: Committer,
+}
+
+impl Group {
+    /// Starts the committer thread for `db`.
+    pub fn start(db: Connection) -> Result<Self, StoreError> {
+        let conn = Arc::new(Mutex::new(Conn {
+            db,
+            open: None,
+            commits: 0,
+        }));
+        let committer = Committer::spawn(conn.clone())?;
+        Ok(Self { conn, committer })
+    }
+
+    /// The connection, for reads: inside the group transaction when one is
+    /// open (so a read sees every write before it), on its own otherwise.
+    /// A poisoned lock only means another thread panicked mid-statement;
+    /// SQLite rolled that statement back, so the connection is still
+    /// consistent and we keep using it.
+    pub fn conn(&self) -> MutexGuard<'_, Conn> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The connection, for writes: inside the group transaction, opened if
+    /// none is.
+    pub fn write(&self) -> Result<MutexGuard<'_, Conn>, StoreError> {
+        let mut conn = self.conn();
+        if conn.open.is_some() && conn.db.is_autocommit() {
+            // Rolled back by SQLite since it opened: its waiters learn it now.
+            for waiter in conn.open.take().unwrap_or_default() {
+                let _ = waiter.send(Err(LOST.into()));
+            }
+        }
+        if conn.open.is_none() {
+            conn.db
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(|e| StoreError::query("begin", e))?;
+            conn.open = Some(Vec::new());
+            self.committer.thread.unpark();
+        }
+        Ok(conn)
+    }
+
+    /// Resolves once every write made before the call is committed.
+    pub fn durable(&self) -> oneshot::Receiver<Result<(), String>> {
+        let (tell, told) = oneshot::channel();
+        let mut conn = self.conn();
+        match conn.open.as_mut() {
+            Some(waiters) => {
+                waiters.push(tell);
+                self.committer.thread.unpark();
+            }
+            None => {
+                let _ = tell.send(Ok(()));
+            }
+        }
+        told
+    }
+
+    /// Group transactions committed so far.
+    pub fn commits(&self) -> u64 {
+        self.conn().commits
+    }
+
+    /// Commits now, on the calling thread.
+    pub fn commit_now(&self) -> Result<(), StoreError> {
+        let (result, waiters) = self.conn().commit();
+        for waiter in waiters {
+            let _ = waiter.send(result.clone());
+        }
+        result.map_err(StoreError::Commit)
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.committer.stop.store(true, Ordering::Release);
+        self.committer.thread.unpark();
+        if let Some(handle) = self.committer.handle.take() {
+            let _ = handle.join();
+        }
+        // The committer commits before it stops; this covers a committer
+        // that died.
+        if let Err(error) = self.commit_now() {
+            tracing::warn!(%error, "the store's last writes could not be committed");
+        }
+    }
+}
+
+/// The committer thread.
+struct Committer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::Thread,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Committer {
+    fn spawn(conn: Arc<Mutex<Conn>>) -> Result<Self, StoreError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("store-commit".into())
+            .spawn(move || {
+                let mut last = Instant::now();
+                loop {
+                    // Woken when a group transaction opens or somebody
+                    // waits on one.
+                    std::thread::park();
+                    let stop = stopping.load(Ordering::Acquire);
+                    if !stop {
+                        // Let the writes of the next moment join this commit.
+                        if let Some(rest) = COMMIT_GAP.checked_sub(last.elapsed()) {
+                            std::thread::sleep(rest);
+                        }
+                    }
+                    let (result, waiters) = conn
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .commit();
+                    last = Instant::now();
+                    if let Err(error) = &result {
+                        tracing::error!(%error, "the store could not commit");
+                    }
+                    for waiter in waiters {
+                        let _ = waiter.send(result.clone());
+                    }
+                    if stop {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Thread(e.to_string()))?;
+        Ok(Self {
+            stop,
+            thread: handle.thread().clone(),
+            handle: Some(handle),
+        })
+    }
+}
