@@ -301,7 +301,12 @@ impl Runtime {
     }
 
     fn store(&self, module: &LoadedModule, meta: &CallMeta) -> Store<RuleState> {
-        let state = RuleState::new(&self.config, &module.info.digest, meta);
+        let state = RuleState::new(
+            &self.config,
+            &module.info.digest,
+            meta,
+            self.engine.ticking(),
+        );
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|s| &mut s.limits);
         // Instantiation gets a budget of its own, generous because it is the

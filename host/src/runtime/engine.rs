@@ -1,6 +1,8 @@
 //! The one process-wide engine and its epoch ticker.
 use super::error::LoadError;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -82,6 +84,43 @@ const POOL_MAX_MEMORY: usize = 256 << 20;
 pub(crate) struct EngineHandle {
     engine: Engine,
     tick: Duration,
+    ticker: Arc<Ticker>,
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        // Wakes a ticker parked while idle, so it sees the engine gone.
+        self.ticker.wake();
+    }
+}
+
+/// How many stores (calls) are alive, and the thread that advances the
+/// epoch while any is: an idle sidecar's ticker sleeps instead of waking
+/// every tick.
+#[derive(Default)]
+struct Ticker {
+    live: AtomicUsize,
+    thread: std::sync::OnceLock<std::thread::Thread>,
+}
+
+impl Ticker {
+    fn wake(&self) {
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
+}
+
+/// How often an idle ticker looks whether a call started without waking it.
+const IDLE_CHECK: Duration = Duration::from_millis(100);
+
+/// Keeps the epoch ticking while a call's store is alive.
+pub(crate) struct Ticking(Arc<Ticker>);
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl EngineHandle {
@@ -107,10 +146,12 @@ impl EngineHandle {
                     .map_err(|e| LoadError::Config(e.to_string()))?
             }
         };
-        spawn_ticker(&engine, config.epoch_tick);
+        let ticker = Arc::new(Ticker::default());
+        spawn_ticker(&engine, config.epoch_tick, ticker.clone());
         Ok(Self {
             engine,
             tick: config.epoch_tick,
+            ticker,
         })
     }
 
@@ -169,6 +210,15 @@ impl EngineHandle {
         })
     }
 
+    /// Keeps the epoch advancing until the returned guard is dropped: taken
+    /// before a call's deadline is set, held by its store.
+    pub(crate) fn ticking(&self) -> Ticking {
+        if self.ticker.live.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.ticker.wake();
+        }
+        Ticking(self.ticker.clone())
+    }
+
     /// Ticks for a wall-clock budget, plus one for the tick already under way.
     pub(crate) fn deadline_ticks(&self, budget: std::time::Duration) -> u64 {
         let tick = self.tick.as_nanos().max(1);
@@ -177,19 +227,33 @@ impl EngineHandle {
     }
 }
 
-/// Advances the engine's epoch every `tick`. The thread holds only a weak
-/// reference and exits once the engine is dropped.
-fn spawn_ticker(engine: &Engine, tick: Duration) {
+/// Advances the engine's epoch every `tick` while a call is alive, and
+/// sleeps while none is. The thread holds only a weak reference and exits
+/// once the engine is dropped.
+fn spawn_ticker(engine: &Engine, tick: Duration, ticker: Arc<Ticker>) {
     let weak = engine.weak();
+    let ticks = ticker.clone();
     let spawned = std::thread::Builder::new()
         .name("switchboard-epoch".into())
         .spawn(move || loop {
+            if ticks.live.load(Ordering::Acquire) == 0 {
+                // A call that starts unparks us; the timeout covers a call
+                // that started before this thread was known.
+                std::thread::park_timeout(IDLE_CHECK);
+                if weak.upgrade().is_none() {
+                    break;
+                }
+                continue;
+            }
             std::thread::sleep(tick);
             match weak.upgrade() {
                 Some(engine) => engine.increment_epoch(),
                 None => break,
             }
         });
+    if let Ok(handle) = &spawned {
+        let _ = ticker.thread.set(handle.thread().clone());
+    }
     if let Err(e) = spawned {
         // Without a ticker deadlines never fire; make that loud.
         tracing::error!(error = %e, "could not start the epoch ticker; rule deadlines are not enforced");

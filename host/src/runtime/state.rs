@@ -2,7 +2,7 @@
 //! the host side of the world's imports.
 use super::bindings::latest::{self, Rule};
 use super::bindings::types::LogLevel;
-use super::engine::RuntimeConfig;
+use super::engine::{RuntimeConfig, Ticking};
 use super::error::LoadError;
 use super::limits::MemoryLimiter;
 use super::CallMeta;
@@ -24,10 +24,17 @@ pub(crate) struct RuleState {
     /// the host's own stdio) and handed to the guest log after the call.
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+    /// Keeps the epoch (the call's deadline) advancing while the store lives.
+    _ticking: Ticking,
 }
 
 impl RuleState {
-    pub(crate) fn new(config: &RuntimeConfig, digest: &str, meta: &CallMeta) -> Self {
+    pub(crate) fn new(
+        config: &RuntimeConfig,
+        digest: &str,
+        meta: &CallMeta,
+        ticking: Ticking,
+    ) -> Self {
         let seed = fnv1a(&[meta.tenant.as_bytes(), b"\0", meta.event_id.as_bytes()]);
         // Empty context: stdin closed, stdout/stderr captured in memory, no
         // env, args, preopens or sockets (TCP, UDP and name lookup are off
@@ -50,6 +57,7 @@ impl RuleState {
             .insecure_random_seed(u128::from(seed))
             .build();
         Self {
+            _ticking: ticking,
             wasi,
             table: ResourceTable::new(),
             limits: MemoryLimiter::new(config.memory_limit),
