@@ -136,7 +136,7 @@ impl InboxStore for Sqlite {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = conn
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM inbox
+                "SELECT {COLUMNS} FROM inbox INDEXED BY inbox_queue
                  WHERE tenant = ?1 AND customer_key = ?2 AND status = 'pending'
                  ORDER BY at_ms, seq LIMIT ?3"
             ))
@@ -257,7 +257,10 @@ impl InboxStore for Sqlite {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT DISTINCT tenant, customer_key FROM inbox WHERE status = 'pending'",
+                // The partial index holds only pending rows; the planner
+                // would rather walk the full customer index.
+                "SELECT DISTINCT tenant, customer_key FROM inbox INDEXED BY inbox_queue
+                 WHERE status = 'pending'",
             )
             .map_err(|e| StoreError::query("list pending customers", e))?;
         let rows = stmt

@@ -196,6 +196,20 @@ const MIGRATIONS: &[&str] = &[
         decided_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
         PRIMARY KEY (tenant, shadow_digest, event_id)
     );",
+    // 10: inbox indexes that a settled event leaves alone. Status is in no
+    // full index any more; the indexes that select by status hold only the
+    // rows in that status: the customers' queues only pending rows (a
+    // handful of hot pages), dead and failed ones none on the happy path.
+    // Settling an event then rewrites its row and deletes one entry of a
+    // small index instead of moving it in three.
+    "DROP INDEX inbox_pending;
+    DROP INDEX inbox_customer;
+    DROP INDEX inbox_status;
+    CREATE INDEX inbox_customer ON inbox (tenant, customer_key, at_ms, seq);
+    CREATE INDEX inbox_queue ON inbox (tenant, customer_key, at_ms, seq)
+        WHERE status = 'pending';
+    CREATE INDEX inbox_dead ON inbox (tenant, customer_key) WHERE status = 'dead';
+    CREATE INDEX inbox_failed ON inbox (tenant) WHERE status IN ('failed', 'dead');",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits
