@@ -83,13 +83,26 @@ fn committed_rows(path: &std::path::Path) -> i64 {
         .unwrap_or(0)
 }
 
+/// A database path in a directory of its own (kept while the guard lives).
+fn database() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("switchboard.db");
+    (dir, path)
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
 /// Writes made within one commit gap share one commit: far fewer commits
 /// than writes, never more than one per gap, and every write committed once
 /// `durable` resolves.
 #[test]
 fn pf3_writes_made_within_a_gap_share_one_commit() {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("switchboard.db");
+    let (_dir, path) = database();
     let store = Sqlite::open(&path).expect("open");
     let before = store.commits();
     let started = std::time::Instant::now();
@@ -98,11 +111,7 @@ fn pf3_writes_made_within_a_gap_share_one_commit() {
             .insert_event(&event("a", &format!("e{i}"), "c", i))
             .expect("insert");
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    runtime
-        .block_on(store.durable())
+    block_on(store.durable())
         .expect("told")
         .expect("committed");
     let elapsed = started.elapsed();
@@ -119,8 +128,7 @@ fn pf3_writes_made_within_a_gap_share_one_commit() {
 /// A write nobody waits for is committed on its own, about a gap later.
 #[test]
 fn pf3_a_write_nobody_waits_for_is_committed_by_itself() {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("switchboard.db");
+    let (_dir, path) = database();
     let store = Sqlite::open(&path).expect("open");
     store
         .insert_event(&event("a", "e1", "c", 1))
@@ -136,8 +144,7 @@ fn pf3_a_write_nobody_waits_for_is_committed_by_itself() {
 /// statements: the writes around it in the same transaction are committed.
 #[test]
 fn pf3_a_failed_write_leaves_the_rest_of_its_group_alone() {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("switchboard.db");
+    let (_dir, path) = database();
     let store = Store::open(&path).expect("open");
     store
         .insert_event(&event("a", "e1", "c", 1))
@@ -160,10 +167,7 @@ fn pf3_a_failed_write_leaves_the_rest_of_its_group_alone() {
     store
         .insert_event(&event("a", "e2", "c", 2))
         .expect("insert");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    runtime.block_on(store.durable()).expect("committed");
+    block_on(store.durable()).expect("committed");
     assert_eq!(committed_rows(&path), 2, "both events around the failure");
     assert_eq!(store.session_state("a", "s1").expect("read"), None);
     assert_eq!(store.cursor("a", "calls").expect("cursor"), None);

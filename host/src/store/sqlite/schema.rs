@@ -210,6 +210,54 @@ const MIGRATIONS: &[&str] = &[
         WHERE status = 'pending';
     CREATE INDEX inbox_dead ON inbox (tenant, customer_key) WHERE status = 'dead';
     CREATE INDEX inbox_failed ON inbox (tenant) WHERE status IN ('failed', 'dead');",
+    // 11: the small tables every event writes keep their rows in their
+    // primary key's own B-tree (`WITHOUT ROWID`): one B-tree, one page per
+    // write instead of a table and its key index. The tables with rows of
+    // several KiB (outcomes, sessions, the mirror's bodies) keep a rowid.
+    "CREATE TABLE session_links_v11 (
+        tenant          TEXT NOT NULL,
+        session_id      TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        customer_id     TEXT NOT NULL,
+        linked_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        PRIMARY KEY (tenant, session_id)
+    ) WITHOUT ROWID;
+    INSERT INTO session_links_v11 SELECT * FROM session_links;
+    DROP TABLE session_links;
+    ALTER TABLE session_links_v11 RENAME TO session_links;
+    CREATE TABLE conversation_meta_v11 (
+        tenant          TEXT    NOT NULL,
+        conversation_id TEXT    NOT NULL,
+        session_id      TEXT,
+        channel         TEXT,
+        menu_selection  TEXT,
+        voicemail       INTEGER NOT NULL DEFAULT 0,
+        direction       TEXT,
+        PRIMARY KEY (tenant, conversation_id)
+    ) WITHOUT ROWID;
+    INSERT INTO conversation_meta_v11 SELECT * FROM conversation_meta;
+    DROP TABLE conversation_meta;
+    ALTER TABLE conversation_meta_v11 RENAME TO conversation_meta;
+    CREATE TABLE mirror_keys_v11 (
+        tenant      TEXT    NOT NULL,
+        kind        TEXT    NOT NULL,
+        value       TEXT    NOT NULL,
+        customer_id TEXT,
+        seen_at_ms  INTEGER NOT NULL,
+        PRIMARY KEY (tenant, kind, value)
+    ) WITHOUT ROWID;
+    INSERT INTO mirror_keys_v11 SELECT * FROM mirror_keys;
+    DROP TABLE mirror_keys;
+    ALTER TABLE mirror_keys_v11 RENAME TO mirror_keys;
+    CREATE TABLE mirror_lists_v11 (
+        tenant       TEXT    NOT NULL,
+        customer_id  TEXT    NOT NULL,
+        listed_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (tenant, customer_id)
+    ) WITHOUT ROWID;
+    INSERT INTO mirror_lists_v11 SELECT * FROM mirror_lists;
+    DROP TABLE mirror_lists;
+    ALTER TABLE mirror_lists_v11 RENAME TO mirror_lists;",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits
