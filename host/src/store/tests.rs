@@ -111,9 +111,7 @@ fn pf3_writes_made_within_a_gap_share_one_commit() {
             .insert_event(&event("a", &format!("e{i}"), "c", i))
             .expect("insert");
     }
-    block_on(store.durable())
-        .expect("told")
-        .expect("committed");
+    block_on(store.durable()).expect("told").expect("committed");
     let elapsed = started.elapsed();
     let commits = store.commits() - before;
     assert_eq!(committed_rows(&path), 500, "durable means committed");
@@ -137,7 +135,11 @@ fn pf3_a_write_nobody_waits_for_is_committed_by_itself() {
     while committed_rows(&path) == 0 && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(committed_rows(&path), 1, "committed without a caller waiting");
+    assert_eq!(
+        committed_rows(&path),
+        1,
+        "committed without a caller waiting"
+    );
 }
 
 /// A failed write inside the group transaction takes back only its own

@@ -57,7 +57,14 @@ impl MirrorStore for Sqlite {
         customer_id: &str,
         seen_at_ms: i64,
     ) -> Result<(), StoreError> {
-        write_key(&*self.write()?, tenant, kind, value, customer_id, seen_at_ms)
+        write_key(
+            &*self.write()?,
+            tenant,
+            kind,
+            value,
+            customer_id,
+            seen_at_ms,
+        )
     }
 
     /// Records that Kustomer had no customer with this key at `seen_at_ms`.
