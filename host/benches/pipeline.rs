@@ -4,15 +4,25 @@
 //! generator run in this process and the sidecar in its own, so its CPU time
 //! and syscalls are its alone.
 //!
-//! Two loads, each on a fresh sidecar, store and emulators: batches
+//! Three loads, each on a fresh sidecar, store and emulators: batches
 //! (`SWITCHBOARD_BENCH_EVENTS`, default 20,000, over
 //! `SWITCHBOARD_BENCH_CUSTOMERS`, 2,000, event `i` from customer
 //! `i % customers`; `SWITCHBOARD_BENCH_BATCH` events per POST, 20), then one
 //! event per POST (`SWITCHBOARD_BENCH_SINGLE_EVENTS`, 5,000, over
-//! `SWITCHBOARD_BENCH_SINGLE_CUSTOMERS`, 500; `SWITCHBOARD_BENCH_SINGLE_EVENTS=0`
-//! skips it), both from `SWITCHBOARD_BENCH_SENDERS` concurrent posters (8).
+//! `SWITCHBOARD_BENCH_SINGLE_CUSTOMERS`, 500), both as fast as
+//! `SWITCHBOARD_BENCH_SENDERS` concurrent posters (8) go, each waiting for
+//! its answer before the next POST (a closed loop: throughput). Then a paced
+//! load (`SWITCHBOARD_BENCH_PACED_EVENTS`, 20,000, over
+//! `SWITCHBOARD_BENCH_PACED_CUSTOMERS`, 2,000, `SWITCHBOARD_BENCH_PACED_BATCH`
+//! events per POST, 10) offered at `SWITCHBOARD_BENCH_PACED_RATE` events/s
+//! (5,000) on a fixed schedule, each POST's latency counted from when it was
+//! due (an open loop: the intake's latency at that rate while the pipeline
+//! applies the events). `…_SINGLE_EVENTS=0` or `…_PACED_EVENTS=0` skips a
+//! load.
 //! `SWITCHBOARD_BENCH_THREADS` sets the sidecar's async worker threads
-//! (passed as `TOKIO_WORKER_THREADS`; default one per core).
+//! (passed as `TOKIO_WORKER_THREADS`; default one per core),
+//! `SWITCHBOARD_BENCH_NICE` its `pipeline.nice`, and `SWITCHBOARD_BENCH_BINARY`
+//! runs another build of `switchboard` (to compare two side by side).
 //!
 //! Before the sidecar starts, the tenant's custom fields are provisioned
 //! (`switchboard fields provision`) and dated before the sessions start, so
@@ -25,7 +35,8 @@
 //! requests/s and requests per event, and over the same span the sidecar's
 //! CPU time per applied event (user + system, `/proc/<pid>/stat`) and its
 //! write and read syscalls per applied event (`syscw`, `syscr` in
-//! `/proc/<pid>/io`). Then a table of the loads and one summary line for the
+//! `/proc/<pid>/io`). For the paced load, accepted events/s is the rate the
+//! schedule achieved. Then a table of the loads and one summary line for the
 //! first: `accepted_per_s=… p99_ms=… applied_per_s=… cpu_ms_per_event=…
 //! write_syscalls_per_event=…`.
 //!
@@ -78,6 +89,7 @@ fn main() -> anyhow::Result<()> {
             customers: sidecar::setting("SWITCHBOARD_BENCH_CUSTOMERS", 2_000),
             batch: sidecar::setting("SWITCHBOARD_BENCH_BATCH", 20),
             senders,
+            rate: 0,
         },
     )];
     let single = std::env::var("SWITCHBOARD_BENCH_SINGLE_EVENTS")
@@ -92,6 +104,23 @@ fn main() -> anyhow::Result<()> {
                 customers: sidecar::setting("SWITCHBOARD_BENCH_SINGLE_CUSTOMERS", 500),
                 batch: 1,
                 senders,
+                rate: 0,
+            },
+        ));
+    }
+    let paced = std::env::var("SWITCHBOARD_BENCH_PACED_EVENTS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(20_000);
+    if paced > 0 {
+        loads.push((
+            "paced",
+            Load {
+                events: paced,
+                customers: sidecar::setting("SWITCHBOARD_BENCH_PACED_CUSTOMERS", 2_000),
+                batch: sidecar::setting("SWITCHBOARD_BENCH_PACED_BATCH", 10),
+                senders,
+                rate: sidecar::setting("SWITCHBOARD_BENCH_PACED_RATE", 5_000),
             },
         ));
     }
@@ -194,7 +223,7 @@ async fn provision_fields(
     drop(store);
     let stderr =
         std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let out = tokio::process::Command::new(sidecar::binary())
         .args(["fields", "provision", "--tenant", TENANT, "--config"])
         .arg(config)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -222,10 +251,17 @@ async fn measure(
     threads: Option<&str>,
 ) -> anyhow::Result<Row> {
     println!();
-    println!(
-        "{name}: {} events over {} customers, {} per POST, {} senders",
-        load.events, load.customers, load.batch, load.senders
-    );
+    if load.rate > 0 {
+        println!(
+            "{name}: {} events over {} customers, {} per POST, offered at {} events/s",
+            load.events, load.customers, load.batch, load.rate
+        );
+    } else {
+        println!(
+            "{name}: {} events over {} customers, {} per POST, {} senders",
+            load.events, load.customers, load.batch, load.senders
+        );
+    }
     let (kustomer, ccai) = sidecar::start_emulators(10_000_000).await?;
     let mut env = sidecar::secret_env(&kustomer.control().api_key(), &ccai.credentials().api_token);
     let config = sidecar::write_config(dir, &kustomer, &ccai, Backend::Sqlite)?;
@@ -243,11 +279,7 @@ async fn measure(
     let cpu_before = sidecar::cpu_ticks(pid)?;
     let io_before = Syscalls::of(pid)?;
     let started = Instant::now();
-    let posting = tokio::spawn(sidecar::post_all(
-        vec![sidecars[0].url.clone()],
-        bodies,
-        load.senders,
-    ));
+    let posting = tokio::spawn(sidecar::post(vec![sidecars[0].url.clone()], bodies, load));
     let latencies = posting.await.context("the load generator panicked")??;
     let accepted_in = started.elapsed();
     let (progress, applied_in) =

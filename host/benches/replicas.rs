@@ -58,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         customers: sidecar::setting("SWITCHBOARD_BENCH_CUSTOMERS", 500),
         batch: sidecar::setting("SWITCHBOARD_BENCH_BATCH", 20),
         senders: sidecar::setting("SWITCHBOARD_BENCH_SENDERS", 8),
+        rate: 0,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

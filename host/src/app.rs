@@ -242,6 +242,9 @@ pub struct App {
     field_checks: Arc<crate::fields::FieldChecks>,
     /// Whether the rule modules are loaded.
     loading: Arc<http::ModuleLoading>,
+    /// The pipeline's own threads; declared last, so they stop after the
+    /// tasks above are gone.
+    workers: crate::pipeline::Workers,
 }
 
 impl App {
@@ -292,6 +295,8 @@ impl App {
             tenants.clone(),
             config.pipeline.clone(),
         ));
+        let workers = crate::pipeline::Workers::start(&config.pipeline)
+            .context("cannot start the pipeline's threads")?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -423,7 +428,7 @@ impl App {
                 .collect(),
             config.server.modules_dir.clone(),
             loading.clone(),
-            pipeline.clone(),
+            (pipeline.clone(), workers.handle().clone()),
             shutdown_rx,
             module_listener,
         ));
@@ -437,6 +442,7 @@ impl App {
             tasks,
             field_checks,
             loading,
+            workers,
         })
     }
 
@@ -483,6 +489,8 @@ impl App {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        // Every task is done, the pipeline's included: its threads go.
+        drop(self.workers);
     }
 }
 
@@ -494,7 +502,7 @@ async fn load_then_run(
     modules: Vec<(String, Option<std::path::PathBuf>)>,
     modules_dir: Option<std::path::PathBuf>,
     loading: Arc<http::ModuleLoading>,
-    pipeline: Arc<Pipeline>,
+    (pipeline, workers): (Arc<Pipeline>, tokio::runtime::Handle),
     shutdown: watch::Receiver<bool>,
     module_listener: Option<crate::store::postgres::Listener>,
 ) {
@@ -504,6 +512,7 @@ async fn load_then_run(
     // WASI calls must not run on the async workers).
     let blocking = registry.clone();
     let mut problems = tokio::task::spawn_blocking(move || {
+        crate::phone::warm();
         let restored = blocking.restore();
         if !restored.is_empty() {
             tracing::info!(?restored, "rule modules restored");
@@ -551,7 +560,11 @@ async fn load_then_run(
         "rule modules loaded"
     );
     loading.done(problems);
-    pipeline.run(shutdown).await;
+    // On the pipeline's own threads (each customer's run catches its own
+    // panics).
+    if let Err(error) = workers.spawn(pipeline.run(shutdown)).await {
+        tracing::error!(%error, "the pipeline stopped");
+    }
     // Watches the module directory, and listens for module changes of
     // other replicas, for as long as the pipeline runs.
     drop(watcher);

@@ -104,6 +104,8 @@ struct FileConfig {
 #[serde(deny_unknown_fields, default)]
 struct PipelineFile {
     tenant_workers: Option<usize>,
+    threads: Option<usize>,
+    nice: u8,
     max_event_age_seconds: u64,
     retry_base_ms: u64,
     retry_max_delay_seconds: u64,
@@ -115,6 +117,8 @@ impl Default for PipelineFile {
         let d = PipelineConfig::default();
         Self {
             tenant_workers: None,
+            threads: None,
+            nice: d.nice,
             max_event_age_seconds: d.max_event_age.as_secs(),
             retry_base_ms: u64::try_from(d.retry_base.as_millis()).unwrap_or(u64::MAX),
             retry_max_delay_seconds: d.retry_max.as_secs(),
@@ -242,9 +246,20 @@ impl PipelineFile {
         if self.tenant_workers == Some(0) {
             errors.push(invalid("pipeline.tenant_workers", "must be at least 1"));
         }
+        if self.threads == Some(0) {
+            errors.push(invalid("pipeline.threads", "must be at least 1"));
+        }
+        if self.nice > 19 {
+            errors.push(invalid("pipeline.nice", "must be between 0 and 19"));
+        }
         PipelineConfig {
             workers,
             tenant_workers: self.tenant_workers,
+            threads: self
+                .threads
+                .unwrap_or_else(PipelineConfig::default_threads)
+                .max(1),
+            nice: self.nice.min(19),
             max_event_age: Duration::from_secs(self.max_event_age_seconds),
             retry_base: Duration::from_millis(self.retry_base_ms.max(1)),
             retry_max: Duration::from_secs(self.retry_max_delay_seconds.max(1)),
@@ -539,6 +554,12 @@ pub struct PipelineConfig {
     /// Customers of one tenant processed at once; `None` = a fair share,
     /// `workers` divided by the number of tenants (rounded up).
     pub tenant_workers: Option<usize>,
+    /// Async worker threads of the pipeline's own runtime (default: one per
+    /// core).
+    pub threads: usize,
+    /// How far below the HTTP server's priority the pipeline's threads run
+    /// (their `nice`, 0 to 19; 0 = the same).
+    pub nice: u8,
     /// How long transient failures are retried before the event is
     /// dead-lettered (measured from when the intake stored it).
     pub max_event_age: Duration,
@@ -555,6 +576,8 @@ impl Default for PipelineConfig {
         Self {
             workers: 16,
             tenant_workers: None,
+            threads: Self::default_threads(),
+            nice: 10,
             // A day covers a weekend-long Kustomer incident's first day and
             // any deploy; what is older needs a person to look at it.
             max_event_age: Duration::from_secs(24 * 3600),
@@ -568,6 +591,11 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// One pipeline thread per core.
+    pub fn default_threads() -> usize {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    }
+
     /// The wait before attempt `attempt + 1` of an event: exponential from
     /// `retry_base`, capped at `retry_max`, jittered over the upper half.
     pub fn retry_delay(&self, attempt: u32) -> Duration {
@@ -1346,6 +1374,21 @@ mod tests {
             "{printed}"
         );
         assert!(printed.contains("SWITCHBOARD_TEST_OP11_UNSET"), "{printed}");
+    }
+
+    #[test]
+    fn pf4_pipeline_threads_and_priority_are_read_and_checked() {
+        let text = with_changes(&[("# threads = ", "threads = 3"), ("nice = ", "nice = 4")]);
+        let config = with_env(|| Config::parse(&text, Path::new("."))).expect("valid");
+        assert_eq!((config.pipeline.threads, config.pipeline.nice), (3, 4));
+        let config = with_env(|| Config::parse(SAMPLE, Path::new("."))).expect("valid");
+        assert_eq!(config.pipeline.threads, PipelineConfig::default_threads());
+        assert_eq!(config.pipeline.nice, 10);
+
+        let text = with_changes(&[("# threads = ", "threads = 0"), ("nice = ", "nice = 20")]);
+        let err = with_env(|| Config::parse(&text, Path::new("."))).expect_err("two mistakes");
+        let keys: Vec<_> = problems(err).into_iter().filter_map(|p| p.key).collect();
+        assert_eq!(keys, ["pipeline.threads", "pipeline.nice"]);
     }
 
     #[test]

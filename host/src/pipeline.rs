@@ -24,6 +24,7 @@
 mod context;
 mod execute;
 mod scheduler;
+mod threads;
 
 pub use scheduler::Doorbell;
 
@@ -36,6 +37,7 @@ use crate::tenant::{Tenant, Tenants};
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use scheduler::{QueueKey, Queues, RESCAN};
+pub use threads::Workers;
 
 /// When a customer whose lease could not be taken or kept is tried again.
 const LEASE_RETRY: Duration = Duration::from_secs(1);

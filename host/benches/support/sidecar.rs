@@ -50,7 +50,12 @@ pub struct Load {
     pub events: u64,
     pub customers: u64,
     pub batch: u64,
+    /// Concurrent posters of a closed loop (each posts its next batch once
+    /// the last one is answered); unused when `rate` is set.
     pub senders: u64,
+    /// Events per second offered on a fixed schedule whatever the answers
+    /// (an open loop); 0 for a closed loop of `senders`.
+    pub rate: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,12 +155,20 @@ pub struct Replica {
     pub ready_at: usize,
 }
 
+/// The `switchboard` binary the benches run: `SWITCHBOARD_BENCH_BINARY` when
+/// set (to compare two builds side by side), else the one Cargo built.
+pub fn binary() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_BENCH_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_switchboard")))
+}
+
 /// Starts `switchboard serve --config <config>` and waits for its
 /// "listening on" line.
 pub async fn spawn(config: &Path, env: &[(String, String)], log: &Path) -> anyhow::Result<Replica> {
     let stderr =
         std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let mut child = tokio::process::Command::new(binary())
         .arg("serve")
         .arg("--config")
         .arg(config)
@@ -311,13 +324,19 @@ pub fn write_config(
             "\n[store]\nbackend = \"postgres\"\nurl = {{ env = \"{STORE_URL_ENV}\" }}\npool_size = 16\n"
         ),
     };
+    // The pipeline threads' priority (`pipeline.nice`), when set.
+    let pipeline = std::env::var("SWITCHBOARD_BENCH_NICE")
+        .ok()
+        .and_then(|v| v.parse::<u8>().ok())
+        .map(|nice| format!("\n[pipeline]\nnice = {nice}\n"))
+        .unwrap_or_default();
     let text = format!(
         r#"[server]
 listen = "127.0.0.1:0"
 data_dir = "data"
 admin_token = {{ env = "BENCH_ADMIN_TOKEN" }}
 workers = 16
-{store}
+{store}{pipeline}
 [[tenant]]
 id = "{TENANT}"
 module = "{module}"
@@ -510,6 +529,84 @@ pub fn batches(load: Load) -> anyhow::Result<Vec<bytes::Bytes>> {
             Ok(bytes::Bytes::from(serde_json::to_vec(&body)?))
         })
         .collect()
+}
+
+/// Posts the batches round robin over `urls`: from `load.senders` tasks in
+/// a closed loop, or on a fixed schedule of `load.rate` events per second
+/// (see [`post_paced`]). Returns each POST's latency, sorted.
+pub async fn post(
+    urls: Vec<String>,
+    batches: Vec<bytes::Bytes>,
+    load: Load,
+) -> anyhow::Result<Vec<Duration>> {
+    if load.rate > 0 {
+        // On a thread and runtime of its own, so the schedule does not
+        // queue behind the emulators' tasks on this process's workers.
+        let posts_per_s = load.rate as f64 / load.batch as f64;
+        tokio::task::spawn_blocking(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(post_paced(urls, batches, posts_per_s))
+        })
+        .await
+        .context("the paced poster panicked")?
+    } else {
+        post_all(urls, batches, load.senders).await
+    }
+}
+
+/// Sends batch `k` at `k / posts_per_s` seconds after the start, each on a
+/// task of its own, whether or not the ones before were answered: the
+/// latency of a POST counts from when it was due, so a stalled intake shows
+/// in every POST it delayed (no coordinated omission). A refused POST stops
+/// everything with its body.
+pub async fn post_paced(
+    urls: Vec<String>,
+    batches: Vec<bytes::Bytes>,
+    posts_per_s: f64,
+) -> anyhow::Result<Vec<Duration>> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let urls: Vec<String> = urls
+        .iter()
+        .map(|u| format!("{u}/v1/tenants/{TENANT}/ccai/session-events"))
+        .collect();
+    let gap = Duration::from_secs_f64(1.0 / posts_per_s);
+    let start = tokio::time::Instant::now();
+    let mut posting = tokio::task::JoinSet::new();
+    let mut latencies = Vec::with_capacity(batches.len());
+    for (k, body) in batches.into_iter().enumerate() {
+        let due = start + gap.mul_f64(k as f64);
+        tokio::time::sleep_until(due).await;
+        let (client, url) = (client.clone(), urls[k % urls.len()].clone());
+        posting.spawn(async move {
+            let answer = client
+                .post(&url)
+                .basic_auth(EVENTS_USER, Some(EVENTS_PASSWORD))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await
+                .with_context(|| format!("posting batch {k} to {url}"))?;
+            let status = answer.status();
+            if !status.is_success() {
+                let body = answer.text().await.unwrap_or_default();
+                bail!("{url} answered batch {k} with {status}: {body}");
+            }
+            Ok(due.elapsed())
+        });
+        // Reap what finished, so a refusal stops the schedule early.
+        while let Some(joined) = posting.try_join_next() {
+            latencies.push(joined.context("a poster panicked")??);
+        }
+    }
+    while let Some(joined) = posting.join_next().await {
+        latencies.push(joined.context("a poster panicked")??);
+    }
+    latencies.sort();
+    Ok(latencies)
 }
 
 /// Posts the batches round robin over `urls` from `senders` tasks; returns

@@ -44,6 +44,11 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// the background thread cannot keep up): about 40 MiB.
 pub const WAL_BACKSTOP_PAGES: u32 = 10_000;
 
+/// WAL pages past which the log is made to start again from its beginning
+/// (about 8 MiB): the commit after the background checkpoint that saw them
+/// copies the rest (`commit.rs`).
+pub const WAL_RESTART_PAGES: i64 = 2_000;
+
 /// The SQLite backend.
 pub struct Sqlite {
     group: Group,
@@ -66,8 +71,13 @@ impl Drop for Checkpoints {
     }
 }
 
-/// Starts the checkpoint thread on its own connection to `path`.
-fn checkpoints(path: &Path) -> Result<Checkpoints, StoreError> {
+/// Starts the checkpoint thread on its own connection to `path`; past
+/// `restart_pages` pages in the log it sets `restart`.
+fn checkpoints(
+    path: &Path,
+    restart: Arc<AtomicBool>,
+    restart_pages: i64,
+) -> Result<Checkpoints, StoreError> {
     let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -77,9 +87,13 @@ fn checkpoints(path: &Path) -> Result<Checkpoints, StoreError> {
             while !flag.load(Ordering::Acquire) {
                 // PASSIVE copies what it can without waiting for, or
                 // blocking, the serving connection.
-                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                {
-                    tracing::warn!(%error, "background checkpoint failed");
+                let pages = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                    row.get::<_, i64>(1)
+                });
+                match pages {
+                    Ok(pages) if pages > restart_pages => restart.store(true, Ordering::Release),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "background checkpoint failed"),
                 }
                 std::thread::park_timeout(CHECKPOINT_EVERY);
             }
@@ -101,7 +115,11 @@ impl Sqlite {
     /// Opens (creating if needed) the database at `path` and runs the
     /// migrations. `":memory:"` opens a private in-memory database.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref();
+        Self::open_with(path.as_ref(), WAL_RESTART_PAGES)
+    }
+
+    /// [`Sqlite::open`], the log starting again past `restart_pages`.
+    pub(super) fn open_with(path: &Path, restart_pages: i64) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
         let mut store = Self::from_connection(conn)?;
         store
@@ -110,7 +128,11 @@ impl Sqlite {
                 "PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES};"
             ))
             .map_err(|e| StoreError::query("set the checkpoint backstop", e))?;
-        store._checkpoints = Some(checkpoints(path)?);
+        store._checkpoints = Some(checkpoints(
+            path,
+            store.group.restart_flag(),
+            restart_pages,
+        )?);
         Ok(store)
     }
 
@@ -151,6 +173,11 @@ impl Sqlite {
     /// Group transactions committed so far.
     pub fn commits(&self) -> u64 {
         self.group.commits()
+    }
+
+    /// Times the write-ahead log started again from its beginning.
+    pub fn wal_restarts(&self) -> u64 {
+        self.group.wal_restarts()
     }
 
     /// Commits the writes made so far now, on the calling thread.

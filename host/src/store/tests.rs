@@ -124,6 +124,42 @@ fn pf3_writes_made_within_a_gap_share_one_commit() {
 }
 
 /// A write nobody waits for is committed on its own, about a gap later.
+/// Under a steady stream of commits the write-ahead log starts again from
+/// its beginning once it is long, instead of growing until SQLite's own
+/// backstop checkpoints after every commit; nothing written is lost.
+#[test]
+fn pf3_a_long_write_ahead_log_starts_again_from_its_beginning() {
+    let (_dir, path) = database();
+    let store = Sqlite::open_with(&path, 50).expect("open");
+    let value = "x".repeat(4000);
+    let started = std::time::Instant::now();
+    let mut written: u64 = 0;
+    while store.wal_restarts() < 10 && started.elapsed() < Duration::from_secs(60) {
+        store
+            .set_cursor("a", &format!("source-{written}"), &value)
+            .expect("write");
+        store.commit_now().expect("commit");
+        written += 1;
+    }
+    assert!(
+        store.wal_restarts() >= 10,
+        "{} restarts after {written} commits",
+        store.wal_restarts()
+    );
+    // Each commit logged at least one 4 KiB page; the log file only ever
+    // grows to its longest run between two restarts.
+    let log = std::fs::metadata(path.with_extension("db-wal")).map_or(0, |m| m.len());
+    assert!(
+        log < written * 4096 / 2,
+        "the log holds {log} bytes after {written} commits"
+    );
+    drop(store);
+    let rows: i64 = Connection::open(&path)
+        .and_then(|c| c.query_row("SELECT count(*) FROM cursors", [], |r| r.get(0)))
+        .expect("count");
+    assert_eq!(u64::try_from(rows), Ok(written));
+}
+
 #[test]
 fn pf3_a_write_nobody_waits_for_is_committed_by_itself() {
     let (_dir, path) = database();
