@@ -575,26 +575,14 @@ pub async fn post_paced(
         .collect();
     let gap = Duration::from_secs_f64(1.0 / posts_per_s);
     let start = tokio::time::Instant::now();
-    let mut posting = tokio::task::JoinSet::new();
+    let mut posting = tokio::task::JoinSet::<anyhow::Result<Duration>>::new();
     let mut latencies = Vec::with_capacity(batches.len());
     for (k, body) in batches.into_iter().enumerate() {
         let due = start + gap.mul_f64(k as f64);
         tokio::time::sleep_until(due).await;
         let (client, url) = (client.clone(), urls[k % urls.len()].clone());
         posting.spawn(async move {
-            let answer = client
-                .post(&url)
-                .basic_auth(EVENTS_USER, Some(EVENTS_PASSWORD))
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body)
-                .send()
-                .await
-                .with_context(|| format!("posting batch {k} to {url}"))?;
-            let status = answer.status();
-            if !status.is_success() {
-                let body = answer.text().await.unwrap_or_default();
-                bail!("{url} answered batch {k} with {status}: {body}");
-            }
+            post_batch(&client, &url, k, body).await?;
             Ok(due.elapsed())
         });
         // Reap what finished, so a refusal stops the schedule early.
@@ -607,6 +595,29 @@ pub async fn post_paced(
     }
     latencies.sort();
     Ok(latencies)
+}
+
+/// Posts batch `k` to `url`; a refusal is an error with its body.
+async fn post_batch(
+    client: &reqwest::Client,
+    url: &str,
+    k: usize,
+    body: bytes::Bytes,
+) -> anyhow::Result<()> {
+    let answer = client
+        .post(url)
+        .basic_auth(EVENTS_USER, Some(EVENTS_PASSWORD))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("posting batch {k} to {url}"))?;
+    let status = answer.status();
+    if !status.is_success() {
+        let body = answer.text().await.unwrap_or_default();
+        bail!("{url} answered batch {k} with {status}: {body}");
+    }
+    Ok(())
 }
 
 /// Posts the batches round robin over `urls` from `senders` tasks; returns
@@ -623,7 +634,7 @@ pub async fn post_all(
     );
     let batches = Arc::new(batches);
     let next = Arc::new(AtomicUsize::new(0));
-    let mut posting = tokio::task::JoinSet::new();
+    let mut posting = tokio::task::JoinSet::<anyhow::Result<Vec<Duration>>>::new();
     for _ in 0..senders {
         let (urls, batches, next) = (urls.clone(), batches.clone(), next.clone());
         posting.spawn(async move {
@@ -636,19 +647,7 @@ pub async fn post_all(
                 let Some(body) = batches.get(k) else { break };
                 let url = &urls[k % urls.len()];
                 let sent = Instant::now();
-                let answer = client
-                    .post(url)
-                    .basic_auth(EVENTS_USER, Some(EVENTS_PASSWORD))
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .with_context(|| format!("posting batch {k} to {url}"))?;
-                let status = answer.status();
-                if !status.is_success() {
-                    let body = answer.text().await.unwrap_or_default();
-                    bail!("{url} answered batch {k} with {status}: {body}");
-                }
+                post_batch(&client, url, k, body.clone()).await?;
                 latencies.push(sent.elapsed());
             }
             Ok(latencies)
