@@ -92,10 +92,7 @@ fn main() -> anyhow::Result<()> {
             rate: 0,
         },
     )];
-    let single = std::env::var("SWITCHBOARD_BENCH_SINGLE_EVENTS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(5_000);
+    let single = sidecar::count("SWITCHBOARD_BENCH_SINGLE_EVENTS", 5_000);
     if single > 0 {
         loads.push((
             "single",
@@ -108,10 +105,7 @@ fn main() -> anyhow::Result<()> {
             },
         ));
     }
-    let paced = std::env::var("SWITCHBOARD_BENCH_PACED_EVENTS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(20_000);
+    let paced = sidecar::count("SWITCHBOARD_BENCH_PACED_EVENTS", 20_000);
     if paced > 0 {
         loads.push((
             "paced",

@@ -37,6 +37,15 @@ pub fn setting(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The number in variable `name` (0 included: a load it sizes is skipped),
+/// or `default`.
+pub fn count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;

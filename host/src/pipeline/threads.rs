@@ -78,17 +78,17 @@ fn priority() -> i32 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn pf4_pipeline_threads_run_below_the_process_priority() {
-        let base = priority();
+    /// The `nice` of a worker thread and of a blocking thread of pipeline
+    /// threads started with `threads` and `nice`.
+    fn seen_with(threads: usize, nice: u8) -> (i32, i32) {
         let config = PipelineConfig {
-            threads: 2,
-            nice: 7,
+            threads,
+            nice,
             ..PipelineConfig::default()
         };
         let workers = Workers::start(&config).expect("a runtime");
         let handle = workers.handle().clone();
-        let (worker, blocking) = std::thread::spawn(move || {
+        std::thread::spawn(move || {
             handle.block_on(async {
                 let worker = tokio::spawn(async { priority() }).await.expect("worker");
                 let blocking = tokio::task::spawn_blocking(priority)
@@ -98,7 +98,13 @@ mod tests {
             })
         })
         .join()
-        .expect("joined");
+        .expect("joined")
+    }
+
+    #[test]
+    fn pf4_pipeline_threads_run_below_the_process_priority() {
+        let base = priority();
+        let (worker, blocking) = seen_with(2, 7);
         assert_eq!(worker, (base + 7).min(19));
         assert_eq!(blocking, (base + 7).min(19));
         // The calling thread is left alone.
@@ -108,18 +114,7 @@ mod tests {
     #[test]
     fn pf4_nice_zero_leaves_the_threads_alone() {
         let base = priority();
-        let config = PipelineConfig {
-            threads: 1,
-            nice: 0,
-            ..PipelineConfig::default()
-        };
-        let workers = Workers::start(&config).expect("a runtime");
-        let handle = workers.handle().clone();
-        let seen = std::thread::spawn(move || {
-            handle.block_on(async { tokio::spawn(async { priority() }).await.expect("worker") })
-        })
-        .join()
-        .expect("joined");
-        assert_eq!(seen, base);
+        let (worker, _) = seen_with(1, 0);
+        assert_eq!(worker, base);
     }
 }

@@ -175,7 +175,8 @@ impl Sqlite {
         self.group.commits()
     }
 
-    /// Times the write-ahead log started again from its beginning.
+    /// Times the whole write-ahead log was copied between two group
+    /// transactions, so that the next one started it again.
     pub fn wal_restarts(&self) -> u64 {
         self.group.wal_restarts()
     }

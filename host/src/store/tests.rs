@@ -123,7 +123,6 @@ fn pf3_writes_made_within_a_gap_share_one_commit() {
     assert!(commits < 500, "{commits} commits for 500 writes");
 }
 
-/// A write nobody waits for is committed on its own, about a gap later.
 /// Under a steady stream of commits the write-ahead log starts again from
 /// its beginning once it is long, instead of growing until SQLite's own
 /// backstop checkpoints after every commit; nothing written is lost.
@@ -175,6 +174,7 @@ fn pf3_a_long_write_ahead_log_starts_again_from_its_beginning() {
     assert_eq!(u64::try_from(rows), Ok(written));
 }
 
+/// A write nobody waits for is committed on its own, about a gap later.
 #[test]
 fn pf3_a_write_nobody_waits_for_is_committed_by_itself() {
     let (_dir, path) = database();

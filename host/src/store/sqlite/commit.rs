@@ -38,7 +38,8 @@ pub struct Conn {
     /// Set by the background checkpoints once the write-ahead log is long:
     /// the next commit finishes the checkpoint (see [`Conn::after_commit`]).
     restart: Arc<AtomicBool>,
-    /// Times the write-ahead log was let start again from its beginning.
+    /// Times the whole log was copied between two group transactions, so
+    /// that the next one starts it again from its beginning.
     restarts: u64,
 }
 
@@ -177,7 +178,9 @@ impl Group {
         self.conn().commits
     }
 
-    /// Times the write-ahead log started again from its beginning.
+    /// Times the whole write-ahead log was copied between two group
+    /// transactions, so that the next one started it again (unless a reader
+    /// still held an older snapshot).
     pub fn wal_restarts(&self) -> u64 {
         self.conn().restarts
     }
