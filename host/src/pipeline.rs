@@ -32,7 +32,7 @@ use crate::config::{FailurePolicy, PipelineConfig};
 use crate::connectors::ccai::CcaiError;
 use crate::connectors::kustomer::KustomerError;
 use crate::runtime::{types as t, CallError, CallMeta, Registry};
-use crate::store::{InboxRow, OutcomeState, ShadowOutcome, Store, StoreError};
+use crate::store::{InboxRow, OutcomeState, ShadowOutcome, Store, StoreError, Wait};
 use crate::tenant::{Tenant, Tenants};
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
@@ -519,7 +519,7 @@ impl Pipeline {
                 // to Kustomer: a replay carries out this plan, no other.
                 let writes = |a: &t::Action| !matches!(a, t::Action::Skip(_));
                 if decided.0.actions.iter().any(writes) {
-                    self.store.durable().await?;
+                    self.store.durable(Wait::Shared).await?;
                 }
                 (decided.0, decided.1.map(|(_, version)| version))
             }

@@ -67,7 +67,7 @@ use crate::connectors::ccai::{Agent, CcaiClient, CcaiError, SystemStatus};
 use crate::connectors::kustomer::{KustomerClient, KustomerError};
 use crate::pipeline::{agent_queue, Doorbell, PipelineError, StatusChanges, AGENT_STATUS_SOURCE};
 use crate::runtime::{types as t, CallError, CallMeta, Registry};
-use crate::store::{InboxRow, NewInboxEvent, StatusAgentRow, Store, StoreError};
+use crate::store::{InboxRow, NewInboxEvent, StatusAgentRow, Store, StoreError, Wait};
 use crate::tenant::{Tenant, Tenants};
 use futures::future::BoxFuture;
 use secrecy::SecretString;
@@ -440,7 +440,7 @@ impl StatusSync {
         let stored = self.enqueue(tenant, "kustomer", &id, change, None);
         // Durable before the answer says it was taken.
         let stored = match stored {
-            Ok(stored) => self.store.durable().await.map(|()| stored),
+            Ok(stored) => self.store.durable(Wait::Prompt).await.map(|()| stored),
             Err(e) => Err(e),
         };
         answer.change_id = Some(id.clone());

@@ -58,22 +58,36 @@ pub trait CursorStore {
     fn set_cursor(&self, tenant: &str, source: &str, value: &str) -> Result<(), StoreError>;
 }
 
+/// How soon a caller waiting for its writes to be durable needs them
+/// committed (a backend that commits every write before it returns ignores
+/// it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// A client waits for the answer (the intake's 2xx): on SQLite, the
+    /// group is committed [`sqlite::COMMIT_GAP`] after the previous commit.
+    Prompt,
+    /// Only the sidecar's own next step waits (the pipeline before it
+    /// writes to Kustomer): on SQLite up to [`sqlite::SHARED_COMMIT_GAP`],
+    /// so that the events applied meanwhile share the commit.
+    Shared,
+}
+
 /// When a backend's writes become durable.
 pub trait Durability {
     /// `None` when every write is committed before it returns; otherwise a
     /// receiver told once every write made before the call is committed
-    /// (or why it was not).
-    fn committed(&self) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>>;
+    /// (or why it was not), as soon as `wait` asks.
+    fn committed(&self, wait: Wait) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>>;
 }
 
 impl Durability for Sqlite {
-    fn committed(&self) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>> {
-        Some(self.durable())
+    fn committed(&self, wait: Wait) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>> {
+        Some(self.durable(wait))
     }
 }
 
 impl Durability for Postgres {
-    fn committed(&self) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>> {
+    fn committed(&self, _wait: Wait) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>> {
         None
     }
 }
@@ -191,12 +205,13 @@ impl Store {
         Ok(Self::new(Sqlite::in_memory()?))
     }
 
-    /// Waits until every write made before the call is durable. The
-    /// intake calls it before answering 2xx, the pipeline before its first
-    /// write to Kustomer; other writes become durable within about a
-    /// millisecond on their own ([`sqlite::COMMIT_GAP`]).
-    pub async fn durable(&self) -> Result<(), StoreError> {
-        match self.backend.committed() {
+    /// Waits until every write made before the call is durable, as soon as
+    /// `wait` asks. The intake calls it before answering 2xx
+    /// ([`Wait::Prompt`]), the pipeline before its first write to Kustomer
+    /// ([`Wait::Shared`]); other writes become durable within a few
+    /// milliseconds on their own ([`sqlite::SHARED_COMMIT_GAP`]).
+    pub async fn durable(&self, wait: Wait) -> Result<(), StoreError> {
+        match self.backend.committed(wait) {
             None => Ok(()),
             Some(told) => told
                 .await

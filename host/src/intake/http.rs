@@ -128,7 +128,7 @@ pub(crate) async fn session_events(
         Ok(stored) => {
             state.ring(&stored.events);
             // The 2xx promises the events are durable (OP2).
-            if let Err(e) = state.store.durable().await {
+            if let Err(e) = state.store.durable(crate::store::Wait::Prompt).await {
                 return store_error(e);
             }
             Json(json!({
@@ -302,7 +302,7 @@ pub(crate) async fn chat_webhooks(
     ) {
         Ok(stored) => {
             state.ring(&stored.events);
-            if let Err(e) = state.store.durable().await {
+            if let Err(e) = state.store.durable(crate::store::Wait::Prompt).await {
                 return store_error(e);
             }
             Json(json!({ "accepted": stored.new, "duplicates": stored.unchanged })).into_response()

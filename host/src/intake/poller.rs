@@ -15,7 +15,7 @@ use super::normalize;
 use crate::connectors::ccai::{CcaiClient, CcaiError, Page};
 use crate::phone::Region;
 use crate::pipeline::Doorbell;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Wait};
 
 /// The leadership a replica takes to poll a tenant's Manager API.
 pub const LEADER_ROLE: &str = "manager-api-poller";
@@ -295,7 +295,7 @@ impl Poller {
                 updates,
                 Some((name, &value)),
             )?;
-            self.store.durable().await?;
+            self.store.durable(Wait::Prompt).await?;
             report.events += stored.new;
             if let Some(doorbell) = &self.doorbell {
                 for row in &stored.events {

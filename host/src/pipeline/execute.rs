@@ -10,7 +10,7 @@ use crate::connectors::kustomer::model::{
 };
 use crate::mirror::Mirror;
 use crate::runtime::types as t;
-use crate::store::{ConversationMeta, SessionLink, Store};
+use crate::store::{ConversationMeta, SessionLink, Store, Wait};
 use serde_json::{Map, Value};
 
 /// Largest file the executor downloads for an attachment.
@@ -396,7 +396,7 @@ async fn attach(env: &Env<'_>, key: &str, file: &t::File) -> Result<String, Pipe
                 env.store
                     .record_attachment(tenant, key, &created.id, &upload)?;
                 // Kept for good before the upload, or a retry orphans it.
-                env.store.durable().await?;
+                env.store.durable(Wait::Shared).await?;
                 (created.id, target)
             }
         };

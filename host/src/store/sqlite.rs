@@ -5,8 +5,9 @@
 //! writers anyway, every statement is short and none is held across an
 //! `.await`. Callers on the async runtime run it inline; the statements are
 //! small enough that a blocking hop would cost more than it saves. Writes
-//! share one transaction, committed by a thread of its own about once a
-//! millisecond (`commit.rs`); [`Sqlite::durable`] waits for that commit.
+//! share one transaction, committed by a thread of its own a millisecond
+//! after the previous commit when the intake waits for it, five otherwise
+//! (`commit.rs`); [`Sqlite::durable`] waits for that commit.
 //!
 //! Copying the write-ahead log back into the database (a checkpoint, with
 //! its fsync) runs on a background thread with its own connection every
@@ -26,8 +27,9 @@ mod sessions;
 mod shadow;
 mod status_sync;
 
-use super::{CursorStore, StoreError};
+use super::{CursorStore, StoreError, Wait};
 
+pub use commit::SHARED_COMMIT_GAP;
 use commit::{Conn, Group};
 use rusqlite::Connection;
 use std::path::Path;
@@ -48,6 +50,24 @@ pub const WAL_BACKSTOP_PAGES: u32 = 10_000;
 /// (about 8 MiB): the commit after the background checkpoint that saw them
 /// copies the rest (`commit.rs`).
 pub const WAL_RESTART_PAGES: i64 = 2_000;
+
+/// Limits a test can change.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tuning {
+    /// WAL pages past which the log is made to start again.
+    pub restart_pages: i64,
+    /// The time between two commits nobody waits for promptly.
+    pub shared_gap: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            restart_pages: WAL_RESTART_PAGES,
+            shared_gap: SHARED_COMMIT_GAP,
+        }
+    }
+}
 
 /// The SQLite backend.
 pub struct Sqlite {
@@ -115,13 +135,13 @@ impl Sqlite {
     /// Opens (creating if needed) the database at `path` and runs the
     /// migrations. `":memory:"` opens a private in-memory database.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::open_with(path.as_ref(), WAL_RESTART_PAGES)
+        Self::open_with(path.as_ref(), Tuning::default())
     }
 
-    /// [`Sqlite::open`], the log starting again past `restart_pages`.
-    pub(super) fn open_with(path: &Path, restart_pages: i64) -> Result<Self, StoreError> {
+    /// [`Sqlite::open`] with other limits (tests).
+    pub(super) fn open_with(path: &Path, tuning: Tuning) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
-        let mut store = Self::from_connection(conn)?;
+        let mut store = Self::from_connection(conn, tuning.shared_gap)?;
         store
             .conn()
             .execute_batch(&format!(
@@ -131,7 +151,7 @@ impl Sqlite {
         store._checkpoints = Some(checkpoints(
             path,
             store.group.restart_flag(),
-            restart_pages,
+            tuning.restart_pages,
         )?);
         Ok(store)
     }
@@ -139,16 +159,16 @@ impl Sqlite {
     /// A private in-memory store (tests, the demo).
     pub fn in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(|e| StoreError::open(":memory:", e))?;
-        Self::from_connection(conn)
+        Self::from_connection(conn, SHARED_COMMIT_GAP)
     }
 
-    fn from_connection(conn: Connection) -> Result<Self, StoreError> {
+    fn from_connection(conn: Connection, shared_gap: Duration) -> Result<Self, StoreError> {
         schema::prepare(&conn)?;
         schema::migrate(&conn)?;
         // Every statement the store runs fits, so none is parsed twice.
         conn.set_prepared_statement_cache_capacity(256);
         Ok(Self {
-            group: Group::start(conn)?,
+            group: Group::start(conn, shared_gap)?,
             _checkpoints: None,
             replica: super::coordination::new_replica_id(),
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -165,9 +185,10 @@ impl Sqlite {
         self.group.write()
     }
 
-    /// Resolves once every write made before the call is committed.
-    pub fn durable(&self) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
-        self.group.durable()
+    /// Resolves once every write made before the call is committed, as
+    /// soon as `wait` asks.
+    pub fn durable(&self, wait: Wait) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+        self.group.durable(wait)
     }
 
     /// Group transactions committed so far.

@@ -111,7 +111,9 @@ fn pf3_writes_made_within_a_gap_share_one_commit() {
             .insert_event(&event("a", &format!("e{i}"), "c", i))
             .expect("insert");
     }
-    block_on(store.durable()).expect("told").expect("committed");
+    block_on(store.durable(Wait::Prompt))
+        .expect("told")
+        .expect("committed");
     let elapsed = started.elapsed();
     let commits = store.commits() - before;
     assert_eq!(committed_rows(&path), 500, "durable means committed");
@@ -123,13 +125,55 @@ fn pf3_writes_made_within_a_gap_share_one_commit() {
     assert!(commits < 500, "{commits} commits for 500 writes");
 }
 
+/// A commit only the pipeline waits for waits for the shared gap, so the
+/// events applied meanwhile share it; the intake waiting meanwhile has it
+/// committed at once, with the pipeline's writes.
+#[test]
+fn pf5_a_shared_wait_gathers_writes_and_a_prompt_wait_commits_them() {
+    let (_dir, path) = database();
+    let tuning = sqlite::Tuning {
+        shared_gap: Duration::from_secs(60),
+        ..sqlite::Tuning::default()
+    };
+    let store = Sqlite::open_with(&path, tuning).expect("open");
+    store
+        .insert_event(&event("a", "e1", "c", 1))
+        .expect("insert");
+    let mut shared = store.durable(Wait::Shared);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        shared.try_recv().is_err(),
+        "a shared wait was committed before its gap"
+    );
+    assert_eq!(committed_rows(&path), 0);
+
+    store
+        .insert_event(&event("a", "e2", "c", 2))
+        .expect("insert");
+    let started = std::time::Instant::now();
+    block_on(store.durable(Wait::Prompt))
+        .expect("told")
+        .expect("committed");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "a prompt wait waited for the shared gap: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(shared.try_recv().expect("told with it"), Ok(()));
+    assert_eq!(committed_rows(&path), 2, "both writes in the prompt commit");
+}
+
 /// Under a steady stream of commits the write-ahead log starts again from
 /// its beginning once it is long, instead of growing until SQLite's own
 /// backstop checkpoints after every commit; nothing written is lost.
 #[test]
 fn pf3_a_long_write_ahead_log_starts_again_from_its_beginning() {
     let (_dir, path) = database();
-    let store = Sqlite::open_with(&path, 50).expect("open");
+    let tuning = sqlite::Tuning {
+        restart_pages: 50,
+        ..sqlite::Tuning::default()
+    };
+    let store = Sqlite::open_with(&path, tuning).expect("open");
     let value = "x".repeat(4000);
     // The log's header counts its rewinds (its checkpoint sequence number,
     // bytes 12..16, big-endian).
@@ -220,7 +264,7 @@ fn pf3_a_failed_write_leaves_the_rest_of_its_group_alone() {
     store
         .insert_event(&event("a", "e2", "c", 2))
         .expect("insert");
-    block_on(store.durable()).expect("committed");
+    block_on(store.durable(Wait::Prompt)).expect("committed");
     assert_eq!(committed_rows(&path), 2, "both events around the failure");
     assert_eq!(store.session_state("a", "s1").expect("read"), None);
     assert_eq!(store.cursor("a", "calls").expect("cursor"), None);

@@ -3,27 +3,36 @@
 //! A write opens the connection's group transaction if none is open
 //! (`BEGIN IMMEDIATE`) and runs its statements inside it, each caller's
 //! several statements inside a savepoint of their own. The committer thread
-//! commits the group shortly after it opens, at most once every
-//! [`COMMIT_GAP`]: under load the writes of every event, intake batch and
-//! settle that arrive in that gap share one commit, and so share the WAL
-//! pages they dirty (an event's inbox row, outcome and mirror rows sit on
-//! the same few pages as its neighbours'). Idle, a write is committed about
-//! one gap after it ran.
+//! commits the group shortly after it opens, at most once every gap (below):
+//! under load the writes of every event, intake batch and settle that
+//! arrive in that gap share one commit, and so share the WAL pages they
+//! dirty (the inbox's and the outcomes' newest pages, the database header).
+//! Idle, a write is committed about one gap after it ran.
 //!
-//! A caller that must not go on until its writes are durable (the intake
-//! before its 2xx, the pipeline before the first write to Kustomer) waits on
-//! [`Group::durable`]; everybody else returns at once, and a crash in the gap
-//! only loses writes that are re-derived when the event runs again (OP2).
+//! A caller that must not go on until its writes are durable waits on
+//! [`Group::durable`], saying how soon ([`Wait`]): the intake, whose client
+//! waits for the 2xx, has the group committed [`COMMIT_GAP`] after the
+//! previous commit; the pipeline, which only holds its own next step (the
+//! first write to Kustomer), lets it wait up to [`SHARED_COMMIT_GAP`], so
+//! that the events applied meanwhile share the commit and the pages it
+//! writes. Everybody else returns at once, and a crash in the gap only loses
+//! writes that are re-derived when the event runs again (OP2).
 
 use super::StoreError;
+use crate::store::Wait;
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// The shortest time between two commits of the group transaction.
+/// The shortest time between two commits of the group transaction, when
+/// the intake waits for one.
 pub const COMMIT_GAP: Duration = Duration::from_millis(1);
+
+/// The time between two commits when only the sidecar's own work waits
+/// (or nobody does).
+pub const SHARED_COMMIT_GAP: Duration = Duration::from_millis(5);
 
 /// Told once the group transaction a caller waited on committed, or why not.
 type Waiter = oneshot::Sender<Result<(), String>>;
@@ -110,11 +119,15 @@ const LOST: &str = "the store's transaction was rolled back by SQLite";
 pub struct Group {
     conn: Arc<Mutex<Conn>>,
     committer: Committer,
+    /// Set while somebody waits with [`Wait::Prompt`]; cleared by the
+    /// commit that answers them.
+    prompt: Arc<AtomicBool>,
 }
 
 impl Group {
-    /// Starts the committer thread for `db`.
-    pub fn start(db: Connection) -> Result<Self, StoreError> {
+    /// Starts the committer thread for `db`; a commit nobody waits for
+    /// promptly comes `shared_gap` after the previous one.
+    pub fn start(db: Connection, shared_gap: Duration) -> Result<Self, StoreError> {
         let conn = Arc::new(Mutex::new(Conn {
             db,
             open: None,
@@ -122,8 +135,13 @@ impl Group {
             restart: Arc::new(AtomicBool::new(false)),
             restarts: 0,
         }));
-        let committer = Committer::spawn(conn.clone())?;
-        Ok(Self { conn, committer })
+        let prompt = Arc::new(AtomicBool::new(false));
+        let committer = Committer::spawn(conn.clone(), prompt.clone(), shared_gap)?;
+        Ok(Self {
+            conn,
+            committer,
+            prompt,
+        })
     }
 
     /// The connection, for reads: inside the group transaction when one is
@@ -157,13 +175,17 @@ impl Group {
         Ok(conn)
     }
 
-    /// Resolves once every write made before the call is committed.
-    pub fn durable(&self) -> oneshot::Receiver<Result<(), String>> {
+    /// Resolves once every write made before the call is committed, as
+    /// soon as `wait` asks.
+    pub fn durable(&self, wait: Wait) -> oneshot::Receiver<Result<(), String>> {
         let (tell, told) = oneshot::channel();
         let mut conn = self.conn();
         match conn.open.as_mut() {
             Some(waiters) => {
                 waiters.push(tell);
+                if wait == Wait::Prompt {
+                    self.prompt.store(true, Ordering::Release);
+                }
                 self.committer.thread.unpark();
             }
             None => {
@@ -225,7 +247,11 @@ struct Committer {
 }
 
 impl Committer {
-    fn spawn(conn: Arc<Mutex<Conn>>) -> Result<Self, StoreError> {
+    fn spawn(
+        conn: Arc<Mutex<Conn>>,
+        prompt: Arc<AtomicBool>,
+        shared_gap: Duration,
+    ) -> Result<Self, StoreError> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let handle = std::thread::Builder::new()
@@ -236,14 +262,25 @@ impl Committer {
                     // Woken when a group transaction opens or somebody
                     // waits on one.
                     std::thread::park();
-                    let stop = stopping.load(Ordering::Acquire);
-                    if !stop {
-                        // Let the writes of the next moment join this commit.
-                        if let Some(rest) = COMMIT_GAP.checked_sub(last.elapsed()) {
-                            std::thread::sleep(rest);
+                    // Let the writes of the next moment join this commit;
+                    // a prompt waiter arriving meanwhile (it unparks this
+                    // thread) shortens the gap.
+                    while !stopping.load(Ordering::Acquire) {
+                        let gap = if prompt.load(Ordering::Acquire) {
+                            COMMIT_GAP
+                        } else {
+                            shared_gap
+                        };
+                        match gap.checked_sub(last.elapsed()) {
+                            Some(rest) if !rest.is_zero() => std::thread::park_timeout(rest),
+                            _ => break,
                         }
                     }
+                    let stop = stopping.load(Ordering::Acquire);
                     let mut locked = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    // Whoever asks for a prompt commit from here on waits
+                    // for the next one.
+                    prompt.store(false, Ordering::Release);
                     let (result, waiters) = locked.commit();
                     last = Instant::now();
                     if let Err(error) = &result {
