@@ -35,7 +35,9 @@
 //! requests/s and requests per event, and over the same span the sidecar's
 //! CPU time per applied event (user + system, `/proc/<pid>/stat`) and its
 //! write and read syscalls per applied event (`syscw`, `syscr` in
-//! `/proc/<pid>/io`). For the paced load, accepted events/s is the rate the
+//! `/proc/<pid>/io`), and the share of POSTs the sidecar itself timed within
+//! 5 ms (`switchboard_intake_seconds` on its `/metrics`: from the request's
+//! headers read to its answer). For the paced load, accepted events/s is the rate the
 //! schedule achieved. Then a table of the loads and one summary line for the
 //! first: `accepted_per_s=… p99_ms=… applied_per_s=… cpu_ms_per_event=…
 //! write_syscalls_per_event=…`.
@@ -69,6 +71,8 @@ struct Row {
     posts: usize,
     p50: Duration,
     p99: Duration,
+    /// The share of POSTs the sidecar itself timed within 5 ms.
+    inside_5ms: Option<f64>,
     applied_per_s: f64,
     applied_in: Duration,
     kustomer_per_s: f64,
@@ -148,7 +152,7 @@ async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow:
 
     println!();
     println!(
-        "{:<8} {:>7} {:>9} {:>5} {:>10} {:>7} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8}",
+        "{:<8} {:>7} {:>9} {:>5} {:>10} {:>7} {:>7} {:>8} {:>9} {:>10} {:>8} {:>8} {:>8}",
         "load",
         "events",
         "customers",
@@ -156,6 +160,7 @@ async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow:
         "accepted/s",
         "p50_ms",
         "p99_ms",
+        "in5ms_%",
         "applied/s",
         "kustomer/s",
         "cpu_ms/e",
@@ -164,7 +169,7 @@ async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow:
     );
     for row in &rows {
         println!(
-            "{:<8} {:>7} {:>9} {:>5} {:>10.0} {:>7.2} {:>7.2} {:>9.0} {:>10.0} {:>8.3} {:>8.1} {:>8.1}",
+            "{:<8} {:>7} {:>9} {:>5} {:>10.0} {:>7.2} {:>7.2} {:>8} {:>9.0} {:>10.0} {:>8.3} {:>8.1} {:>8.1}",
             row.name,
             row.load.events,
             row.load.customers,
@@ -172,6 +177,8 @@ async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow:
             row.accepted_per_s,
             row.p50.as_secs_f64() * 1e3,
             row.p99.as_secs_f64() * 1e3,
+            row.inside_5ms
+                .map_or_else(|| "-".to_string(), |s| format!("{:.1}", s * 100.0)),
             row.applied_per_s,
             row.kustomer_per_s,
             row.cpu_ms_per_event,
@@ -281,6 +288,9 @@ async fn measure(
     let cpu_after = sidecar::cpu_ticks(pid)?;
     let syscalls = Syscalls::of(pid)?.since(io_before);
     let served = kustomer.control().requests_served() - served_before;
+    let inside =
+        sidecar::intake_shares(&sidecars[0], &["0.0025", "0.005", "0.01", "0.025"]).await?;
+    let inside_5ms = inside.get(1).copied();
 
     drop(progress);
     for s in &mut sidecars {
@@ -304,6 +314,7 @@ async fn measure(
         posts: latencies.len(),
         p50: sidecar::percentile(&latencies, 0.50),
         p99: sidecar::percentile(&latencies, 0.99),
+        inside_5ms,
         applied_per_s: per_s(events, applied_in),
         applied_in,
         kustomer_per_s: per_s(served as f64, applied_in),
@@ -321,6 +332,16 @@ async fn measure(
         row.p50.as_secs_f64() * 1e3,
         row.p99.as_secs_f64() * 1e3,
     );
+    if let [a, b, c, d] = inside[..] {
+        println!(
+            "  timed inside the sidecar (headers read to answer): {:.1} / {:.1} / {:.1} / {:.1} % \
+             of POSTs within 2.5 / 5 / 10 / 25 ms",
+            a * 100.0,
+            b * 100.0,
+            c * 100.0,
+            d * 100.0
+        );
+    }
     println!(
         "applied:  {:.0} events/s ({total} in {:.1} s)",
         row.applied_per_s,

@@ -60,6 +60,11 @@ fn describe_metrics() {
         "Time to handle one event: context, decision and Kustomer writes."
     );
     describe_histogram!(
+        "switchboard_intake_seconds",
+        Unit::Seconds,
+        "Time to answer one intake request (session events, chat webhooks), by route and status: body read, events stored and committed."
+    );
+    describe_histogram!(
         "switchboard_rule_seconds",
         Unit::Seconds,
         "Time of one rule-module decision, instantiation included."

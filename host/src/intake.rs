@@ -206,5 +206,29 @@ pub fn router(state: IntakeState) -> utoipa_axum::router::OpenApiRouter {
         // The handlers enforce `max_body_bytes` themselves, after checking
         // the tenant and credentials, so axum's default limit is lifted.
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(timed))
         .with_state(state)
+}
+
+/// Records how long the sidecar took to answer an intake request, from its
+/// headers read to its answer (the body read, the events stored and their
+/// commit waited for): `switchboard_intake_seconds{route, status}`.
+async fn timed(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = if request.uri().path().ends_with("/chat-webhooks") {
+        "chat_webhooks"
+    } else {
+        "session_events"
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics::histogram!(
+        "switchboard_intake_seconds",
+        "route" => route,
+        "status" => response.status().as_str().to_owned()
+    )
+    .record(started.elapsed());
+    response
 }

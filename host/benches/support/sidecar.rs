@@ -230,6 +230,46 @@ pub async fn spawn(config: &Path, env: &[(String, String)], log: &Path) -> anyho
     Ok(replica)
 }
 
+/// For each bound in `les` (a bucket bound of its histograms, as written
+/// in the page), the share of the session-event POSTs the replica answered
+/// 200 within it, timed inside it: `switchboard_intake_seconds` on its
+/// `/metrics` page. Empty when the page has no such answers.
+pub async fn intake_shares(replica: &Replica, les: &[&str]) -> anyhow::Result<Vec<f64>> {
+    let page = reqwest::get(format!("{}/metrics", replica.url))
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .context("reading the sidecar's /metrics")?
+        .text()
+        .await
+        .context("reading the sidecar's /metrics")?;
+    let mut within = vec![0.0; les.len()];
+    let mut all = 0.0;
+    for line in page.lines() {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        if !series.contains("route=\"session_events\"") || !series.contains("status=\"200\"") {
+            continue;
+        }
+        let value: f64 = value
+            .parse()
+            .with_context(|| format!("a sample of /metrics: {line:?}"))?;
+        if series.starts_with("switchboard_intake_seconds_count{") {
+            all += value;
+        } else if series.starts_with("switchboard_intake_seconds_bucket{") {
+            for (le, sum) in les.iter().zip(&mut within) {
+                if series.contains(&format!("le=\"{le}\"")) {
+                    *sum += value;
+                }
+            }
+        }
+    }
+    if all == 0.0 {
+        return Ok(Vec::new());
+    }
+    Ok(within.into_iter().map(|n| n / all).collect())
+}
+
 /// Waits until the replica's `/readyz` answers 200: it listens before its
 /// rule module is compiled, and neither that compilation nor the events
 /// waiting for it belong in the measurement.

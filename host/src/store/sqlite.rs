@@ -51,6 +51,10 @@ pub const WAL_BACKSTOP_PAGES: u32 = 10_000;
 /// copies the rest (`commit.rs`).
 pub const WAL_RESTART_PAGES: i64 = 2_000;
 
+// Past the backstop SQLite checkpoints inline after every commit, so a
+// rewind asked for only beyond it would come too late to help.
+const _: () = assert!(WAL_RESTART_PAGES < WAL_BACKSTOP_PAGES as i64);
+
 /// Limits a test can change.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Tuning {

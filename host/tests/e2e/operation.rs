@@ -108,6 +108,15 @@ async fn op8_metrics_have_help_text_histograms_and_zero_counters_e2e() {
             && metrics.contains("switchboard_event_seconds_bucket{"),
         "event latency as a histogram:\n{metrics}"
     );
+    assert!(
+        metrics.contains("# TYPE switchboard_intake_seconds histogram")
+            && metrics
+                .lines()
+                .any(|l| l.starts_with("switchboard_intake_seconds_count{")
+                    && l.contains("route=\"session_events\"")
+                    && l.contains("status=\"200\"")),
+        "the intake's answers timed:\n{metrics}"
+    );
     for gauge in [
         "switchboard_pool_component_instances",
         "switchboard_pool_memories",
