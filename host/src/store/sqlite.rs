@@ -22,6 +22,7 @@ mod coordination;
 mod inbox;
 mod links;
 mod mirror;
+mod packed;
 mod schema;
 mod sessions;
 mod shadow;

@@ -269,3 +269,46 @@ fn pf3_a_failed_write_leaves_the_rest_of_its_group_alone() {
     assert_eq!(store.session_state("a", "s1").expect("read"), None);
     assert_eq!(store.cursor("a", "calls").expect("cursor"), None);
 }
+
+/// A decision's plan and context are stored packed and read back whole; a
+/// row written before they were packed (JSON text) still reads.
+#[test]
+fn decisions_read_back_packed_and_as_written_before() {
+    let (_dir, path) = database();
+    let store = Sqlite::open(&path).expect("open");
+    let plan = json!({ "actions": [{ "AddNote": "hello" }] });
+    let context = json!({ "now": "2026-01-15T09:00:23.000Z", "settings": { "fields": [] } });
+    store
+        .record_decision("a", "e1", Some("d1"), Some(1), &plan, &context)
+        .expect("record");
+    store.commit_now().expect("commit");
+    let read = store.outcome("a", "e1").expect("read").expect("there");
+    assert_eq!(
+        (read.plan, read.context),
+        (Some(plan.clone()), Some(context.clone()))
+    );
+    let kind: String = Connection::open(&path)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT typeof(plan) || typeof(context) FROM outcomes WHERE event_id = 'e1'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .expect("typeof");
+    assert_eq!(kind, "blobblob");
+    drop(store);
+
+    Connection::open(&path)
+        .and_then(|c| {
+            c.execute(
+                "INSERT INTO outcomes (tenant, event_id, plan, state, context)
+                 VALUES ('a', 'e0', ?1, 'applied', ?2)",
+                (plan.to_string(), context.to_string()),
+            )
+        })
+        .expect("a row as written before");
+    let store = Sqlite::open(&path).expect("reopen");
+    let read = store.outcome("a", "e0").expect("read").expect("there");
+    assert_eq!((read.plan, read.context), (Some(plan), Some(context)));
+}

@@ -1,5 +1,6 @@
 //! SQLite: links.
 
+use super::packed::{pack, unpack};
 use super::{Cached as _, Sqlite};
 use crate::store::links::*;
 use crate::store::StoreError;
@@ -129,6 +130,7 @@ impl LinkStore for Sqlite {
         plan: &serde_json::Value,
         context: &serde_json::Value,
     ) -> Result<(), StoreError> {
+        let (plan, context) = (pack(plan)?, pack(context)?);
         self.write()?
             .run(
                 "INSERT INTO outcomes (tenant, event_id, module_digest, module_version, plan, state, context)
@@ -139,8 +141,8 @@ impl LinkStore for Sqlite {
                     event_id,
                     module_digest,
                     module_version,
-                    plan.to_string(),
-                    context.to_string()
+                    plan,
+                    context
                 ],
             )
             .map(drop)
@@ -331,20 +333,17 @@ impl LinkStore for Sqlite {
 }
 
 fn row_to_outcome(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outcome> {
-    let plan: Option<String> = r.get(4)?;
     let state: String = r.get(5)?;
     Ok(Outcome {
         tenant: r.get(0)?,
         event_id: r.get(1)?,
         module_digest: r.get(2)?,
         module_version: r.get(3)?,
-        plan: plan.and_then(|p| serde_json::from_str(&p).ok()),
+        plan: unpack(r.get_ref(4)?),
         state: OutcomeState::parse(&state),
         detail: r.get(6)?,
         decided_at: r.get(7)?,
         updated_at: r.get(8)?,
-        context: r
-            .get::<_, Option<String>>(9)?
-            .and_then(|c| serde_json::from_str(&c).ok()),
+        context: unpack(r.get_ref(9)?),
     })
 }

@@ -1,0 +1,69 @@
+//! JSON the store keeps whole but never queries (a decision's plan and the
+//! context it was made with), packed: an LZ4 block with its length in
+//! front, stored as a BLOB. A decision's two documents shrink to about half,
+//! and so do the pages each event writes for them. Rows written before are
+//! JSON text and are read as they are.
+
+use crate::store::StoreError;
+use rusqlite::types::ValueRef;
+
+/// The longest document unpacked; a length beyond it means a damaged row.
+const MAX_UNPACKED: usize = 64 << 20;
+
+/// `value` as JSON, packed.
+pub(super) fn pack(value: &serde_json::Value) -> Result<Vec<u8>, StoreError> {
+    let text = serde_json::to_vec(value).map_err(|e| StoreError::json("pack a document", e))?;
+    Ok(lz4_flex::block::compress_prepend_size(&text))
+}
+
+/// A stored document: packed (a BLOB), JSON text (written before documents
+/// were packed), or NULL. `None` for NULL or what cannot be read back.
+pub(super) fn unpack(stored: ValueRef<'_>) -> Option<serde_json::Value> {
+    match stored {
+        ValueRef::Text(text) => serde_json::from_slice(text).ok(),
+        ValueRef::Blob(packed) => {
+            let length = packed.get(..4)?;
+            let length = u32::from_le_bytes(length.try_into().ok()?);
+            if usize::try_from(length).ok()? > MAX_UNPACKED {
+                return None;
+            }
+            let text = lz4_flex::block::decompress_size_prepended(packed).ok()?;
+            serde_json::from_slice(&text).ok()
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_packed_document_reads_back_and_is_smaller() {
+        let fields: Vec<_> = (0..20)
+            .map(|i| json!({ "field": format!("Field{i}"), "name": format!("ccaiField{i}Str") }))
+            .collect();
+        let document =
+            json!({ "settings": { "fields": fields }, "now": "2026-01-15T09:00:23.000Z" });
+        let packed = pack(&document).expect("pack");
+        assert!(
+            packed.len() * 2 < document.to_string().len(),
+            "{} bytes",
+            packed.len()
+        );
+        assert_eq!(unpack(ValueRef::Blob(&packed)), Some(document.clone()));
+        let text = document.to_string();
+        assert_eq!(unpack(ValueRef::Text(text.as_bytes())), Some(document));
+        assert_eq!(unpack(ValueRef::Null), None);
+    }
+
+    #[test]
+    fn a_damaged_packed_document_is_none_not_a_huge_allocation() {
+        let mut packed = pack(&json!({ "a": 1 })).expect("pack");
+        packed[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(unpack(ValueRef::Blob(&packed)), None);
+        assert_eq!(unpack(ValueRef::Blob(&[1, 2])), None);
+        assert_eq!(unpack(ValueRef::Blob(&[5, 0, 0, 0, 0xff])), None);
+    }
+}
