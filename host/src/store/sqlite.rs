@@ -249,6 +249,16 @@ fn write_cursor(
     .map_err(|e| StoreError::query("write cursor", e))
 }
 
+/// `LIMIT <limit>`, for the text of a statement run once per event or
+/// more. SQLite plans a query with the value bound to a `LIMIT ?` parameter,
+/// so every new binding of it makes the cached statement compile again on
+/// its next step, which costs as much as preparing it anew; a limit written
+/// into the text keeps the compiled plan. Each distinct limit is one more
+/// cached statement, so this is for limits the code fixes, not a caller's.
+fn limit(limit: usize) -> String {
+    format!("LIMIT {limit}")
+}
+
 /// Statements run through the connection's statement cache: each is parsed
 /// once per connection, not on every call.
 trait Cached {
@@ -275,5 +285,46 @@ impl Cached for Connection {
         f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
         self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::inbox::InboxStore;
+    use crate::store::mirror::MirrorStore;
+    use rusqlite::StatementStatus;
+
+    /// The reads the pipeline makes for every event run on their cached
+    /// statement as compiled, whatever they are asked for: none is compiled
+    /// again on a new binding (a bound `LIMIT ?` would make SQLite do that).
+    #[test]
+    fn per_event_reads_are_not_compiled_again() {
+        let store = Sqlite::in_memory().expect("store");
+        for customer in ["+15550100", "+15550101", "+15550102"] {
+            store
+                .pending_for_customer("acme", customer, 50)
+                .expect("pending");
+            store
+                .mirror_listed("acme", customer, 1_000)
+                .expect("listed");
+            let (_, rows) = store
+                .mirrored_conversations("acme", customer, 10)
+                .expect("conversations")
+                .expect("listed before");
+            assert!(rows.is_empty());
+        }
+        let conn = store.conn();
+        for sql in [
+            inbox::customer_queue_sql(50),
+            mirror::newest_conversations_sql(10),
+        ] {
+            let mut statement = conn.prepare_cached(&sql).expect("cached");
+            assert_eq!(
+                statement.get_status(StatementStatus::RePrepare),
+                0,
+                "compiled again: {sql}"
+            );
+        }
     }
 }

@@ -8,6 +8,17 @@ use rusqlite::{Connection, OptionalExtension, Row};
 const COLUMNS: &str = "seq, tenant, event_id, source, session_id, customer_key, at_ms, at, body, \
                        status, reason, attempts, received_at";
 
+/// A customer's pending events in event-time order (the pipeline's read
+/// before each batch; its limit is in the text, see [`super::limit`]).
+pub(super) fn customer_queue_sql(limit: usize) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM inbox INDEXED BY inbox_queue
+         WHERE tenant = ?1 AND customer_key = ?2 AND status = 'pending'
+         ORDER BY at_ms, seq {}",
+        super::limit(limit)
+    )
+}
+
 fn row_to_inbox(row: &Row<'_>) -> rusqlite::Result<(InboxRow, String)> {
     let body: String = row.get(8)?;
     let status: String = row.get(9)?;
@@ -133,16 +144,11 @@ impl InboxStore for Sqlite {
         limit: usize,
     ) -> Result<Vec<InboxRow>, StoreError> {
         let conn = self.conn();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM inbox INDEXED BY inbox_queue
-                 WHERE tenant = ?1 AND customer_key = ?2 AND status = 'pending'
-                 ORDER BY at_ms, seq LIMIT ?3"
-            ))
+            .prepare_cached(&customer_queue_sql(limit))
             .map_err(|e| StoreError::query("list customer pending", e))?;
         let rows = stmt
-            .query_map((tenant, customer_key, limit), row_to_inbox)
+            .query_map((tenant, customer_key), row_to_inbox)
             .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
             .map_err(|e| StoreError::query("list customer pending", e))?;
         drop(stmt);

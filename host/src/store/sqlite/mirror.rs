@@ -205,15 +205,10 @@ impl MirrorStore for Sqlite {
         let Some(listed) = listed else {
             return Ok(None);
         };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = conn
-            .prepare_cached(
-                "SELECT conversation_id, body, seen_at_ms FROM mirror_conversations
-                 WHERE tenant = ?1 AND customer_id = ?2
-                 ORDER BY created_at_ms DESC, conversation_id DESC LIMIT ?3",
-            )
+            .prepare_cached(&newest_conversations_sql(limit))
             .and_then(|mut s| {
-                s.query_map((tenant, customer_id, limit), mirrored)?
+                s.query_map((tenant, customer_id), mirrored)?
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(|e| StoreError::query("read mirror conversations", e))?;
@@ -253,4 +248,15 @@ fn read_customer(
     )
     .and_then(|mut s| s.query_row((tenant, id), mirrored).optional())
     .map_err(|e| StoreError::query("read mirror customer", e))
+}
+
+/// A customer's newest mirrored conversations (read for every event's
+/// context; its limit is in the text, see [`super::limit`]).
+pub(super) fn newest_conversations_sql(limit: usize) -> String {
+    format!(
+        "SELECT conversation_id, body, seen_at_ms FROM mirror_conversations
+         WHERE tenant = ?1 AND customer_id = ?2
+         ORDER BY created_at_ms DESC, conversation_id DESC {}",
+        super::limit(limit)
+    )
 }
