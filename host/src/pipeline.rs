@@ -630,8 +630,8 @@ impl Pipeline {
         (plan, by): &Decided,
     ) -> Result<(), PipelineError> {
         let undecodable = |e: serde_json::Error| PipelineError::Undecodable(e.to_string());
-        let json = serde_json::to_value(plan).map_err(undecodable)?;
-        let context = serde_json::to_value(ctx).map_err(undecodable)?;
+        let json = serde_json::value::to_raw_value(plan).map_err(undecodable)?;
+        let context = serde_json::value::to_raw_value(ctx).map_err(undecodable)?;
         self.store.record_decision(
             &tenant.config.id,
             &event.id,

@@ -808,7 +808,7 @@ impl StatusChanges for StatusSync {
                 .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
             let (record, error) = self.handle(tenant, stored.change, stored.agent).await;
             // The latest decision is the one to look up.
-            let recorded = serde_json::to_value(&record)
+            let recorded = serde_json::value::to_raw_value(&record)
                 .map_err(|e| StoreError::json("record status decision", e))
                 .and_then(|json| {
                     self.store.clear_outcome(&row.tenant, &row.event_id)?;
@@ -818,7 +818,7 @@ impl StatusChanges for StatusSync {
                         None,
                         record.module_version,
                         &json,
-                        &serde_json::Value::Null,
+                        serde_json::value::RawValue::NULL,
                     )
                 });
             if let Err(e) = recorded {

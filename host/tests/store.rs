@@ -359,8 +359,8 @@ fn settling_sets_the_row_and_the_outcome_together(store: Store) {
             "ok",
             None,
             Some(1),
-            &json!({"actions": []}),
-            &json!({}),
+            &raw(json!({"actions": []})),
+            &raw(json!({})),
         )
         .expect("decided");
     store.settle(rows[0].seq, "a", "ok", None).expect("applied");
@@ -625,8 +625,8 @@ fn a_decision_is_recorded_once_and_its_outcome_follows(store: Store) {
             "e1",
             Some("sha256:abc"),
             Some(u32::MAX),
-            &plan,
-            &context,
+            &raw(plan.clone()),
+            &raw(context.clone()),
         )
         .expect("decide");
     store
@@ -635,8 +635,8 @@ fn a_decision_is_recorded_once_and_its_outcome_follows(store: Store) {
             "e1",
             Some("sha256:def"),
             Some(2),
-            &json!({}),
-            &json!({}),
+            &raw(json!({})),
+            &raw(json!({})),
         )
         .expect("decided again");
     let decided = store.outcome("a", "e1").expect("read").expect("row");
@@ -714,7 +714,7 @@ fn a_decision_is_recorded_once_and_its_outcome_follows(store: Store) {
 
     // Natively decided (no module).
     store
-        .record_decision("a", "e3", None, None, &json!(null), &json!([]))
+        .record_decision("a", "e3", None, None, &raw(json!(null)), &raw(json!([])))
         .expect("native");
     let native = store.outcome("a", "e3").expect("read").expect("row");
     assert_eq!(
@@ -736,8 +736,8 @@ fn a_decision_is_recorded_once_and_its_outcome_follows(store: Store) {
             "e1",
             Some("sha256:def"),
             Some(2),
-            &json!({}),
-            &json!({}),
+            &raw(json!({})),
+            &raw(json!({})),
         )
         .expect("decided afresh");
     assert_eq!(
@@ -755,7 +755,14 @@ fn outcomes_and_tenants_are_listed_in_order(store: Store) {
     assert!(store.tenants().expect("tenants").is_empty());
     for (tenant, event) in [("b", "e2"), ("a", "e9"), ("b", "e1")] {
         store
-            .record_decision(tenant, event, None, Some(1), &json!({}), &json!({}))
+            .record_decision(
+                tenant,
+                event,
+                None,
+                Some(1),
+                &raw(json!({})),
+                &raw(json!({})),
+            )
             .expect("decide");
         tick();
     }
@@ -1657,4 +1664,9 @@ fn ha2_postgres_leases_and_leaders_pass_to_another_replica_when_the_holder_dies(
         "ha2: leadership and lease taken over {} ms after the holder stopped",
         after.as_millis()
     );
+}
+
+/// A JSON value as the text the store records.
+fn raw(value: serde_json::Value) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(&value).expect("JSON text")
 }

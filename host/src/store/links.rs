@@ -6,6 +6,7 @@
 //! registered (so a retry reuses them).
 use super::StoreError;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// A session's conversation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -120,15 +121,17 @@ pub trait LinkStore {
 
     /// Records the decision for an event (before anything is applied), so a
     /// retry or a restart applies the same plan and the event is decided by
-    /// exactly one module version.
+    /// exactly one module version. The plan and the context come as JSON
+    /// text, serialised straight from their types: the store keeps them
+    /// whole and never looks inside.
     fn record_decision(
         &self,
         tenant: &str,
         event_id: &str,
         module_digest: Option<&str>,
         module_version: Option<u32>,
-        plan: &serde_json::Value,
-        context: &serde_json::Value,
+        plan: &RawValue,
+        context: &RawValue,
     ) -> Result<(), StoreError>;
 
     /// Sets an event's outcome state (creating the row when the event failed

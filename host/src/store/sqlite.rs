@@ -255,8 +255,51 @@ fn write_cursor(
 /// its next step, which costs as much as preparing it anew; a limit written
 /// into the text keeps the compiled plan. Each distinct limit is one more
 /// cached statement, so this is for limits the code fixes, not a caller's.
+/// (SQLite's integers are 64-bit signed: a larger limit means no limit.)
 fn limit(limit: usize) -> String {
-    format!("LIMIT {limit}")
+    format!("LIMIT {}", i64::try_from(limit).unwrap_or(i64::MAX))
+}
+
+/// A savepoint inside the group transaction, on cached statements (a
+/// write of several statements takes back only itself when one fails).
+/// rusqlite's own savepoint parses its `SAVEPOINT`, `RELEASE` and
+/// `ROLLBACK TO` anew each time, several times per event. Dropped without
+/// [`Savepoint::commit`], it is rolled back.
+struct Savepoint<'c> {
+    conn: &'c Connection,
+    released: bool,
+}
+
+impl<'c> Savepoint<'c> {
+    fn open(conn: &'c Connection) -> rusqlite::Result<Self> {
+        conn.run("SAVEPOINT write", [])?;
+        Ok(Self {
+            conn,
+            released: false,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.released = true;
+        self.conn.run("RELEASE write", []).map(drop)
+    }
+}
+
+impl Drop for Savepoint<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = self.conn.run("ROLLBACK TO write", []);
+            let _ = self.conn.run("RELEASE write", []);
+        }
+    }
+}
+
+impl std::ops::Deref for Savepoint<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
 }
 
 /// Statements run through the connection's statement cache: each is parsed

@@ -279,7 +279,14 @@ fn decisions_read_back_packed_and_as_written_before() {
     let plan = json!({ "actions": [{ "AddNote": "hello" }] });
     let context = json!({ "now": "2026-01-15T09:00:23.000Z", "settings": { "fields": [] } });
     store
-        .record_decision("a", "e1", Some("d1"), Some(1), &plan, &context)
+        .record_decision(
+            "a",
+            "e1",
+            Some("d1"),
+            Some(1),
+            &raw(plan.clone()),
+            &raw(context.clone()),
+        )
         .expect("record");
     store.commit_now().expect("commit");
     let read = store.outcome("a", "e1").expect("read").expect("there");
@@ -311,4 +318,9 @@ fn decisions_read_back_packed_and_as_written_before() {
     let store = Sqlite::open(&path).expect("reopen");
     let read = store.outcome("a", "e0").expect("read").expect("there");
     assert_eq!((read.plan, read.context), (Some(plan), Some(context)));
+}
+
+/// A JSON value as the text the store records.
+fn raw(value: serde_json::Value) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(&value).expect("JSON text")
 }

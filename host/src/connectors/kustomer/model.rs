@@ -72,11 +72,39 @@ pub struct ResourceId {
 }
 
 /// To-one or to-many relationship data.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum RelationshipData {
     One(ResourceId),
     Many(Vec<ResourceId>),
+}
+
+/// Told apart by the JSON's shape (an object or an array) as it is read: a
+/// derived untagged enum would first copy every relationship into a buffer
+/// and try each variant on it, on every resource Kustomer answers.
+impl<'de> Deserialize<'de> for RelationshipData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        use serde::de::{MapAccess, SeqAccess, Visitor};
+
+        struct Shape;
+        impl<'de> Visitor<'de> for Shape {
+            type Value = RelationshipData;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a resource identifier or a list of them")
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+                ResourceId::deserialize(MapAccessDeserializer::new(map)).map(RelationshipData::One)
+            }
+
+            fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Self::Value, S::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(RelationshipData::Many)
+            }
+        }
+        d.deserialize_any(Shape)
+    }
 }
 
 /// `{"data": …?, "links": {"self"}?}`; link-only relationships (`messages`)
@@ -654,5 +682,54 @@ impl WebhookEvent {
     pub fn object<A: serde::de::DeserializeOwned>(&self) -> Result<Resource<A>, serde_json::Error> {
         let v = serde_json::to_value(&self.data)?;
         serde_json::from_value(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn relationships_read_to_one_to_many_null_and_link_only() {
+        let conversation: Conversation = serde_json::from_value(json!({
+            "type": "conversation",
+            "id": "c1",
+            "attributes": {},
+            "relationships": {
+                "customer": { "data": { "type": "customer", "id": "k1" } },
+                "assignedUsers": { "data": [{ "type": "user", "id": "u1" }, { "type": "user", "id": "u2" }] },
+                "messages": { "links": { "self": "/v1/conversations/c1/messages" } },
+                "deletedBy": null
+            }
+        }))
+        .expect("conversation");
+        assert_eq!(conversation.related_id("customer"), Some("k1"));
+        assert_eq!(
+            conversation.relationships["assignedUsers"]
+                .as_ref()
+                .and_then(|r| r.data.clone()),
+            Some(RelationshipData::Many(vec![
+                ResourceId {
+                    kind: "user".into(),
+                    id: "u1".into()
+                },
+                ResourceId {
+                    kind: "user".into(),
+                    id: "u2".into()
+                },
+            ]))
+        );
+        assert_eq!(conversation.related_id("messages"), None);
+        assert_eq!(conversation.relationships["deletedBy"], None);
+        // What is written reads back the same.
+        let again: Conversation =
+            serde_json::from_value(serde_json::to_value(&conversation).expect("write"))
+                .expect("read back");
+        assert_eq!(again.relationships, conversation.relationships);
+        // Neither an object nor a list is refused with what was expected.
+        let error = serde_json::from_value::<Relationship>(json!({ "data": "k1" }))
+            .expect_err("a string is no relationship");
+        assert!(error.to_string().contains("resource identifier"), "{error}");
     }
 }

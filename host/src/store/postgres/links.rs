@@ -5,6 +5,7 @@ use super::{count, get, Postgres, Queries};
 use crate::store::links::*;
 use crate::store::StoreError;
 use postgres::Row;
+use serde_json::value::RawValue;
 
 const OUTCOME_COLUMNS: &str = "tenant, event_id, module_digest, module_version, plan, state, \
                                detail, decided_at, updated_at, context";
@@ -170,12 +171,12 @@ impl LinkStore for Postgres {
         event_id: &str,
         module_digest: Option<&str>,
         module_version: Option<u32>,
-        plan: &serde_json::Value,
-        context: &serde_json::Value,
+        plan: &RawValue,
+        context: &RawValue,
     ) -> Result<(), StoreError> {
         const OP: &str = "record decision";
         let version = module_version.map(i64::from);
-        let (plan, context) = (plan.to_string(), context.to_string());
+        let (plan, context) = (plan.get(), context.get());
         self.with(OP, |c| {
             c.execute(
                 "INSERT INTO outcomes

@@ -18,7 +18,7 @@
 //! writes. Everybody else returns at once, and a crash in the gap only loses
 //! writes that are re-derived when the event runs again (OP2).
 
-use super::StoreError;
+use super::{Cached as _, StoreError};
 use crate::store::Wait;
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,7 +78,7 @@ impl Conn {
             // error, a full disk): what it held is gone.
             return (Err(LOST.into()), waiters);
         }
-        let result = self.db.execute_batch("COMMIT").map_err(|e| {
+        let result = self.db.run("COMMIT", []).map(drop).map_err(|e| {
             if !self.db.is_autocommit() {
                 let _ = self.db.execute_batch("ROLLBACK");
             }
@@ -167,7 +167,7 @@ impl Group {
         }
         if conn.open.is_none() {
             conn.db
-                .execute_batch("BEGIN IMMEDIATE")
+                .run("BEGIN IMMEDIATE", [])
                 .map_err(|e| StoreError::query("begin", e))?;
             conn.open = Some(Vec::new());
             self.committer.thread.unpark();

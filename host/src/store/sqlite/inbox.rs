@@ -1,6 +1,6 @@
 //! SQLite: inbox.
 
-use super::{Cached as _, Sqlite};
+use super::{Cached as _, Savepoint, Sqlite};
 use crate::store::inbox::*;
 use crate::store::StoreError;
 use rusqlite::{Connection, OptionalExtension, Row};
@@ -86,10 +86,8 @@ impl InboxStore for Sqlite {
     /// Stores several events atomically: either all new ones are stored or
     /// none. Returns how many were new.
     fn insert_events(&self, events: &[NewInboxEvent]) -> Result<usize, StoreError> {
-        let mut conn = self.write()?;
-        let tx = conn
-            .savepoint()
-            .map_err(|e| StoreError::query("begin", e))?;
+        let conn = self.write()?;
+        let tx = Savepoint::open(&conn).map_err(|e| StoreError::query("begin", e))?;
         let mut new = 0;
         for event in events {
             if insert(&tx, event)? {
@@ -236,10 +234,8 @@ impl InboxStore for Sqlite {
             None => (InboxStatus::Done, "applied"),
             Some(_) => (InboxStatus::Failed, "failed"),
         };
-        let mut conn = self.write()?;
-        let tx = conn
-            .savepoint()
-            .map_err(|e| StoreError::query("settle event", e))?;
+        let conn = self.write()?;
+        let tx = Savepoint::open(&conn).map_err(|e| StoreError::query("settle event", e))?;
         tx.run(
             "UPDATE inbox SET status = ?2, reason = ?3, attempts = attempts + 1 WHERE seq = ?1",
             rusqlite::params![seq, status.as_str(), reason],

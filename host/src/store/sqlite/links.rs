@@ -5,6 +5,7 @@ use super::{Cached as _, Sqlite};
 use crate::store::links::*;
 use crate::store::StoreError;
 use rusqlite::OptionalExtension;
+use serde_json::value::RawValue;
 
 const OUTCOME_COLUMNS: &str =
     "tenant, event_id, module_digest, module_version, plan, state, detail, decided_at, updated_at, context";
@@ -127,10 +128,10 @@ impl LinkStore for Sqlite {
         event_id: &str,
         module_digest: Option<&str>,
         module_version: Option<u32>,
-        plan: &serde_json::Value,
-        context: &serde_json::Value,
+        plan: &RawValue,
+        context: &RawValue,
     ) -> Result<(), StoreError> {
-        let (plan, context) = (pack(plan)?, pack(context)?);
+        let (plan, context) = (pack(plan), pack(context));
         self.write()?
             .run(
                 "INSERT INTO outcomes (tenant, event_id, module_digest, module_version, plan, state, context)

@@ -1,6 +1,6 @@
 //! SQLite: mirror.
 
-use super::{Cached as _, Sqlite};
+use super::{Cached as _, Savepoint, Sqlite};
 use crate::store::mirror::*;
 use crate::store::StoreError;
 use rusqlite::OptionalExtension;
@@ -21,10 +21,8 @@ impl MirrorStore for Sqlite {
         customer: &MirrorCustomer<'_>,
         seen_at_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut conn = self.write()?;
-        let tx = conn
-            .savepoint()
-            .map_err(|e| StoreError::query("begin", e))?;
+        let conn = self.write()?;
+        let tx = Savepoint::open(&conn).map_err(|e| StoreError::query("begin", e))?;
         tx.run(
             "INSERT INTO mirror_customers (tenant, customer_id, body, updated_at_ms, seen_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)

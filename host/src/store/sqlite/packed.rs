@@ -4,16 +4,15 @@
 //! 45 %, the outcomes table by a third. Rows written before are JSON text
 //! and are read as they are.
 
-use crate::store::StoreError;
 use rusqlite::types::ValueRef;
+use serde_json::value::RawValue;
 
 /// The longest document unpacked; a length beyond it means a damaged row.
 const MAX_UNPACKED: usize = 64 << 20;
 
-/// `value` as JSON, packed.
-pub(super) fn pack(value: &serde_json::Value) -> Result<Vec<u8>, StoreError> {
-    let text = serde_json::to_vec(value).map_err(|e| StoreError::json("pack a document", e))?;
-    Ok(lz4_flex::block::compress_prepend_size(&text))
+/// A JSON document, packed.
+pub(super) fn pack(json: &RawValue) -> Vec<u8> {
+    lz4_flex::block::compress_prepend_size(json.get().as_bytes())
 }
 
 /// A stored document: packed (a BLOB), JSON text (written before documents
@@ -38,6 +37,7 @@ pub(super) fn unpack(stored: ValueRef<'_>) -> Option<serde_json::Value> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use serde_json::value::to_raw_value;
 
     #[test]
     fn a_packed_document_reads_back_and_is_smaller() {
@@ -46,7 +46,7 @@ mod tests {
             .collect();
         let document =
             json!({ "settings": { "fields": fields }, "now": "2026-01-15T09:00:23.000Z" });
-        let packed = pack(&document).expect("pack");
+        let packed = pack(&to_raw_value(&document).expect("raw"));
         assert!(
             packed.len() * 2 < document.to_string().len(),
             "{} bytes",
@@ -60,7 +60,7 @@ mod tests {
 
     #[test]
     fn a_damaged_packed_document_is_none_not_a_huge_allocation() {
-        let mut packed = pack(&json!({ "a": 1 })).expect("pack");
+        let mut packed = pack(&to_raw_value(&json!({ "a": 1 })).expect("raw"));
         packed[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(unpack(ValueRef::Blob(&packed)), None);
         assert_eq!(unpack(ValueRef::Blob(&[1, 2])), None);

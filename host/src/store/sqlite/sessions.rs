@@ -1,6 +1,6 @@
 //! SQLite: sessions.
 
-use super::{inbox, Sqlite};
+use super::{inbox, Savepoint, Sqlite};
 use crate::store::sessions::{Merged, Reconciled, SessionStore};
 use crate::store::StoreError;
 use rusqlite::OptionalExtension;
@@ -13,10 +13,8 @@ impl SessionStore for Sqlite {
         cursor: Option<(&str, &str)>,
         merge: &mut dyn FnMut(usize, Option<&str>) -> Merged,
     ) -> Result<Reconciled, StoreError> {
-        let mut conn = self.write()?;
-        let tx = conn
-            .savepoint()
-            .map_err(|e| StoreError::query("begin", e))?;
+        let conn = self.write()?;
+        let tx = Savepoint::open(&conn).map_err(|e| StoreError::query("begin", e))?;
         let mut out = Reconciled::default();
         for (i, session) in sessions.iter().enumerate() {
             let stored = read_state(&tx, tenant, session)?;
