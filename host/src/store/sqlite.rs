@@ -362,7 +362,7 @@ mod tests {
             inbox::customer_queue_sql(50),
             mirror::newest_conversations_sql(10),
         ] {
-            let mut statement = conn.prepare_cached(&sql).expect("cached");
+            let statement = conn.prepare_cached(&sql).expect("cached");
             assert_eq!(
                 statement.get_status(StatementStatus::RePrepare),
                 0,
