@@ -62,6 +62,10 @@ pub struct NumberError {
 /// How many numbers each thread remembers having read, per region.
 const REMEMBERED: usize = 4096;
 
+/// The longest text remembered: phone numbers are short, and a long text
+/// (whatever a request carries) is read each time instead of held.
+const LONGEST: usize = 64;
+
 /// A thread's numbers already read, per region, with what reading gave.
 type Read = Vec<(Region, HashMap<String, Result<String, NumberError>>)>;
 
@@ -75,7 +79,7 @@ thread_local! {
 /// with libphonenumber (parse, validate, format) takes about 78,000
 /// instructions, a quarter of what the intake spends on an event; the
 /// answer for a text and a region never changes, so each thread remembers
-/// the last few thousand it gave (and forgets them all when full).
+/// up to 4,096 answers per region (and forgets them all when full).
 pub fn e164(raw: &str, region: Region) -> Result<String, NumberError> {
     READ.with(|read| {
         let mut read = read.borrow_mut();
@@ -91,10 +95,12 @@ pub fn e164(raw: &str, region: Region) -> Result<String, NumberError> {
             return answer.clone();
         }
         let answer = read_number(raw, region);
-        if known.len() >= REMEMBERED {
-            known.clear();
+        if raw.len() <= LONGEST {
+            if known.len() >= REMEMBERED {
+                known.clear();
+            }
+            known.insert(raw.to_string(), answer.clone());
         }
-        known.insert(raw.to_string(), answer.clone());
         answer
     })
 }
@@ -156,9 +162,15 @@ mod tests {
         for i in 0..REMEMBERED + 10 {
             let _ = e164(&format!("+1 415 555 {:04}", i % 10_000), Region::default());
         }
+        let long = format!("+1 415 555 0100{}", " ".repeat(LONGEST));
+        assert_eq!(
+            e164(&long, Region::default()).as_deref(),
+            Ok("+14155550100")
+        );
         READ.with(|read| {
             for (_, known) in read.borrow().iter() {
                 assert!(known.len() <= REMEMBERED, "{} remembered", known.len());
+                assert!(!known.contains_key(&long), "a long text is not held");
             }
         });
     }
