@@ -52,15 +52,25 @@ fn decode(rows: Vec<(InboxRow, String)>) -> Result<Vec<InboxRow>, StoreError> {
         .collect()
 }
 
+/// Stores one event (the intake, for every event).
+pub(super) const INSERT: &str =
+    "INSERT INTO inbox (tenant, event_id, source, session_id, customer_key, at_ms, at, body,
+                        received_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT (tenant, event_id) DO NOTHING";
+
+/// Sets an event's status and reason, counting the attempt (the pipeline,
+/// for every event).
+pub(super) const SET_STATUS: &str =
+    "UPDATE inbox SET status = ?2, reason = ?3, attempts = attempts + 1 WHERE seq = ?1";
+
 /// Inserts one event; `false` when `(tenant, event_id)` was already there.
 pub(super) fn insert(conn: &Connection, event: &NewInboxEvent) -> Result<bool, StoreError> {
     let body =
         serde_json::to_string(&event.body).map_err(|e| StoreError::json("write inbox", e))?;
     let changed = conn
         .run(
-            "INSERT INTO inbox (tenant, event_id, source, session_id, customer_key, at_ms, at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (tenant, event_id) DO NOTHING",
+            INSERT,
             rusqlite::params![
                 event.tenant,
                 event.event_id,
@@ -69,7 +79,8 @@ pub(super) fn insert(conn: &Connection, event: &NewInboxEvent) -> Result<bool, S
                 event.customer_key,
                 event.at_ms,
                 event.at,
-                body
+                body,
+                super::now_text()
             ],
         )
         .map_err(|e| StoreError::query("insert inbox", e))?;
@@ -236,21 +247,15 @@ impl InboxStore for Sqlite {
         };
         let conn = self.write()?;
         let tx = Savepoint::open(&conn).map_err(|e| StoreError::query("settle event", e))?;
-        tx.run(
-            "UPDATE inbox SET status = ?2, reason = ?3, attempts = attempts + 1 WHERE seq = ?1",
-            rusqlite::params![seq, status.as_str(), reason],
-        )
-        .and_then(|_| {
-            tx.run(
-                "INSERT INTO outcomes (tenant, event_id, state, detail) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (tenant, event_id) DO UPDATE
-                 SET state = excluded.state, detail = excluded.detail,
-                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')",
-                (tenant, event_id, state, reason),
-            )
-        })
-        .and_then(|_| tx.commit())
-        .map_err(|e| StoreError::query("settle event", e))
+        tx.run(SET_STATUS, rusqlite::params![seq, status.as_str(), reason])
+            .and_then(|_| {
+                tx.run(
+                    super::links::SET_OUTCOME,
+                    (tenant, event_id, state, reason, super::now_text()),
+                )
+            })
+            .and_then(|_| tx.commit())
+            .map_err(|e| StoreError::query("settle event", e))
     }
 
     /// Every (tenant, customer key) with pending events: what the scheduler
@@ -360,10 +365,7 @@ impl Sqlite {
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
         self.write()?
-            .run(
-                "UPDATE inbox SET status = ?2, reason = ?3, attempts = attempts + 1 WHERE seq = ?1",
-                rusqlite::params![seq, status.as_str(), reason],
-            )
+            .run(SET_STATUS, rusqlite::params![seq, status.as_str(), reason])
             .map(drop)
             .map_err(|e| StoreError::query("update inbox status", e))
     }

@@ -10,16 +10,37 @@ use serde_json::value::RawValue;
 const OUTCOME_COLUMNS: &str =
     "tenant, event_id, module_digest, module_version, plan, state, detail, decided_at, updated_at, context";
 
+/// Records a decision before anything is applied (every decided event).
+pub(super) const RECORD_DECISION: &str =
+    "INSERT INTO outcomes (tenant, event_id, module_digest, module_version, plan, state, context,
+                           decided_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, 'decided', ?6, ?7, ?7)
+     ON CONFLICT (tenant, event_id) DO NOTHING";
+
+/// Sets an event's outcome state, creating the row when the event failed
+/// before any decision (every settled event).
+pub(super) const SET_OUTCOME: &str =
+    "INSERT INTO outcomes (tenant, event_id, state, detail, decided_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+     ON CONFLICT (tenant, event_id) DO UPDATE
+     SET state = excluded.state, detail = excluded.detail, updated_at = excluded.updated_at";
+
 impl LinkStore for Sqlite {
     /// Links a session to a conversation (replacing an earlier link).
     fn link_session(&self, tenant: &str, link: &SessionLink) -> Result<(), StoreError> {
         self.write()?
             .run(
-                "INSERT INTO session_links (tenant, session_id, conversation_id, customer_id)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO session_links (tenant, session_id, conversation_id, customer_id, linked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (tenant, session_id) DO UPDATE
                  SET conversation_id = excluded.conversation_id, customer_id = excluded.customer_id",
-                (tenant, &link.session_id, &link.conversation_id, &link.customer_id),
+                (
+                    tenant,
+                    &link.session_id,
+                    &link.conversation_id,
+                    &link.customer_id,
+                    super::now_text(),
+                ),
             )
             .map(drop)
             .map_err(|e| StoreError::query("link session", e))
@@ -134,16 +155,15 @@ impl LinkStore for Sqlite {
         let (plan, context) = (pack(plan), pack(context));
         self.write()?
             .run(
-                "INSERT INTO outcomes (tenant, event_id, module_digest, module_version, plan, state, context)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'decided', ?6)
-                 ON CONFLICT (tenant, event_id) DO NOTHING",
+                RECORD_DECISION,
                 rusqlite::params![
                     tenant,
                     event_id,
                     module_digest,
                     module_version,
                     plan,
-                    context
+                    context,
+                    super::now_text()
                 ],
             )
             .map(drop)
@@ -161,11 +181,8 @@ impl LinkStore for Sqlite {
     ) -> Result<(), StoreError> {
         self.write()?
             .run(
-                "INSERT INTO outcomes (tenant, event_id, state, detail) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (tenant, event_id) DO UPDATE
-                 SET state = excluded.state, detail = excluded.detail,
-                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')",
-                (tenant, event_id, state.as_str(), detail),
+                SET_OUTCOME,
+                (tenant, event_id, state.as_str(), detail, super::now_text()),
             )
             .map(drop)
             .map_err(|e| StoreError::query("set outcome", e))

@@ -5,7 +5,7 @@ use super::StoreError;
 use rusqlite::Connection;
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: inbox, poller cursors, chat messages (for transcripts).
     "CREATE TABLE inbox (
         seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -258,6 +258,76 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO mirror_lists_v11 SELECT * FROM mirror_lists;
     DROP TABLE mirror_lists;
     ALTER TABLE mirror_lists_v11 RENAME TO mirror_lists;",
+    // 12: CHECK constraints without `IN` lists. SQLite evaluates `x IN (a,
+    // b, c)` (three values or more) by building a temporary B-tree of the
+    // list on every statement that checks it: each inbox and outcome write
+    // did that. Equalities joined by `OR` say the same with no B-tree. The
+    // inbox keeps its AUTOINCREMENT high-water mark.
+    "CREATE TABLE inbox_v12 (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant       TEXT    NOT NULL,
+        event_id     TEXT    NOT NULL,
+        source       TEXT    NOT NULL,
+        session_id   TEXT    NOT NULL,
+        customer_key TEXT    NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        at           TEXT    NOT NULL,
+        body         TEXT    NOT NULL,
+        status       TEXT    NOT NULL DEFAULT 'pending'
+                     CHECK (status = 'pending' OR status = 'done' OR status = 'failed'
+                            OR status = 'dead' OR status = 'skipped'),
+        reason       TEXT,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        received_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        UNIQUE (tenant, event_id)
+    );
+    INSERT INTO inbox_v12 SELECT * FROM inbox;
+    DELETE FROM sqlite_sequence WHERE name = 'inbox_v12';
+    UPDATE sqlite_sequence SET name = 'inbox_v12' WHERE name = 'inbox';
+    DROP TABLE inbox;
+    ALTER TABLE inbox_v12 RENAME TO inbox;
+    CREATE INDEX inbox_customer ON inbox (tenant, customer_key, at_ms, seq);
+    CREATE INDEX inbox_queue ON inbox (tenant, customer_key, at_ms, seq)
+        WHERE status = 'pending';
+    CREATE INDEX inbox_dead ON inbox (tenant, customer_key) WHERE status = 'dead';
+    CREATE INDEX inbox_failed ON inbox (tenant) WHERE status IN ('failed', 'dead');
+    CREATE TABLE outcomes_v12 (
+        tenant         TEXT    NOT NULL,
+        event_id       TEXT    NOT NULL,
+        module_digest  TEXT,
+        module_version INTEGER,
+        plan           TEXT,
+        state          TEXT    NOT NULL
+                       CHECK (state = 'decided' OR state = 'applied' OR state = 'failed'),
+        detail         TEXT,
+        decided_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        updated_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        context        TEXT,
+        PRIMARY KEY (tenant, event_id)
+    );
+    INSERT INTO outcomes_v12
+        (tenant, event_id, module_digest, module_version, plan, state, detail,
+         decided_at, updated_at, context)
+        SELECT tenant, event_id, module_digest, module_version, plan, state, detail,
+               decided_at, updated_at, context FROM outcomes;
+    DROP TABLE outcomes;
+    ALTER TABLE outcomes_v12 RENAME TO outcomes;
+    CREATE TABLE shadow_decisions_v12 (
+        tenant        TEXT NOT NULL,
+        event_id      TEXT NOT NULL,
+        shadow_digest TEXT NOT NULL,
+        outcome       TEXT NOT NULL
+                      CHECK (outcome = 'same' OR outcome = 'different' OR outcome = 'error'
+                             OR outcome = 'skipped'),
+        live_plan     TEXT,
+        shadow_plan   TEXT,
+        detail        TEXT,
+        decided_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        PRIMARY KEY (tenant, shadow_digest, event_id)
+    );
+    INSERT INTO shadow_decisions_v12 SELECT * FROM shadow_decisions;
+    DROP TABLE shadow_decisions;
+    ALTER TABLE shadow_decisions_v12 RENAME TO shadow_decisions;",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits
@@ -303,4 +373,83 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at_version(conn: &Connection, version: usize) {
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).expect("migration");
+        }
+        conn.pragma_update(None, "user_version", version as i64)
+            .expect("version");
+    }
+
+    /// Migration 12 rebuilds the inbox, outcomes and shadow decisions:
+    /// their rows stay, the inbox's numbering goes on after the highest
+    /// number it ever gave (even one whose row is gone), and the CHECK
+    /// constraints still refuse an unknown status.
+    #[test]
+    fn migration_12_keeps_rows_and_the_inbox_numbering() {
+        let conn = Connection::open_in_memory().expect("open");
+        at_version(&conn, 11);
+        let insert = |event: &str| {
+            conn.execute(
+                "INSERT INTO inbox (tenant, event_id, source, session_id, customer_key, at_ms, at, body)
+                 VALUES ('acme', ?1, 'test', 's', 'k', 1, 't', '{}')",
+                [event],
+            )
+            .expect("insert");
+        };
+        insert("e1");
+        insert("e2");
+        conn.execute("DELETE FROM inbox WHERE event_id = 'e2'", [])
+            .expect("delete");
+        conn.execute(
+            "INSERT INTO outcomes (tenant, event_id, plan, state, context)
+             VALUES ('acme', 'e1', 'p', 'applied', 'c')",
+            [],
+        )
+        .expect("outcome");
+        conn.execute(
+            "INSERT INTO shadow_decisions (tenant, event_id, shadow_digest, outcome)
+             VALUES ('acme', 'e1', 'd', 'same')",
+            [],
+        )
+        .expect("shadow");
+
+        migrate(&conn).expect("migrate");
+
+        insert("e3");
+        let seqs: Vec<(i64, String)> = conn
+            .prepare("SELECT seq, event_id FROM inbox ORDER BY seq")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("inbox");
+        assert_eq!(seqs, [(1, "e1".to_string()), (3, "e3".to_string())]);
+        let (plan, state, context): (String, String, String) = conn
+            .query_row(
+                "SELECT plan, state, context FROM outcomes WHERE event_id = 'e1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("outcome kept");
+        assert_eq!(
+            (plan.as_str(), state.as_str(), context.as_str()),
+            ("p", "applied", "c")
+        );
+        let shadows: i64 = conn
+            .query_row("SELECT count(*) FROM shadow_decisions", [], |r| r.get(0))
+            .expect("shadow kept");
+        assert_eq!(shadows, 1);
+        for refused in [
+            "UPDATE inbox SET status = 'lost'",
+            "UPDATE outcomes SET state = 'lost'",
+            "UPDATE shadow_decisions SET outcome = 'lost'",
+        ] {
+            let error = conn.execute(refused, []).expect_err(refused);
+            assert!(error.to_string().contains("CHECK"), "{refused}: {error}");
+        }
+    }
 }

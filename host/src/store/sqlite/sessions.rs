@@ -16,17 +16,18 @@ impl SessionStore for Sqlite {
         let conn = self.write()?;
         let tx = Savepoint::open(&conn).map_err(|e| StoreError::query("begin", e))?;
         let mut out = Reconciled::default();
+        let now = super::now_text();
         for (i, session) in sessions.iter().enumerate() {
             let stored = read_state(&tx, tenant, session)?;
             let merged = merge(i, stored.as_deref());
             if stored.as_deref() != Some(merged.state.as_str()) {
                 tx.prepare_cached(
                     "INSERT INTO sessions (tenant, session_id, state, updated_at)
-                     VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                     VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (tenant, session_id) DO UPDATE
                      SET state = excluded.state, updated_at = excluded.updated_at",
                 )
-                .and_then(|mut s| s.execute((tenant, session, &merged.state)))
+                .and_then(|mut s| s.execute((tenant, session, &merged.state, &now)))
                 .map_err(|e| StoreError::query("write session", e))?;
             }
             if merged.events.is_empty() {
