@@ -30,15 +30,25 @@
 //!
 //! An older copy never replaces a newer one: Kustomer's `updatedAt` decides,
 //! so a webhook delivered twice or late changes nothing.
+//!
+//! # Read once
+//! The store holds Kustomer's JSON; an event reads the same customer and
+//! conversations several times (the context, the recheck, each write's
+//! check). The process keeps what it parsed ([`parsed`]) beside the text it
+//! came from: a row whose text is the same is not parsed again, any other
+//! text is, so what the store holds always decides.
 mod http;
+mod parsed;
 
 pub use http::router;
 
 use crate::connectors::kustomer::model::{Conversation, Customer};
 use crate::connectors::kustomer::KustomerError;
-use crate::store::{KeyLookup, MirrorConversation, MirrorCustomer, Mirrored, Store, StoreError};
+use crate::store::{KeyLookup, MirrorConversation, MirrorCustomer, Store, StoreError};
 use crate::tenant::Tenant;
 use chrono::{DateTime, Utc};
+use parsed::{CONVERSATIONS, CUSTOMERS};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why the mirror could not answer.
@@ -87,9 +97,9 @@ fn normal(key: Key, value: &str) -> String {
 pub fn record_customer(
     store: &Store,
     tenant: &str,
-    customer: &Customer,
+    customer: Customer,
     seen_at_ms: i64,
-) -> Result<(), StoreError> {
+) -> Result<Arc<Customer>, StoreError> {
     let a = &customer.attributes;
     let mut keys: Vec<(&'static str, String)> = Vec::new();
     keys.extend(
@@ -113,7 +123,7 @@ pub fn record_customer(
             .map(|x| ("external_id", normal(Key::ExternalId, &x.external_id))),
     );
     let body =
-        serde_json::to_string(customer).map_err(|e| StoreError::json("mirror customer", e))?;
+        serde_json::to_string(&customer).map_err(|e| StoreError::json("mirror customer", e))?;
     store.mirror_customer(
         tenant,
         &MirrorCustomer {
@@ -128,22 +138,22 @@ pub fn record_customer(
     if a.conversation_counts.as_ref().is_some_and(|c| c.all == 0) {
         store.mirror_listed(tenant, &customer.id, seen_at_ms)?;
     }
-    Ok(())
+    Ok(CUSTOMERS.keep(tenant, body, customer))
 }
 
 /// Records a conversation Kustomer showed at `seen_at_ms`.
 pub fn record_conversation(
     store: &Store,
     tenant: &str,
-    conversation: &Conversation,
+    conversation: Conversation,
     seen_at_ms: i64,
-) -> Result<(), StoreError> {
-    let Some(customer_id) = customer_of(conversation) else {
+) -> Result<Arc<Conversation>, StoreError> {
+    let Some(customer_id) = customer_of(&conversation) else {
         // Nothing to file it under; the next list read brings it.
-        return Ok(());
+        return Ok(Arc::new(conversation));
     };
     let a = &conversation.attributes;
-    let body = serde_json::to_string(conversation)
+    let body = serde_json::to_string(&conversation)
         .map_err(|e| StoreError::json("mirror conversation", e))?;
     store.mirror_conversation(
         tenant,
@@ -155,7 +165,8 @@ pub fn record_conversation(
             body: &body,
         },
         seen_at_ms,
-    )
+    )?;
+    Ok(CONVERSATIONS.keep(tenant, body, conversation))
 }
 
 fn customer_of(conversation: &Conversation) -> Option<String> {
@@ -170,10 +181,6 @@ fn customer_of(conversation: &Conversation) -> Option<String> {
         RelationshipData::One(r) => Some(r.id.clone()),
         RelationshipData::Many(_) => None,
     }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(row: &Mirrored) -> Option<T> {
-    serde_json::from_str(&row.body).ok()
 }
 
 /// One tenant's mirror, reading through to Kustomer when what it holds is
@@ -207,39 +214,34 @@ impl<'a> Mirror<'a> {
     }
 
     /// The customer as the mirror holds it, if recent enough to act on.
-    pub fn fresh_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+    pub fn fresh_customer(&self, id: &str) -> Result<Option<Arc<Customer>>, StoreError> {
         Ok(self
             .store
             .mirrored_customer(self.id(), id)?
             .filter(|row| self.fresh(row.seen_at_ms))
-            .and_then(|row| parse(&row)))
+            .and_then(|row| CUSTOMERS.read(self.id(), row)))
     }
 
     /// The conversation as the mirror holds it, if recent enough to act on.
-    pub fn fresh_conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+    pub fn fresh_conversation(&self, id: &str) -> Result<Option<Arc<Conversation>>, StoreError> {
         Ok(self
             .store
             .mirrored_conversation(self.id(), id)?
             .filter(|row| self.fresh(row.seen_at_ms))
-            .and_then(|row| parse(&row)))
+            .and_then(|row| CONVERSATIONS.read(self.id(), row)))
     }
 
     /// A customer by id.
-    pub async fn customer(&self, id: &str) -> Result<Option<Customer>, MirrorError> {
-        if let Some(row) = self.store.mirrored_customer(self.id(), id)? {
-            if self.fresh(row.seen_at_ms) {
-                if let Some(customer) = parse(&row) {
-                    return Ok(Some(customer));
-                }
-            }
+    pub async fn customer(&self, id: &str) -> Result<Option<Arc<Customer>>, MirrorError> {
+        if let Some(customer) = self.fresh_customer(id)? {
+            return Ok(Some(customer));
         }
         let asked = now_ms();
-        let found = self.tenant.kustomer.get_customer(id).await?;
         // A customer gone from Kustomer is read again next time.
-        if let Some(c) = &found {
-            record_customer(self.store, self.id(), c, asked)?;
+        match self.tenant.kustomer.get_customer(id).await? {
+            Some(c) => Ok(Some(record_customer(self.store, self.id(), c, asked)?)),
+            None => Ok(None),
         }
-        Ok(found)
     }
 
     /// The customer Kustomer finds by this key, if any.
@@ -247,11 +249,11 @@ impl<'a> Mirror<'a> {
         &self,
         key: Key,
         value: &str,
-    ) -> Result<Option<Customer>, MirrorError> {
+    ) -> Result<Option<Arc<Customer>>, MirrorError> {
         let value = normal(key, value);
         match self.store.mirrored_key(self.id(), key.name(), &value)? {
             KeyLookup::Found(row) if self.fresh(row.seen_at_ms) => {
-                if let Some(customer) = parse(&row) {
+                if let Some(customer) = CUSTOMERS.read(self.id(), row) {
                     return Ok(Some(customer));
                 }
             }
@@ -265,18 +267,20 @@ impl<'a> Mirror<'a> {
             Key::Email => client.find_customer_by_email(&value).await?,
             Key::ExternalId => client.find_customer_by_external_id(&value).await?,
         };
-        match &found {
+        match found {
             Some(c) => {
-                record_customer(self.store, self.id(), c, asked)?;
+                let c = record_customer(self.store, self.id(), c, asked)?;
                 // Found under the key asked for, however Kustomer spells it.
                 self.store
                     .mirror_key(self.id(), key.name(), &value, &c.id, asked)?;
+                Ok(Some(c))
             }
-            None => self
-                .store
-                .mirror_absent(self.id(), key.name(), &value, asked)?,
+            None => {
+                self.store
+                    .mirror_absent(self.id(), key.name(), &value, asked)?;
+                Ok(None)
+            }
         }
-        Ok(found)
     }
 
     /// The customer's newest conversations by creation time, at most `limit`.
@@ -284,13 +288,16 @@ impl<'a> Mirror<'a> {
         &self,
         customer_id: &str,
         limit: usize,
-    ) -> Result<Vec<Conversation>, MirrorError> {
+    ) -> Result<Vec<Arc<Conversation>>, MirrorError> {
         if let Some((listed, rows)) =
             self.store
                 .mirrored_conversations(self.id(), customer_id, limit)?
         {
             if self.fresh(listed) && rows.iter().all(|r| self.fresh(r.seen_at_ms)) {
-                let parsed: Option<Vec<Conversation>> = rows.iter().map(parse).collect();
+                let parsed: Option<Vec<Arc<Conversation>>> = rows
+                    .into_iter()
+                    .map(|row| CONVERSATIONS.read(self.id(), row))
+                    .collect();
                 if let Some(conversations) = parsed {
                     return Ok(conversations);
                 }
@@ -301,43 +308,44 @@ impl<'a> Mirror<'a> {
             .tenant
             .kustomer
             .newest_conversations(customer_id, limit)
-            .await?;
-        for c in &conversations {
-            record_conversation(self.store, self.id(), c, asked)?;
-        }
+            .await?
+            .into_iter()
+            .map(|c| record_conversation(self.store, self.id(), c, asked))
+            .collect::<Result<Vec<_>, _>>()?;
         self.store.mirror_listed(self.id(), customer_id, asked)?;
         Ok(conversations)
     }
 
     /// A conversation by id.
-    pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>, MirrorError> {
-        if let Some(row) = self.store.mirrored_conversation(self.id(), id)? {
-            if self.fresh(row.seen_at_ms) {
-                if let Some(conversation) = parse(&row) {
-                    return Ok(Some(conversation));
-                }
-            }
+    pub async fn conversation(&self, id: &str) -> Result<Option<Arc<Conversation>>, MirrorError> {
+        if let Some(conversation) = self.fresh_conversation(id)? {
+            return Ok(Some(conversation));
         }
         self.read_conversation(id).await
     }
 
     /// A conversation as Kustomer holds it now.
-    pub async fn read_conversation(&self, id: &str) -> Result<Option<Conversation>, MirrorError> {
+    pub async fn read_conversation(
+        &self,
+        id: &str,
+    ) -> Result<Option<Arc<Conversation>>, MirrorError> {
         let asked = now_ms();
-        let found = self.tenant.kustomer.get_conversation(id).await?;
-        if let Some(c) = &found {
-            record_conversation(self.store, self.id(), c, asked)?;
+        match self.tenant.kustomer.get_conversation(id).await? {
+            Some(c) => Ok(Some(record_conversation(self.store, self.id(), c, asked)?)),
+            None => Ok(None),
         }
-        Ok(found)
     }
 
     /// A customer Kustomer returned from a write.
-    pub fn wrote_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+    pub fn wrote_customer(&self, customer: Customer) -> Result<Arc<Customer>, StoreError> {
         record_customer(self.store, self.id(), customer, now_ms())
     }
 
     /// A conversation Kustomer returned from a write.
-    pub fn wrote_conversation(&self, conversation: &Conversation) -> Result<(), StoreError> {
+    pub fn wrote_conversation(
+        &self,
+        conversation: Conversation,
+    ) -> Result<Arc<Conversation>, StoreError> {
         record_conversation(self.store, self.id(), conversation, now_ms())
     }
 }

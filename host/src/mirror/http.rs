@@ -71,16 +71,16 @@ async fn webhook(
         serde_json::from_value::<Customer>(data)
             .map_err(|e| e.to_string())
             .and_then(|c| {
-                record_customer(&state.store, &tenant, &c, seen).map_err(|e| e.to_string())
+                record_customer(&state.store, &tenant, c, seen).map_err(|e| e.to_string())
             })
-            .map(|()| true)
+            .map(|_| true)
     } else if event.name.starts_with("kustomer.conversation.") {
         serde_json::from_value::<Conversation>(data)
             .map_err(|e| e.to_string())
             .and_then(|c| {
-                record_conversation(&state.store, &tenant, &c, seen).map_err(|e| e.to_string())
+                record_conversation(&state.store, &tenant, c, seen).map_err(|e| e.to_string())
             })
-            .map(|()| true)
+            .map(|_| true)
     } else {
         Ok(false)
     };

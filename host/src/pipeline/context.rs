@@ -4,6 +4,7 @@ use crate::connectors::kustomer::model::{Conversation as KConversation, Customer
 use crate::mirror::{Key, Mirror};
 use crate::runtime::types as t;
 use crate::store::Store;
+use std::sync::Arc;
 
 /// How many of the customer's conversations a rule sees (newest first).
 const RECENT: usize = 10;
@@ -100,7 +101,7 @@ pub(crate) async fn load(
 async fn find_customer(
     mirror: &Mirror<'_>,
     user: &t::EndUser,
-) -> Result<Option<KCustomer>, PipelineError> {
+) -> Result<Option<Arc<KCustomer>>, PipelineError> {
     let keys = [
         (Key::ExternalId, &user.sdk_identifier),
         (Key::Phone, &user.phone),

@@ -126,7 +126,7 @@ pub(crate) async fn run(
                     .into_iter()
                     .filter(|(k, v)| kept.get(k) != Some(v))
                     .collect();
-                mirror.wrote_customer(&created)?;
+                let created = mirror.wrote_customer(created)?;
                 if !missing.is_empty() {
                     let updated = client
                         .update_customer(
@@ -137,9 +137,9 @@ pub(crate) async fn run(
                             },
                         )
                         .await?;
-                    mirror.wrote_customer(&updated)?;
+                    mirror.wrote_customer(updated)?;
                 }
-                customer = Some(created.id);
+                customer = Some(created.id.clone());
                 created_here = true;
             }
             t::Action::UpdateCustomer(_) if created_here => {
@@ -148,10 +148,12 @@ pub(crate) async fn run(
             t::Action::UpdateCustomer(update) => {
                 let id = need_customer(&customer)?;
                 let fields = customer_fields(env, update);
-                let unchanged = mirror
-                    .fresh_customer(&id)?
-                    .and_then(|c| c.attributes.custom)
-                    .is_some_and(|have| holds(&have, &fields));
+                let unchanged = mirror.fresh_customer(&id)?.is_some_and(|c| {
+                    c.attributes
+                        .custom
+                        .as_ref()
+                        .is_some_and(|have| holds(have, &fields))
+                });
                 if !fields.is_empty() && !unchanged {
                     let updated = client
                         .update_customer(
@@ -162,7 +164,7 @@ pub(crate) async fn run(
                             },
                         )
                         .await?;
-                    mirror.wrote_customer(&updated)?;
+                    mirror.wrote_customer(updated)?;
                 }
             }
             t::Action::CreateConversation(new) => {
@@ -213,7 +215,7 @@ pub(crate) async fn run(
                         created_at: event_at,
                     })
                     .await?;
-                mirror.wrote_conversation(&created)?;
+                mirror.wrote_conversation(created)?;
                 env.store.put_conversation_meta(
                     tenant,
                     &id,
@@ -307,13 +309,15 @@ pub(crate) async fn run(
             t::Action::SetFields(fields) => {
                 let conv = need_conversation(&conversation)?;
                 if let Some(map) = custom(fields) {
-                    let unchanged = mirror
-                        .fresh_conversation(&conv)?
-                        .and_then(|c| c.attributes.custom)
-                        .is_some_and(|have| holds(&have, &map));
+                    let unchanged = mirror.fresh_conversation(&conv)?.is_some_and(|c| {
+                        c.attributes
+                            .custom
+                            .as_ref()
+                            .is_some_and(|have| holds(have, &map))
+                    });
                     if !unchanged {
                         mirror.wrote_conversation(
-                            &client.set_conversation_custom(&conv, map).await?,
+                            client.set_conversation_custom(&conv, map).await?,
                         )?;
                     }
                 }
@@ -330,7 +334,7 @@ pub(crate) async fn run(
                             .is_some_and(|c| c.attributes.assigned_users == [user.as_str()]);
                         if !unchanged {
                             mirror.wrote_conversation(
-                                &client.assign_conversation(&conv, vec![user]).await?,
+                                client.assign_conversation(&conv, vec![user]).await?,
                             )?;
                         }
                     }
@@ -343,11 +347,10 @@ pub(crate) async fn run(
                 let conv = need_conversation(&conversation)?;
                 let unchanged = mirror
                     .fresh_conversation(&conv)?
-                    .and_then(|c| c.attributes.status)
-                    .is_some_and(|have| have == status(*s));
+                    .is_some_and(|c| c.attributes.status.as_deref() == Some(status(*s)));
                 if !unchanged {
                     mirror.wrote_conversation(
-                        &client.set_conversation_status(&conv, status(*s)).await?,
+                        client.set_conversation_status(&conv, status(*s)).await?,
                     )?;
                 }
             }
