@@ -106,10 +106,11 @@ pub fn has_type_suffix(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
-/// A tenant's standard field names.
+/// A tenant's standard field names (each rule decision carries them all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StandardFields {
     prefix: String,
+    names: Vec<(StandardField, String)>,
 }
 
 impl StandardFields {
@@ -117,6 +118,10 @@ impl StandardFields {
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_string(),
+            names: FIELDS
+                .iter()
+                .map(|(field, base, suffix, _, _)| (*field, format!("{prefix}{base}{suffix}")))
+                .collect(),
         }
     }
 
@@ -127,17 +132,15 @@ impl StandardFields {
 
     /// The Kustomer attribute name of a field.
     pub fn name(&self, field: StandardField) -> String {
-        let (_, base, suffix, _, _) = FIELDS
+        self.names
             .iter()
-            .find(|f| f.0 == field)
-            .copied()
-            .unwrap_or(FIELDS[0]);
-        format!("{}{base}{suffix}", self.prefix)
+            .find(|(f, _)| *f == field)
+            .map_or_else(String::new, |(_, name)| name.clone())
     }
 
     /// Every field with its name.
-    pub fn all(&self) -> Vec<(StandardField, String)> {
-        FIELDS.iter().map(|f| (f.0, self.name(f.0))).collect()
+    pub fn all(&self) -> &[(StandardField, String)] {
+        &self.names
     }
 
     /// The customer attribute that holds CU1's assignment (Kustomer

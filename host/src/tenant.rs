@@ -11,7 +11,7 @@ use crate::config::TenantConfig;
 use crate::connectors::ccai::{CcaiClient, CcaiError};
 use crate::connectors::kustomer::{KustomerClient, KustomerError};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A client could not be built from the tenant's configuration.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,9 @@ pub struct Tenant {
     pub kustomer: KustomerClient,
     pub ccai: CcaiClient,
     directory: Directory,
+    /// When its custom fields were provisioned, once the store has said
+    /// (the first provisioning is kept for good, CF4).
+    fields_provisioned: OnceLock<String>,
 }
 
 /// Who the tenant's agents are in Kustomer and what its Kustomer routing
@@ -73,11 +76,28 @@ impl Tenant {
             kustomer,
             ccai,
             directory: Directory::default(),
+            fields_provisioned: OnceLock::new(),
         }
     }
 
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// When the tenant's custom fields were provisioned, if the store had
+    /// it: read from the store until it has, then remembered, since the
+    /// first provisioning time never changes (CF4).
+    pub fn fields_provisioned_at<E>(
+        &self,
+        read: impl FnOnce() -> Result<Option<String>, E>,
+    ) -> Result<Option<&str>, E> {
+        if let Some(at) = self.fields_provisioned.get() {
+            return Ok(Some(at));
+        }
+        Ok(match read()? {
+            Some(at) => Some(self.fields_provisioned.get_or_init(|| at)),
+            None => None,
+        })
     }
 
     /// Reads the org's users into the directory, so that assigning a

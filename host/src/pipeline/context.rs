@@ -178,16 +178,20 @@ fn settings(
     event: &t::SessionEvent,
 ) -> Result<t::Settings, PipelineError> {
     let started = event.session.started_at.as_deref().unwrap_or(&event.at);
-    let fields = match store.field_provisioning(&tenant.config.id)? {
-        Some((provisioned_at, _))
-            if super::clock_ms(started) >= super::clock_ms(&provisioned_at) =>
-        {
+    let provisioned = tenant.fields_provisioned_at(|| {
+        Ok::<_, PipelineError>(store.field_provisioning(tenant.id())?.map(|(at, _)| at))
+    })?;
+    let fields = match provisioned {
+        Some(provisioned_at) if super::clock_ms(started) >= super::clock_ms(provisioned_at) => {
             tenant
                 .config
                 .fields
                 .all()
-                .into_iter()
-                .map(|(field, name)| t::FieldName { field, name })
+                .iter()
+                .map(|(field, name)| t::FieldName {
+                    field: *field,
+                    name: name.clone(),
+                })
                 .collect()
         }
         _ => Vec::new(),

@@ -491,8 +491,8 @@ async fn cf4_only_sessions_starting_after_provisioning_get_standard_fields_e2e()
         .config
         .fields
         .all()
-        .into_iter()
-        .map(|(_, n)| n)
+        .iter()
+        .map(|(_, n)| n.clone())
         .collect();
     stack
         .app
