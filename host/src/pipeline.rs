@@ -485,7 +485,7 @@ impl Pipeline {
             .tenants
             .get(&row.tenant)
             .ok_or_else(|| PipelineError::UnknownTenant(row.tenant.clone()))?;
-        let event: t::SessionEvent = serde_json::from_value(row.body.clone())
+        let event: t::SessionEvent = serde_json::from_str(row.body.get())
             .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
         let mut loaded = context::load(&self.store, tenant, &event).await?;
         let recorded = self

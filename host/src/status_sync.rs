@@ -529,7 +529,7 @@ impl StatusSync {
             "attempts": row.attempts,
             "reason": row.reason,
             "received_at": row.received_at,
-            "change": row.body.get("change"),
+            "change": row.body_json().get_mut("change").map(serde_json::Value::take),
             "decision": self.recorded_decision(tenant, id)?,
         })))
     }
@@ -804,7 +804,7 @@ impl StatusChanges for StatusSync {
                     row.tenant
                 ))
             })?;
-            let stored: StoredChange = serde_json::from_value(row.body.clone())
+            let stored: StoredChange = serde_json::from_str(row.body.get())
                 .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
             let (record, error) = self.handle(tenant, stored.change, stored.agent).await;
             // The latest decision is the one to look up.

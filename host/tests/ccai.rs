@@ -84,7 +84,7 @@ fn events(store: &Store) -> Vec<SessionEvent> {
         .events(TENANT)
         .expect("events")
         .into_iter()
-        .map(|row| serde_json::from_value(row.body).expect("stored body is a SessionEvent"))
+        .map(|row| serde_json::from_str(row.body.get()).expect("stored body is a SessionEvent"))
         .collect()
 }
 

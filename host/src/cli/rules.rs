@@ -578,7 +578,7 @@ fn replay(
     let (mut same, mut different, mut errors, mut shown) = (0usize, 0usize, 0usize, 0usize);
     for (outcome, row, plan, context) in &recorded[start..] {
         let decoded =
-            serde_json::from_value::<types::SessionEvent>(row.body.clone()).and_then(|event| {
+            serde_json::from_str::<types::SessionEvent>(row.body.get()).and_then(|event| {
                 Ok((
                     event,
                     serde_json::from_value::<types::Context>((*context).clone())?,

@@ -293,7 +293,7 @@ fn timeline_json(p: &TimelineParts<'_>) -> Value {
     });
     let mut event = row_summary(row);
     event["customer_key"] = json!(row.customer_key);
-    event["body"] = row.body.clone();
+    event["body"] = row.body_json();
     json!({
         "tenant": p.tenant,
         "event": event,
@@ -396,7 +396,7 @@ mod tests {
             customer_key: "+12125550100".into(),
             at_ms: 1_000 * seq,
             at: format!("2026-01-15T09:00:0{seq}.000Z"),
-            body: json!({ "kind": "created" }),
+            body: serde_json::value::to_raw_value(&json!({ "kind": "created" })).expect("json"),
             status,
             reason: reason.map(str::to_string),
             attempts: 1,

@@ -61,7 +61,7 @@ impl InboxStatus {
 }
 
 /// A stored inbox row.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct InboxRow {
     /// Insertion sequence; breaks ties between events with the same time.
     pub seq: i64,
@@ -72,12 +72,68 @@ pub struct InboxRow {
     pub customer_key: String,
     pub at_ms: i64,
     pub at: String,
-    pub body: serde_json::Value,
+    /// The event as stored (JSON, checked when read; parsed by its user).
+    pub body: Box<serde_json::value::RawValue>,
     pub status: InboxStatus,
     pub reason: Option<String>,
     pub attempts: u32,
     /// When the intake stored it (RFC 3339); the age that bounds retries.
     pub received_at: String,
+}
+
+/// Rows are equal when every field is, the event by its stored text.
+impl PartialEq for InboxRow {
+    fn eq(&self, other: &Self) -> bool {
+        let Self {
+            seq,
+            tenant,
+            event_id,
+            source,
+            session_id,
+            customer_key,
+            at_ms,
+            at,
+            body,
+            status,
+            reason,
+            attempts,
+            received_at,
+        } = self;
+        (
+            seq,
+            tenant,
+            event_id,
+            source,
+            session_id,
+            customer_key,
+            at_ms,
+            at,
+        ) == (
+            &other.seq,
+            &other.tenant,
+            &other.event_id,
+            &other.source,
+            &other.session_id,
+            &other.customer_key,
+            &other.at_ms,
+            &other.at,
+        ) && body.get() == other.body.get()
+            && (status, reason, attempts, received_at)
+                == (
+                    &other.status,
+                    &other.reason,
+                    &other.attempts,
+                    &other.received_at,
+                )
+    }
+}
+
+impl InboxRow {
+    /// The stored event as a JSON value (`null` if it is not JSON, which
+    /// the store checks when it reads the row).
+    pub fn body_json(&self) -> serde_json::Value {
+        serde_json::from_str(self.body.get()).unwrap_or_default()
+    }
 }
 
 /// One chat message seen through a chat webhook.
