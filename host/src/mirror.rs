@@ -34,7 +34,7 @@
 //! # Read once
 //! The store holds Kustomer's JSON; an event reads the same customer and
 //! conversations several times (the context, the recheck, each write's
-//! check). The process keeps what it parsed ([`parsed`]) beside the text it
+//! check). The process keeps what it parsed (`mirror/parsed.rs`) beside the text it
 //! came from: a row whose text is the same is not parsed again, any other
 //! text is, so what the store holds always decides.
 mod http;
