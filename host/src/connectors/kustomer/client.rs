@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::Duration;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -129,6 +129,9 @@ struct Inner {
     http: reqwest::Client,
     config: KustomerConfig,
     limiter: Limiter,
+    /// `Bearer <api key>`, marked sensitive; built once, sent to Kustomer
+    /// only (an attachment's upload goes elsewhere without it).
+    authorization: HeaderValue,
 }
 
 impl fmt::Debug for KustomerClient {
@@ -155,11 +158,19 @@ impl KustomerClient {
             .build()
             .map_err(|e| KustomerError::Config(format!("HTTP client: {e}")))?;
         let limiter = Limiter::new(clock, config.customer_creates_per_minute);
+        let mut authorization =
+            HeaderValue::try_from(format!("Bearer {}", config.api_key.expose())).map_err(|_| {
+                KustomerError::Config(
+                    "the API key holds characters an HTTP header cannot carry".into(),
+                )
+            })?;
+        authorization.set_sensitive(true);
         Ok(KustomerClient {
             inner: Arc::new(Inner {
                 http,
                 config,
                 limiter,
+                authorization,
             }),
         })
     }
@@ -200,14 +211,12 @@ impl KustomerClient {
         op: &'static str,
         method: Method,
         url: Url,
-        body: Option<&Value>,
+        body: Option<Vec<u8>>,
         customer: Option<&str>,
     ) -> Result<Bytes, KustomerError> {
         let body = match body {
             None => None,
-            Some(v) => {
-                let raw =
-                    serde_json::to_vec(v).map_err(|source| KustomerError::Decode { op, source })?;
+            Some(raw) => {
                 if raw.len() > MAX_BODY {
                     return Err(KustomerError::invalid(
                         op,
@@ -241,7 +250,7 @@ impl KustomerClient {
                         .inner
                         .http
                         .request(method, url)
-                        .bearer_auth(self.inner.config.api_key.expose())
+                        .header(AUTHORIZATION, self.inner.authorization.clone())
                         .header(ACCEPT, "application/json");
                     if let Some(b) = body {
                         req = req.header(CONTENT_TYPE, "application/json").body(b);
@@ -347,10 +356,11 @@ impl KustomerClient {
         body: &impl Serialize,
         customer: Option<&str>,
     ) -> Result<Resource<A>, KustomerError> {
+        // Written once, straight from the request's type.
         let body =
-            serde_json::to_value(body).map_err(|source| KustomerError::Decode { op, source })?;
+            serde_json::to_vec(body).map_err(|source| KustomerError::Decode { op, source })?;
         let bytes = self
-            .call(op, method, self.url(path)?, Some(&body), customer)
+            .call(op, method, self.url(path)?, Some(body), customer)
             .await?;
         Ok(Self::decode::<Document<Resource<A>>>(op, &bytes)?.data)
     }
