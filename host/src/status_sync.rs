@@ -483,7 +483,7 @@ impl StatusSync {
         // Arrival order, not the change's own time: a status dated back
         // (AS6) must not overtake the changes received before it.
         let arrived = chrono::Utc::now();
-        let body = serde_json::to_value(StoredChange { change, agent })
+        let body = serde_json::value::to_raw_value(&StoredChange { change, agent })
             .map_err(|e| StoreError::json("store status change", e))?;
         let stored = self.store.insert_event(&NewInboxEvent {
             tenant: tenant.id().to_string(),

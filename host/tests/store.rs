@@ -133,7 +133,7 @@ fn event(tenant: &str, id: &str, customer: &str, at_ms: i64) -> NewInboxEvent {
         customer_key: customer.into(),
         at_ms,
         at: format!("t{at_ms}"),
-        body: json!({ "id": id }),
+        body: serde_json::value::to_raw_value(&json!({ "id": id })).expect("json"),
     }
 }
 
@@ -266,7 +266,8 @@ fn a_stored_row_reads_back_whole(store: Store) {
     new.source = "chat-webhook".into();
     new.session_id = "chat-9".into();
     new.at = "2023-11-14T22:13:20.123Z".into();
-    new.body = json!({ "kind": "chat", "nested": { "n": [1, 2.5, null, "ü\u{0}"] } });
+    let body = json!({ "kind": "chat", "nested": { "n": [1, 2.5, null, "ü\u{0}"] } });
+    new.body = serde_json::value::to_raw_value(&body).expect("json");
     store.insert_event(&new).expect("insert");
     let row = store.event("a", "e1").expect("get").expect("row");
     assert!(row.seq > 0);
@@ -292,7 +293,7 @@ fn a_stored_row_reads_back_whole(store: Store) {
             "+14155550100",
             1_700_000_000_123,
             "2023-11-14T22:13:20.123Z",
-            &new.body,
+            &body,
             InboxStatus::Pending,
             None,
             0,

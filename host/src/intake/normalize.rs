@@ -358,7 +358,8 @@ impl Normalised {
             session_id: self.event.session.id.clone(),
             at_ms: self.at_ms,
             at: self.event.at.clone(),
-            body: serde_json::to_value(&self.event).unwrap_or(serde_json::Value::Null),
+            body: serde_json::value::to_raw_value(&self.event)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
         }
     }
 }

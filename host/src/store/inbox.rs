@@ -5,8 +5,8 @@ use super::StoreError;
 use serde::{Deserialize, Serialize};
 
 /// An accepted event to store. `body` is the normalised session event as
-/// JSON; the store does not interpret it.
-#[derive(Debug, Clone, PartialEq)]
+/// JSON text; the store does not interpret it.
+#[derive(Debug, Clone)]
 pub struct NewInboxEvent {
     pub tenant: String,
     /// Source event id; `(tenant, event_id)` is unique.
@@ -21,7 +21,40 @@ pub struct NewInboxEvent {
     pub at_ms: i64,
     /// Event time as ISO-8601, as in the body.
     pub at: String,
-    pub body: serde_json::Value,
+    pub body: Box<serde_json::value::RawValue>,
+}
+
+/// Events are equal when every field is, the body by its text.
+impl PartialEq for NewInboxEvent {
+    fn eq(&self, other: &Self) -> bool {
+        let Self {
+            tenant,
+            event_id,
+            source,
+            session_id,
+            customer_key,
+            at_ms,
+            at,
+            body,
+        } = self;
+        (
+            tenant,
+            event_id,
+            source,
+            session_id,
+            customer_key,
+            at_ms,
+            at,
+        ) == (
+            &other.tenant,
+            &other.event_id,
+            &other.source,
+            &other.session_id,
+            &other.customer_key,
+            &other.at_ms,
+            &other.at,
+        ) && body.get() == other.body.get()
+    }
 }
 
 /// Processing state of an inbox row.

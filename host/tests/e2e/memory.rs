@@ -51,8 +51,8 @@ fn fill(data_dir: &Path) -> usize {
             .map(|i| {
                 let customer = i % CUSTOMERS;
                 let event = event(i, customer);
-                let body = serde_json::to_value(&event).expect("body");
-                bytes += body.to_string().len();
+                let body = serde_json::value::to_raw_value(&event).expect("body");
+                bytes += body.get().len();
                 NewInboxEvent {
                     tenant: "acme".into(),
                     event_id: event.id.clone(),

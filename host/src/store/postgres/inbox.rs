@@ -55,8 +55,7 @@ pub(super) fn insert_many(
         if !seen.insert((event.tenant.as_str(), event.event_id.as_str())) {
             continue;
         }
-        let body =
-            serde_json::to_string(&event.body).map_err(|e| StoreError::json("write inbox", e))?;
+        let body = event.body.get();
         columns.tenant.push(&event.tenant);
         columns.event_id.push(&event.event_id);
         columns.source.push(&event.source);
@@ -104,7 +103,7 @@ struct Columns<'a> {
     customer_key: Vec<&'a str>,
     at_ms: Vec<i64>,
     at: Vec<&'a str>,
-    body: Vec<String>,
+    body: Vec<&'a str>,
 }
 
 impl Postgres {

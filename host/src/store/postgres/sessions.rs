@@ -241,7 +241,8 @@ mod tests {
             customer_key: "c".into(),
             at_ms: 1,
             at: "t1".into(),
-            body: serde_json::json!({ "body": body }),
+            body: serde_json::value::to_raw_value(&serde_json::json!({ "body": body }))
+                .expect("json"),
         }
     }
 

@@ -66,8 +66,7 @@ pub(super) const SET_STATUS: &str =
 
 /// Inserts one event; `false` when `(tenant, event_id)` was already there.
 pub(super) fn insert(conn: &Connection, event: &NewInboxEvent) -> Result<bool, StoreError> {
-    let body =
-        serde_json::to_string(&event.body).map_err(|e| StoreError::json("write inbox", e))?;
+    let body = event.body.get();
     let changed = conn
         .run(
             INSERT,
