@@ -493,7 +493,7 @@ impl StatusSync {
             customer_key: queue.clone(),
             at_ms: arrived.timestamp_millis(),
             at: arrived.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            body,
+            body: body.into(),
         })?;
         if stored {
             self.doorbell.ring(tenant.id(), &queue);

@@ -33,7 +33,7 @@ mod status_sync;
 
 pub use coordination::{Coordination, ReplicaInfo};
 pub use error::StoreError;
-pub use inbox::{ChatMessage, InboxRow, InboxStatus, InboxStore, NewInboxEvent};
+pub use inbox::{ChatMessage, EventJson, InboxRow, InboxStatus, InboxStore, NewInboxEvent};
 pub use links::{
     AttachmentRecord, ConversationMeta, LinkStore, Outcome, OutcomeState, SessionLink,
 };

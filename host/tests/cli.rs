@@ -228,7 +228,9 @@ webhook_primary_secret = { file = "webhook.secret" }
             customer_key: format!("phone:+1415555{:04}", i % 10_000),
             at_ms: i64::try_from(i).expect("small"),
             at: "2026-01-15T09:00:00.000Z".into(),
-            body: serde_json::value::to_raw_value(&serde_json::json!({})).expect("json"),
+            body: serde_json::value::to_raw_value(&serde_json::json!({}))
+                .expect("json")
+                .into(),
         })
         .collect();
     store.insert_events(&rows).expect("insert");

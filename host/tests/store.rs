@@ -133,7 +133,9 @@ fn event(tenant: &str, id: &str, customer: &str, at_ms: i64) -> NewInboxEvent {
         customer_key: customer.into(),
         at_ms,
         at: format!("t{at_ms}"),
-        body: serde_json::value::to_raw_value(&json!({ "id": id })).expect("json"),
+        body: serde_json::value::to_raw_value(&json!({ "id": id }))
+            .expect("json")
+            .into(),
     }
 }
 
@@ -267,7 +269,7 @@ fn a_stored_row_reads_back_whole(store: Store) {
     new.session_id = "chat-9".into();
     new.at = "2023-11-14T22:13:20.123Z".into();
     let body = json!({ "kind": "chat", "nested": { "n": [1, 2.5, null, "ü\u{0}"] } });
-    new.body = serde_json::value::to_raw_value(&body).expect("json");
+    new.body = serde_json::value::to_raw_value(&body).expect("json").into();
     store.insert_event(&new).expect("insert");
     let row = store.event("a", "e1").expect("get").expect("row");
     assert!(row.seq > 0);

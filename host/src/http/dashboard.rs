@@ -396,7 +396,9 @@ mod tests {
             customer_key: "+12125550100".into(),
             at_ms: 1_000 * seq,
             at: format!("2026-01-15T09:00:0{seq}.000Z"),
-            body: serde_json::value::to_raw_value(&json!({ "kind": "created" })).expect("json"),
+            body: serde_json::value::to_raw_value(&json!({ "kind": "created" }))
+                .expect("json")
+                .into(),
             status,
             reason: reason.map(str::to_string),
             attempts: 1,

@@ -359,7 +359,8 @@ impl Normalised {
             at_ms: self.at_ms,
             at: self.event.at.clone(),
             body: serde_json::value::to_raw_value(&self.event)
-                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+                .into(),
         }
     }
 }

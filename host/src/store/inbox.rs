@@ -4,9 +4,34 @@
 use super::StoreError;
 use serde::{Deserialize, Serialize};
 
+/// An event as JSON text, kept as written: checked to be JSON when the
+/// store reads it back, parsed by whoever uses it, compared by its text.
+#[derive(Debug, Clone)]
+pub struct EventJson(pub Box<serde_json::value::RawValue>);
+
+impl PartialEq for EventJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl std::ops::Deref for EventJson {
+    type Target = serde_json::value::RawValue;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl From<Box<serde_json::value::RawValue>> for EventJson {
+    fn from(json: Box<serde_json::value::RawValue>) -> Self {
+        Self(json)
+    }
+}
+
 /// An accepted event to store. `body` is the normalised session event as
 /// JSON text; the store does not interpret it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewInboxEvent {
     pub tenant: String,
     /// Source event id; `(tenant, event_id)` is unique.
@@ -21,40 +46,7 @@ pub struct NewInboxEvent {
     pub at_ms: i64,
     /// Event time as ISO-8601, as in the body.
     pub at: String,
-    pub body: Box<serde_json::value::RawValue>,
-}
-
-/// Events are equal when every field is, the body by its text.
-impl PartialEq for NewInboxEvent {
-    fn eq(&self, other: &Self) -> bool {
-        let Self {
-            tenant,
-            event_id,
-            source,
-            session_id,
-            customer_key,
-            at_ms,
-            at,
-            body,
-        } = self;
-        (
-            tenant,
-            event_id,
-            source,
-            session_id,
-            customer_key,
-            at_ms,
-            at,
-        ) == (
-            &other.tenant,
-            &other.event_id,
-            &other.source,
-            &other.session_id,
-            &other.customer_key,
-            &other.at_ms,
-            &other.at,
-        ) && body.get() == other.body.get()
-    }
+    pub body: EventJson,
 }
 
 /// Processing state of an inbox row.
@@ -94,7 +86,7 @@ impl InboxStatus {
 }
 
 /// A stored inbox row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InboxRow {
     /// Insertion sequence; breaks ties between events with the same time.
     pub seq: i64,
@@ -105,60 +97,13 @@ pub struct InboxRow {
     pub customer_key: String,
     pub at_ms: i64,
     pub at: String,
-    /// The event as stored (JSON, checked when read; parsed by its user).
-    pub body: Box<serde_json::value::RawValue>,
+    /// The event as stored.
+    pub body: EventJson,
     pub status: InboxStatus,
     pub reason: Option<String>,
     pub attempts: u32,
     /// When the intake stored it (RFC 3339); the age that bounds retries.
     pub received_at: String,
-}
-
-/// Rows are equal when every field is, the event by its stored text.
-impl PartialEq for InboxRow {
-    fn eq(&self, other: &Self) -> bool {
-        let Self {
-            seq,
-            tenant,
-            event_id,
-            source,
-            session_id,
-            customer_key,
-            at_ms,
-            at,
-            body,
-            status,
-            reason,
-            attempts,
-            received_at,
-        } = self;
-        (
-            seq,
-            tenant,
-            event_id,
-            source,
-            session_id,
-            customer_key,
-            at_ms,
-            at,
-        ) == (
-            &other.seq,
-            &other.tenant,
-            &other.event_id,
-            &other.source,
-            &other.session_id,
-            &other.customer_key,
-            &other.at_ms,
-            &other.at,
-        ) && body.get() == other.body.get()
-            && (status, reason, attempts, received_at)
-                == (
-                    &other.status,
-                    &other.reason,
-                    &other.attempts,
-                    &other.received_at,
-                )
-    }
 }
 
 impl InboxRow {

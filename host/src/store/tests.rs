@@ -16,7 +16,9 @@ fn event(tenant: &str, id: &str, customer: &str, at_ms: i64) -> NewInboxEvent {
         customer_key: customer.into(),
         at_ms,
         at: format!("t{at_ms}"),
-        body: serde_json::value::to_raw_value(&json!({ "id": id })).expect("json"),
+        body: serde_json::value::to_raw_value(&json!({ "id": id }))
+            .expect("json")
+            .into(),
     }
 }
 

@@ -61,7 +61,7 @@ fn fill(data_dir: &Path) -> usize {
                     customer_key: format!("+1212555{customer:04}"),
                     at_ms: 1_795_000_000_000 + i64::try_from(i).unwrap_or(0),
                     at: event.at.clone(),
-                    body,
+                    body: body.into(),
                 }
             })
             .collect();

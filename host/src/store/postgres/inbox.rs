@@ -23,7 +23,8 @@ fn row_to_inbox(row: &Row, op: &'static str) -> Result<InboxRow, StoreError> {
         at_ms: get(row, 6, op)?,
         at: get(row, 7, op)?,
         body: serde_json::value::RawValue::from_string(body)
-            .map_err(|e| StoreError::json("read inbox", e))?,
+            .map_err(|e| StoreError::json("read inbox", e))?
+            .into(),
         status: InboxStatus::parse(&status),
         reason: get(row, 10, op)?,
         attempts: u32::try_from(attempts)

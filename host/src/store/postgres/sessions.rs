@@ -242,7 +242,8 @@ mod tests {
             at_ms: 1,
             at: "t1".into(),
             body: serde_json::value::to_raw_value(&serde_json::json!({ "body": body }))
-                .expect("json"),
+                .expect("json")
+                .into(),
         }
     }
 

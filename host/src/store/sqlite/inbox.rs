@@ -32,7 +32,7 @@ fn row_to_inbox(row: &Row<'_>) -> rusqlite::Result<(InboxRow, String)> {
             customer_key: row.get(5)?,
             at_ms: row.get(6)?,
             at: row.get(7)?,
-            body: serde_json::value::RawValue::NULL.to_owned(),
+            body: serde_json::value::RawValue::NULL.to_owned().into(),
             status: InboxStatus::parse(&status),
             reason: row.get(10)?,
             attempts: row.get(11)?,
@@ -46,7 +46,8 @@ fn decode(rows: Vec<(InboxRow, String)>) -> Result<Vec<InboxRow>, StoreError> {
     rows.into_iter()
         .map(|(mut row, body)| {
             row.body = serde_json::value::RawValue::from_string(body)
-                .map_err(|e| StoreError::json("read inbox", e))?;
+                .map_err(|e| StoreError::json("read inbox", e))?
+                .into();
             Ok(row)
         })
         .collect()
