@@ -204,8 +204,12 @@ impl<'a> Mirror<'a> {
         now_ms() - seen_at_ms <= trust
     }
 
-    /// Kustomer showed this conversation longer ago than `within`.
+    /// Kustomer showed this conversation longer ago than `within`. A zero
+    /// `within` (KU2's default recheck: always) needs no look at the store.
     pub fn older_than(&self, conversation_id: &str, within: Duration) -> Result<bool, StoreError> {
+        if within.is_zero() {
+            return Ok(true);
+        }
         let within = i64::try_from(within.as_millis()).unwrap_or(i64::MAX);
         Ok(self
             .store
