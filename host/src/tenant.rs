@@ -35,9 +35,9 @@ pub struct Tenant {
     pub kustomer: KustomerClient,
     pub ccai: CcaiClient,
     directory: Directory,
-    /// When its custom fields were provisioned, once the store has said
-    /// (the first provisioning is kept for good, CF4).
-    fields_provisioned: OnceLock<String>,
+    /// When its custom fields were provisioned (ms since the epoch), once
+    /// the store has said (the first provisioning is kept for good, CF4).
+    fields_provisioned: OnceLock<u64>,
 }
 
 /// Who the tenant's agents are in Kustomer and what its Kustomer routing
@@ -87,17 +87,14 @@ impl Tenant {
     /// When the tenant's custom fields were provisioned, if the store had
     /// it: read from the store until it has, then remembered, since the
     /// first provisioning time never changes (CF4).
-    pub fn fields_provisioned_at<E>(
+    pub fn fields_provisioned_ms<E>(
         &self,
-        read: impl FnOnce() -> Result<Option<String>, E>,
-    ) -> Result<Option<&str>, E> {
+        read: impl FnOnce() -> Result<Option<u64>, E>,
+    ) -> Result<Option<u64>, E> {
         if let Some(at) = self.fields_provisioned.get() {
-            return Ok(Some(at));
+            return Ok(Some(*at));
         }
-        Ok(match read()? {
-            Some(at) => Some(self.fields_provisioned.get_or_init(|| at)),
-            None => None,
-        })
+        Ok(read()?.map(|at| *self.fields_provisioned.get_or_init(|| at)))
     }
 
     /// Reads the org's users into the directory, so that assigning a

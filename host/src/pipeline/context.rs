@@ -178,22 +178,24 @@ fn settings(
     event: &t::SessionEvent,
 ) -> Result<t::Settings, PipelineError> {
     let started = event.session.started_at.as_deref().unwrap_or(&event.at);
-    let provisioned = tenant.fields_provisioned_at(|| {
-        Ok::<_, PipelineError>(store.field_provisioning(tenant.id())?.map(|(at, _)| at))
+    let provisioned = tenant.fields_provisioned_ms(|| {
+        Ok::<_, PipelineError>(
+            store
+                .field_provisioning(tenant.id())?
+                .map(|(at, _)| super::clock_ms(&at)),
+        )
     })?;
     let fields = match provisioned {
-        Some(provisioned_at) if super::clock_ms(started) >= super::clock_ms(provisioned_at) => {
-            tenant
-                .config
-                .fields
-                .all()
-                .iter()
-                .map(|(field, name)| t::FieldName {
-                    field: *field,
-                    name: name.clone(),
-                })
-                .collect()
-        }
+        Some(provisioned_ms) if super::clock_ms(started) >= provisioned_ms => tenant
+            .config
+            .fields
+            .all()
+            .iter()
+            .map(|(field, name)| t::FieldName {
+                field: *field,
+                name: name.clone(),
+            })
+            .collect(),
         _ => Vec::new(),
     };
     Ok(t::Settings {
