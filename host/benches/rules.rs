@@ -23,6 +23,11 @@ use switchboard_guest_sdk as sdk;
 
 const SAMPLES: usize = 31;
 
+/// The allocator the `switchboard` binary runs with, so the host's side of a
+/// call (lowering, lifting, the store) is measured as the service runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Default)]
 struct NativeDefaults;
 impl sdk::Rule for NativeDefaults {}

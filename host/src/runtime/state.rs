@@ -1,5 +1,5 @@
-//! Per-call store state (`T` in `Store<T>`), the deny-all WASI context and
-//! the host side of the world's imports.
+//! Per-call store state (`T` in `Store<T>`), the deny-all WASI context (built
+//! on the guest's first WASI call) and the host side of the world's imports.
 use super::bindings::latest::{self, Rule};
 use super::bindings::types::LogLevel;
 use super::engine::{RuntimeConfig, Ticking};
@@ -13,19 +13,64 @@ use wasmtime::Engine;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-/// State of one call's store.
+/// Per-call store state (`T` in `Store<T>`).
 pub(crate) struct RuleState {
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call: a call that makes none (the
+    /// default rules make none) builds no context, pipes or generators.
+    wasi: Option<Wasi>,
+    wasi_setup: WasiSetup,
     table: ResourceTable,
     pub(crate) limits: MemoryLimiter,
     pub(crate) deadline_ms: u64,
     log: LogSink,
+    /// Keeps the epoch (the call's deadline) advancing while the store lives.
+    _ticking: Ticking,
+}
+
+/// A call's WASI context and the pipes its stdout and stderr write to.
+struct Wasi {
+    ctx: WasiCtx,
     /// What the guest writes to stdout and stderr, kept in memory (never
     /// the host's own stdio) and handed to the guest log after the call.
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
-    /// Keeps the epoch (the call's deadline) advancing while the store lives.
-    _ticking: Ticking,
+}
+
+/// What a call's WASI context is built from.
+#[derive(Clone, Copy)]
+struct WasiSetup {
+    clock_ms: u64,
+    seed: u64,
+    /// Captured output is bounded like the guest log itself.
+    output_capacity: usize,
+}
+
+impl WasiSetup {
+    /// Empty context: stdin closed, stdout/stderr captured in memory, no
+    /// env, args, preopens or sockets (TCP, UDP and name lookup are off by
+    /// default, so a socket call gets an access error). Clocks and
+    /// randomness are fixed per call so a replay of the same event gives the
+    /// same result (RM5).
+    fn build(self) -> Wasi {
+        let stdout = MemoryOutputPipe::new(self.output_capacity);
+        let stderr = MemoryOutputPipe::new(self.output_capacity);
+        let ctx = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(FixedWallClock(Duration::from_millis(self.clock_ms)))
+            .monotonic_clock(FixedMonotonicClock)
+            .secure_random(wasi_rand::rngs::StdRng::seed_from_u64(self.seed))
+            .insecure_random(wasi_rand::rngs::StdRng::seed_from_u64(
+                self.seed ^ 0x5bd1_e995,
+            ))
+            .insecure_random_seed(u128::from(self.seed))
+            .build();
+        Wasi {
+            ctx,
+            stdout,
+            stderr,
+        }
+    }
 }
 
 impl RuleState {
@@ -36,29 +81,16 @@ impl RuleState {
         ticking: Ticking,
     ) -> Self {
         let seed = fnv1a(&[meta.tenant.as_bytes(), b"\0", meta.event_id.as_bytes()]);
-        // Empty context: stdin closed, stdout/stderr captured in memory, no
-        // env, args, preopens or sockets (TCP, UDP and name lookup are off
-        // by default, so a socket call gets an access error). Clocks and
-        // randomness are fixed per call so a replay of the same event gives
-        // the same result (RM5).
-        // Captured output is bounded like the guest log itself.
-        let capacity = config
-            .max_log_lines
-            .saturating_mul(config.max_log_line_bytes);
-        let stdout = MemoryOutputPipe::new(capacity);
-        let stderr = MemoryOutputPipe::new(capacity);
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .wall_clock(FixedWallClock(Duration::from_millis(meta.clock_ms)))
-            .monotonic_clock(FixedMonotonicClock)
-            .secure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed))
-            .insecure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed ^ 0x5bd1_e995))
-            .insecure_random_seed(u128::from(seed))
-            .build();
         Self {
             _ticking: ticking,
-            wasi,
+            wasi: None,
+            wasi_setup: WasiSetup {
+                clock_ms: meta.clock_ms,
+                seed,
+                output_capacity: config
+                    .max_log_lines
+                    .saturating_mul(config.max_log_line_bytes),
+            },
             table: ResourceTable::new(),
             limits: MemoryLimiter::new(config.memory_limit),
             deadline_ms: u64::try_from(config.deadline.as_millis()).unwrap_or(u64::MAX),
@@ -71,8 +103,6 @@ impl RuleState {
                 max_lines: config.max_log_lines,
                 max_line_bytes: config.max_log_line_bytes,
             },
-            stdout,
-            stderr,
         }
     }
 
@@ -80,14 +110,17 @@ impl RuleState {
     /// stderr as `warn`) and returns the stderr text, which carries a Rust
     /// guest's panic message.
     pub(crate) fn drain_output(&mut self) -> String {
-        let out = self.stdout.contents();
+        let Some(wasi) = &self.wasi else {
+            return String::new();
+        };
+        let out = wasi.stdout.contents();
         for line in String::from_utf8_lossy(&out)
             .lines()
             .filter(|l| !l.is_empty())
         {
             self.log.write(LogLevel::Info, format!("stdout: {line}"));
         }
-        let err = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        let err = String::from_utf8_lossy(&wasi.stderr.contents()).into_owned();
         for line in err.lines().filter(|l| !l.is_empty()) {
             self.log.write(LogLevel::Warn, format!("stderr: {line}"));
         }
@@ -97,8 +130,10 @@ impl RuleState {
 
 impl WasiView for RuleState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let setup = self.wasi_setup;
+        let wasi = self.wasi.get_or_insert_with(|| setup.build());
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut wasi.ctx,
             table: &mut self.table,
         }
     }
