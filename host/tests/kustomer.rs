@@ -889,6 +889,45 @@ async fn lost_response_after_create_resolves_without_duplicates() {
     assert_eq!(drops, 3, "each create lost its first response");
 }
 
+/// `add_note` reads only the id of Kustomer's answer; when that answer is
+/// lost after the note was made, the retry's conflict resolves to the same
+/// note, never a second one.
+#[tokio::test]
+async fn add_note_answers_the_id_and_a_lost_answer_makes_no_duplicate() {
+    let env = env().await;
+    let (_, conversation) = customer_and_conversation(&env, "+14155550151", "t1/s8/0").await;
+    let conv_id = conversation.id;
+    let first = env
+        .client
+        .add_note(
+            &conv_id,
+            &NewNote {
+                id: Some(derive_id(T0, "t1/s8/1")),
+                body: "first".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("note made");
+    assert_eq!(first, derive_id(T0, "t1/s8/1"));
+    env.emu
+        .inject(Fault::new(FaultKind::ApplyThenDrop, 1).on_path("/v1/conversations/"));
+    let second = env
+        .client
+        .add_note(
+            &conv_id,
+            &NewNote {
+                id: Some(derive_id(T0, "t1/s8/2")),
+                body: "second".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("note resolved after its answer was lost");
+    assert_eq!(second, derive_id(T0, "t1/s8/2"));
+    assert_eq!(env.emu.notes().len(), 2, "no duplicate note");
+}
+
 /// Writes spread over many customers; the org budget is 300 per window.
 #[tokio::test]
 async fn burst_of_1000_writes_stays_under_300_per_minute() {

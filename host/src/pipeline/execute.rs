@@ -276,7 +276,7 @@ pub(crate) async fn run(
             t::Action::AddNote(body) => {
                 let conv = need_conversation(&conversation)?;
                 client
-                    .create_note(
+                    .add_note(
                         &conv,
                         &NewNote {
                             id: Some(id_for("note")),
@@ -295,7 +295,7 @@ pub(crate) async fn run(
                     .unwrap_or_else(|| format!("Attached {}", attachment.file.name));
                 let attachment_id = attach(env, &note_id, &attachment.file).await?;
                 client
-                    .create_note(
+                    .add_note(
                         &conv,
                         &NewNote {
                             id: Some(note_id),

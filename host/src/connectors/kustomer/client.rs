@@ -43,6 +43,12 @@ pub fn derive_id(at_secs: i64, key: &str) -> String {
 }
 
 /// Percent-encodes one path segment (`@` → `%40`, `+` → `%2B`, …).
+/// A resource read for its id alone; serde skips the other members.
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
 fn seg(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -356,13 +362,28 @@ impl KustomerClient {
         body: &impl Serialize,
         customer: Option<&str>,
     ) -> Result<Resource<A>, KustomerError> {
+        Ok(self
+            .send::<Document<Resource<A>>>(op, method, path, body, customer)
+            .await?
+            .data)
+    }
+
+    /// Sends a JSON body and reads the answer as `T`.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: &impl Serialize,
+        customer: Option<&str>,
+    ) -> Result<T, KustomerError> {
         // Written once, straight from the request's type.
         let body =
             serde_json::to_vec(body).map_err(|source| KustomerError::Decode { op, source })?;
         let bytes = self
             .call(op, method, self.url(path)?, Some(body), customer)
             .await?;
-        Ok(Self::decode::<Document<Resource<A>>>(op, &bytes)?.data)
+        Self::decode(op, &bytes)
     }
 
     /// A create that resolves a conflict (409: the id/externalId exists, e.g.
@@ -724,6 +745,36 @@ impl KustomerClient {
             },
         )
         .await
+    }
+
+    /// [`Self::create_note`] for a caller that keeps nothing of the note but
+    /// its id: the rest of Kustomer's answer is skipped, not read into a
+    /// [`Note`]. A conflict (the note's id exists: an earlier attempt's
+    /// answer was lost) resolves to that note, as `create_note` does.
+    pub async fn add_note(
+        &self,
+        conversation_id: &str,
+        new: &NewNote,
+    ) -> Result<String, KustomerError> {
+        let op = "create_note";
+        let path = format!("/v1/conversations/{}/notes", seg(conversation_id));
+        match self
+            .send::<Document<IdOnly>>(op, Method::POST, &path, new, None)
+            .await
+        {
+            Ok(created) => Ok(created.data.id),
+            Err(e) if e.is_conflict() => match &new.id {
+                Some(id) => match self.get_note(id).await? {
+                    Some(existing) => {
+                        tracing::info!(op, id = %existing.id, "kustomer create resolved to the existing object");
+                        Ok(existing.id)
+                    }
+                    None => Err(e),
+                },
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn get_note(&self, id: &str) -> Result<Option<Note>, KustomerError> {
