@@ -114,6 +114,15 @@ fn custom(pairs: &[(&str, Value)]) -> Map<String, Value> {
         .collect()
 }
 
+/// A note whose id is derived from `key`, as the pipeline derives them.
+fn new_note(key: &str, body: &str) -> NewNote {
+    NewNote {
+        id: Some(derive_id(T0, key)),
+        body: body.into(),
+        ..Default::default()
+    }
+}
+
 async fn customer_and_conversation(env: &Env, phone: &str, key: &str) -> (Customer, Conversation) {
     let customer = env
         .client
@@ -513,11 +522,7 @@ async fn attachment_uploads_in_three_steps_and_is_referenced_by_a_note() {
         .client
         .create_note_with_attachment(
             &conv.id,
-            NewNote {
-                id: Some(derive_id(T0, "t1/s5/transcript")),
-                body: "Chat transcript attached".into(),
-                ..Default::default()
-            },
+            new_note("t1/s5/transcript", "Chat transcript attached"),
             "chat-123.txt",
             "text/plain",
             transcript.clone(),
@@ -552,11 +557,7 @@ async fn attachment_uploads_in_three_steps_and_is_referenced_by_a_note() {
         .client
         .create_note_with_attachment(
             &conv.id,
-            NewNote {
-                id: Some(derive_id(T0, "t1/s5/transcript")),
-                body: "Chat transcript attached".into(),
-                ..Default::default()
-            },
+            new_note("t1/s5/transcript", "Chat transcript attached"),
             "chat-123.txt",
             "text/plain",
             transcript,
@@ -861,14 +862,7 @@ async fn lost_response_after_create_resolves_without_duplicates() {
         .inject(Fault::new(FaultKind::ApplyThenDrop, 1).on_path("/v1/conversations/"));
     let note = env
         .client
-        .create_note(
-            &conv_id,
-            &NewNote {
-                id: Some(derive_id(T0, "t1/s7/2")),
-                body: "PN1 +14155550150".into(),
-                ..Default::default()
-            },
-        )
+        .create_note(&conv_id, &new_note("t1/s7/2", "PN1 +14155550150"))
         .await
         .expect("note resolved");
     assert_eq!(msg.id, derive_id(T0, "t1/s7/1"));
@@ -899,14 +893,7 @@ async fn add_note_answers_the_id_and_a_lost_answer_makes_no_duplicate() {
     let conv_id = conversation.id;
     let first = env
         .client
-        .add_note(
-            &conv_id,
-            &NewNote {
-                id: Some(derive_id(T0, "t1/s8/1")),
-                body: "first".into(),
-                ..Default::default()
-            },
-        )
+        .add_note(&conv_id, &new_note("t1/s8/1", "first"))
         .await
         .expect("note made");
     assert_eq!(first, derive_id(T0, "t1/s8/1"));
@@ -914,14 +901,7 @@ async fn add_note_answers_the_id_and_a_lost_answer_makes_no_duplicate() {
         .inject(Fault::new(FaultKind::ApplyThenDrop, 1).on_path("/v1/conversations/"));
     let second = env
         .client
-        .add_note(
-            &conv_id,
-            &NewNote {
-                id: Some(derive_id(T0, "t1/s8/2")),
-                body: "second".into(),
-                ..Default::default()
-            },
-        )
+        .add_note(&conv_id, &new_note("t1/s8/2", "second"))
         .await
         .expect("note resolved after its answer was lost");
     assert_eq!(second, derive_id(T0, "t1/s8/2"));
