@@ -42,13 +42,31 @@ pub fn derive_id(at_secs: i64, key: &str) -> String {
     format!("{secs:08x}{}", hex::encode(&digest[..8]))
 }
 
-/// Percent-encodes one path segment (`@` → `%40`, `+` → `%2B`, …).
 /// A resource read for its id alone; serde skips the other members.
 #[derive(Deserialize)]
 struct IdOnly {
     id: String,
 }
 
+/// What a create answers with, named by its id in the log when a conflict
+/// resolves to the existing object.
+trait Created {
+    fn id(&self) -> &str;
+}
+
+impl<A> Created for Resource<A> {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Created for IdOnly {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Percent-encodes one path segment (`@` → `%40`, `+` → `%2B`, …).
 fn seg(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -389,23 +407,27 @@ impl KustomerClient {
     /// A create that resolves a conflict (409: the id/externalId exists, e.g.
     /// because an earlier attempt succeeded but its response was lost) to
     /// the existing object instead of failing or duplicating.
-    async fn create_or_find<A, F, Fut>(
+    async fn create_or_find<T, F, Fut>(
         &self,
         op: &'static str,
         path: &str,
         body: &impl Serialize,
         customer: Option<&str>,
         find_existing: F,
-    ) -> Result<Resource<A>, KustomerError>
+    ) -> Result<T, KustomerError>
     where
-        A: DeserializeOwned,
+        T: DeserializeOwned + Created,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Option<Resource<A>>, KustomerError>>,
+        Fut: Future<Output = Result<Option<T>, KustomerError>>,
     {
-        match self.write(op, Method::POST, path, body, customer).await {
+        let created = self
+            .send::<Document<T>>(op, Method::POST, path, body, customer)
+            .await
+            .map(|d| d.data);
+        match created {
             Err(e) if e.is_conflict() => match find_existing().await? {
                 Some(existing) => {
-                    tracing::info!(op, id = %existing.id, "kustomer create resolved to the existing object");
+                    tracing::info!(op, id = %existing.id(), "kustomer create resolved to the existing object");
                     Ok(existing)
                 }
                 None => Err(e),
@@ -756,25 +778,21 @@ impl KustomerClient {
         conversation_id: &str,
         new: &NewNote,
     ) -> Result<String, KustomerError> {
-        let op = "create_note";
-        let path = format!("/v1/conversations/{}/notes", seg(conversation_id));
-        match self
-            .send::<Document<IdOnly>>(op, Method::POST, &path, new, None)
-            .await
-        {
-            Ok(created) => Ok(created.data.id),
-            Err(e) if e.is_conflict() => match &new.id {
-                Some(id) => match self.get_note(id).await? {
-                    Some(existing) => {
-                        tracing::info!(op, id = %existing.id, "kustomer create resolved to the existing object");
-                        Ok(existing.id)
-                    }
-                    None => Err(e),
+        let created: IdOnly = self
+            .create_or_find(
+                "create_note",
+                &format!("/v1/conversations/{}/notes", seg(conversation_id)),
+                new,
+                None,
+                || async {
+                    Ok(match &new.id {
+                        Some(id) => self.get_note(id).await?.map(|n| IdOnly { id: n.id }),
+                        None => None,
+                    })
                 },
-                None => Err(e),
-            },
-            Err(e) => Err(e),
-        }
+            )
+            .await?;
+        Ok(created.id)
     }
 
     pub async fn get_note(&self, id: &str) -> Result<Option<Note>, KustomerError> {
