@@ -44,10 +44,10 @@ pub use http::router;
 
 use crate::connectors::kustomer::model::{Conversation, Customer};
 use crate::connectors::kustomer::KustomerError;
-use crate::store::{KeyLookup, MirrorConversation, MirrorCustomer, Store, StoreError};
+use crate::store::{KeyLookup, MirrorConversation, MirrorCustomer, Stamp, Store, StoreError};
 use crate::tenant::Tenant;
 use chrono::{DateTime, Utc};
-use parsed::{CONVERSATIONS, CUSTOMERS};
+use parsed::{new_version, CONVERSATIONS, CUSTOMERS};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,11 +124,13 @@ pub fn record_customer(
     );
     let body =
         serde_json::to_string(&customer).map_err(|e| StoreError::json("mirror customer", e))?;
+    let version = new_version();
     store.mirror_customer(
         tenant,
         &MirrorCustomer {
             id: &customer.id,
             body: &body,
+            version,
             updated_at_ms: ms(a.updated_at.or(a.modified_at)),
             keys,
         },
@@ -138,7 +140,9 @@ pub fn record_customer(
     if a.conversation_counts.as_ref().is_some_and(|c| c.all == 0) {
         store.mirror_listed(tenant, &customer.id, seen_at_ms)?;
     }
-    Ok(CUSTOMERS.keep(tenant, body, customer))
+    // Kept under its version even if the store holds a newer body: only a
+    // row of this version gives this copy.
+    Ok(CUSTOMERS.keep(tenant, version, customer))
 }
 
 /// Records a conversation Kustomer showed at `seen_at_ms`.
@@ -155,6 +159,7 @@ pub fn record_conversation(
     let a = &conversation.attributes;
     let body = serde_json::to_string(&conversation)
         .map_err(|e| StoreError::json("mirror conversation", e))?;
+    let version = new_version();
     store.mirror_conversation(
         tenant,
         &MirrorConversation {
@@ -163,10 +168,11 @@ pub fn record_conversation(
             created_at_ms: a.created_at.map_or(seen_at_ms, |d| d.timestamp_millis()),
             updated_at_ms: ms(a.updated_at.or(a.modified_at)),
             body: &body,
+            version,
         },
         seen_at_ms,
     )?;
-    Ok(CONVERSATIONS.keep(tenant, body, conversation))
+    Ok(CONVERSATIONS.keep(tenant, version, conversation))
 }
 
 fn customer_of(conversation: &Conversation) -> Option<String> {
@@ -293,16 +299,12 @@ impl<'a> Mirror<'a> {
         customer_id: &str,
         limit: usize,
     ) -> Result<Vec<Arc<Conversation>>, MirrorError> {
-        if let Some((listed, rows)) =
+        if let Some((listed, stamps)) =
             self.store
                 .mirrored_conversations(self.id(), customer_id, limit)?
         {
-            if self.fresh(listed) && rows.iter().all(|r| self.fresh(r.seen_at_ms)) {
-                let parsed: Option<Vec<Arc<Conversation>>> = rows
-                    .into_iter()
-                    .map(|row| CONVERSATIONS.read(self.id(), row))
-                    .collect();
-                if let Some(conversations) = parsed {
+            if self.fresh(listed) && stamps.iter().all(|s| self.fresh(s.seen_at_ms)) {
+                if let Some(conversations) = self.mirrored(stamps)? {
                     return Ok(conversations);
                 }
             }
@@ -318,6 +320,27 @@ impl<'a> Mirror<'a> {
             .collect::<Result<Vec<_>, _>>()?;
         self.store.mirror_listed(self.id(), customer_id, asked)?;
         Ok(conversations)
+    }
+
+    /// The conversations `stamps` name: the kept copy of each one's
+    /// version, else its row read and parsed. `None` if one is gone or
+    /// does not parse.
+    fn mirrored(&self, stamps: Vec<Stamp>) -> Result<Option<Vec<Arc<Conversation>>>, StoreError> {
+        let mut conversations = Vec::with_capacity(stamps.len());
+        for stamp in stamps {
+            let found = match CONVERSATIONS.get(self.id(), &stamp.id, stamp.version) {
+                Some(kept) => Some(kept),
+                None => self
+                    .store
+                    .mirrored_conversation(self.id(), &stamp.id)?
+                    .and_then(|row| CONVERSATIONS.read(self.id(), row)),
+            };
+            match found {
+                Some(conversation) => conversations.push(conversation),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(conversations))
     }
 
     /// A conversation by id.

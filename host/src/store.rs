@@ -37,7 +37,7 @@ pub use inbox::{ChatMessage, EventJson, InboxRow, InboxStatus, InboxStore, NewIn
 pub use links::{
     AttachmentRecord, ConversationMeta, LinkStore, Outcome, OutcomeState, SessionLink,
 };
-pub use mirror::{KeyLookup, MirrorConversation, MirrorCustomer, MirrorStore, Mirrored};
+pub use mirror::{KeyLookup, MirrorConversation, MirrorCustomer, MirrorStore, Mirrored, Stamp};
 pub use postgres::Postgres;
 pub use sessions::{Merged, Reconciled, SessionStore};
 pub use shadow::{ShadowDifference, ShadowFailure, ShadowOutcome, ShadowReport, ShadowStore};

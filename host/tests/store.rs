@@ -957,10 +957,16 @@ fn a_failed_reconcile_stores_nothing(store: Store) {
 
 // ---- mirror (KU2) ----
 
+/// A body's version in these tests: its change time and length, never 0.
+fn version_of(body: &str, updated: i64) -> i64 {
+    updated * 1_000 + body.len() as i64 + 1
+}
+
 fn customer(id: &str, body: &str, updated: i64) -> MirrorCustomer<'static> {
     MirrorCustomer {
         id: Box::leak(id.to_string().into_boxed_str()),
         body: Box::leak(body.to_string().into_boxed_str()),
+        version: version_of(body, updated),
         updated_at_ms: updated,
         keys: vec![("phone", "+14155550100".into())],
     }
@@ -977,7 +983,11 @@ fn an_older_mirror_copy_never_replaces_a_newer_one(store: Store) {
         .mirrored_customer("t", "c1")
         .expect("read")
         .expect("row");
-    assert_eq!((got.body.as_str(), got.seen_at_ms), ("new", 200));
+    assert_eq!(
+        (got.body.as_str(), got.version, got.seen_at_ms),
+        ("new", version_of("new", 20), 200),
+        "the body keeps its own version"
+    );
     store
         .mirror_customer("t", &customer("c1", "same time", 20), 150)
         .expect("same change time");
@@ -986,17 +996,18 @@ fn an_older_mirror_copy_never_replaces_a_newer_one(store: Store) {
         .expect("read")
         .expect("row");
     assert_eq!(
-        (got.body.as_str(), got.seen_at_ms),
-        ("same time", 200),
+        (got.body.as_str(), got.version, got.seen_at_ms),
+        ("same time", version_of("same time", 20), 200),
         "a copy as new replaces it; the confirmation never moves back"
     );
     assert_eq!(store.mirrored_customer("u", "c1").expect("read"), None);
-    let conversation = |customer_id, body, updated| MirrorConversation {
+    let conversation = |customer_id, body: &'static str, updated| MirrorConversation {
         id: "v1",
         customer_id,
         created_at_ms: 5,
         updated_at_ms: updated,
         body,
+        version: version_of(body, updated),
     };
     store
         .mirror_conversation("t", &conversation("c1", "done", 30), 300)
@@ -1009,17 +1020,26 @@ fn an_older_mirror_copy_never_replaces_a_newer_one(store: Store) {
         .expect("read")
         .expect("row");
     assert_eq!(
-        (got.id.as_str(), got.body.as_str(), got.seen_at_ms),
-        ("v1", "done", 300)
+        (
+            got.id.as_str(),
+            got.body.as_str(),
+            got.version,
+            got.seen_at_ms
+        ),
+        ("v1", "done", version_of("done", 30), 300)
     );
     store.mirror_listed("t", "c1", 1).expect("listed");
     assert_eq!(
         store
             .mirrored_conversations("t", "c1", 10)
             .expect("read")
-            .map(|(_, rows)| rows.len()),
-        Some(1),
-        "the older copy did not move it to another customer"
+            .map(|(_, stamps)| stamps),
+        Some(vec![Stamp {
+            id: "v1".into(),
+            version: version_of("done", 30),
+            seen_at_ms: 300
+        }]),
+        "the older copy did not move it to another customer; the list names the body's version"
     );
     store
         .mirror_conversation("t", &conversation("c2", "moved", 40), 260)
@@ -1079,6 +1099,7 @@ fn mirror_keys_find_customers_remember_absence_and_lists_come_newest_first(store
                     created_at_ms: created,
                     updated_at_ms: created,
                     body: "{}",
+                    version: version_of("{}", created),
                 },
                 70,
             )

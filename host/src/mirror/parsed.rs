@@ -1,9 +1,10 @@
 //! Mirrored customers and conversations as the process last parsed them,
-//! each beside the JSON text it was parsed from. Reading a row whose text is
-//! the one kept gives the kept copy; any other text is parsed (and kept in
-//! its place), so the store's row always decides and a stale copy is never
-//! used. Another replica's write, a webhook, or an older copy the store
-//! refused all leave the texts different.
+//! each beside the version of the stored body it was parsed from (see
+//! `crate::store::mirror`). A row of the kept version gives the kept copy
+//! without its body being read or parsed; a row of any other version is
+//! parsed (and kept in its place), so the store's row always decides and a
+//! stale copy is never used. Another replica's write, a webhook, or an
+//! older copy the store refused all leave the versions different.
 //!
 //! Bounded: at most [`KEPT`] copies of each kind; when full, all are
 //! forgotten at once (the next reads parse again).
@@ -19,13 +20,24 @@ pub(super) const KEPT: usize = 2_048;
 pub(super) static CUSTOMERS: LazyLock<Parsed<Customer>> = LazyLock::new(Parsed::default);
 pub(super) static CONVERSATIONS: LazyLock<Parsed<Conversation>> = LazyLock::new(Parsed::default);
 
+/// A version for a body about to be stored: random and never 0, which
+/// marks rows stored before bodies had versions.
+pub(super) fn new_version() -> i64 {
+    loop {
+        let version = rand::random::<i64>();
+        if version != 0 {
+            return version;
+        }
+    }
+}
+
 /// Parsed copies by tenant and id.
 pub(super) struct Parsed<T> {
     kept: Mutex<HashMap<String, Kept<T>>>,
 }
 
 struct Kept<T> {
-    text: String,
+    version: i64,
     parsed: Arc<T>,
 }
 
@@ -53,36 +65,46 @@ impl<T: DeserializeOwned> Parsed<T> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The row's resource: the kept copy if it was parsed from the same
-    /// text, else parsed now. `None` when the text is not a `T`.
+    /// The kept copy of `id` if it is of `version` (never for version 0).
+    pub(super) fn get(&self, tenant: &str, id: &str, version: i64) -> Option<Arc<T>> {
+        if version == 0 {
+            return None;
+        }
+        self.lock()
+            .get(&key(tenant, id))
+            .filter(|kept| kept.version == version)
+            .map(|kept| kept.parsed.clone())
+    }
+
+    /// The row's resource: the kept copy if it is of the row's version,
+    /// else parsed now. `None` when the body is not a `T`.
     pub(super) fn read(&self, tenant: &str, row: Mirrored) -> Option<Arc<T>> {
-        let key = key(tenant, &row.id);
-        if let Some(kept) = self.lock().get(&key) {
-            if kept.text == row.body {
-                return Some(kept.parsed.clone());
-            }
+        if let Some(kept) = self.get(tenant, &row.id, row.version) {
+            return Some(kept);
         }
         let parsed = Arc::new(serde_json::from_str::<T>(&row.body).ok()?);
-        self.put(key, row.body, parsed.clone());
+        if row.version != 0 {
+            self.put(key(tenant, &row.id), row.version, parsed.clone());
+        }
         Some(parsed)
     }
 
-    /// Keeps `parsed`, which `text` is the JSON of, for `tenant`.
-    pub(super) fn keep(&self, tenant: &str, text: String, parsed: T) -> Arc<T>
+    /// Keeps `parsed`, stored under `version`, for `tenant`.
+    pub(super) fn keep(&self, tenant: &str, version: i64, parsed: T) -> Arc<T>
     where
         T: Identified,
     {
         let parsed = Arc::new(parsed);
-        self.put(key(tenant, parsed.id()), text, parsed.clone());
+        self.put(key(tenant, parsed.id()), version, parsed.clone());
         parsed
     }
 
-    fn put(&self, key: String, text: String, parsed: Arc<T>) {
+    fn put(&self, key: String, version: i64, parsed: Arc<T>) {
         let mut kept = self.lock();
         if kept.len() >= KEPT && !kept.contains_key(&key) {
             kept.clear();
         }
-        kept.insert(key, Kept { text, parsed });
+        kept.insert(key, Kept { version, parsed });
     }
 
     #[cfg(test)]
@@ -119,35 +141,53 @@ mod tests {
         (parsed, text)
     }
 
-    fn row(id: &str, body: &str) -> Mirrored {
+    fn row(id: &str, body: &str, version: i64) -> Mirrored {
         Mirrored {
             id: id.into(),
             body: body.into(),
+            version,
             seen_at_ms: 0,
         }
     }
 
     #[test]
-    fn ku2_a_row_with_the_kept_text_gives_the_kept_copy_and_any_other_text_is_parsed() {
+    fn ku2_a_row_of_the_kept_version_gives_the_kept_copy_and_any_other_is_parsed() {
         let memo = Parsed::<Conversation>::default();
         let (open, open_text) = conversation("v1", "open");
-        let kept = memo.keep("acme", open_text.clone(), open);
-        let again = memo.read("acme", row("v1", &open_text)).expect("read");
+        let kept = memo.keep("acme", 7, open);
+        let again = memo.read("acme", row("v1", &open_text, 7)).expect("read");
         assert!(
             Arc::ptr_eq(&kept, &again),
-            "the same text is not parsed again"
+            "the same version is not parsed again"
         );
+        assert!(Arc::ptr_eq(
+            &kept,
+            &memo.get("acme", "v1", 7).expect("by version alone")
+        ));
 
-        // The store now holds another text (a webhook, another replica):
+        // The store now holds another version (a webhook, another replica):
         // that is what is read, never the kept copy.
         let (_, done_text) = conversation("v1", "done");
-        let read = memo.read("acme", row("v1", &done_text)).expect("read");
+        assert!(memo.get("acme", "v1", 8).is_none());
+        let read = memo.read("acme", row("v1", &done_text, 8)).expect("read");
         assert_eq!(read.attributes.status.as_deref(), Some("done"));
         assert!(!Arc::ptr_eq(&kept, &read));
+        assert!(Arc::ptr_eq(
+            &read,
+            &memo.get("acme", "v1", 8).expect("kept in its place")
+        ));
         // Another tenant's conversation of the same id is its own.
-        assert!(memo.read("globex", row("v1", "not json")).is_none());
-        let read = memo.read("acme", row("v1", &done_text)).expect("read");
-        assert_eq!(read.attributes.status.as_deref(), Some("done"));
+        assert!(memo.get("globex", "v1", 8).is_none());
+        assert!(memo.read("globex", row("v1", "not json", 8)).is_none());
+        // A row from before versions is parsed every time, never kept.
+        let read = memo.read("acme", row("v1", &open_text, 0)).expect("read");
+        assert_eq!(read.attributes.status.as_deref(), Some("open"));
+        assert!(memo.get("acme", "v1", 0).is_none());
+    }
+
+    #[test]
+    fn ku2_new_versions_are_never_the_unknown_one() {
+        assert!((0..10_000).all(|_| new_version() != 0));
     }
 
     #[test]
@@ -155,13 +195,13 @@ mod tests {
         let memo = Parsed::<Conversation>::default();
         for i in 0..(KEPT * 2 + 10) {
             let id = format!("v{i}");
-            let (c, text) = conversation(&id, "open");
-            memo.keep("acme", text, c);
+            let (c, _) = conversation(&id, "open");
+            memo.keep("acme", 1, c);
             assert!(memo.len() <= KEPT);
         }
         let (c, text) = conversation("v-last", "snoozed");
-        memo.keep("acme", text.clone(), c);
-        let read = memo.read("acme", row("v-last", &text)).expect("read");
+        memo.keep("acme", 2, c);
+        let read = memo.read("acme", row("v-last", &text, 2)).expect("read");
         assert_eq!(read.attributes.status.as_deref(), Some("snoozed"));
     }
 }

@@ -6,6 +6,11 @@
 //! Kustomer may deliver the same change twice or out of order: a body only
 //! replaces one that Kustomer changed no later (`updated_at_ms`), while the
 //! time it was last confirmed (`seen_at_ms`) only moves forward.
+//!
+//! Each stored body carries the version its writer picked for it (a random
+//! non-zero number; 0 on rows from before versions), so a reader holding a
+//! parsed copy of that version needs no body: the version changes whenever
+//! the body does.
 use super::StoreError;
 
 /// One mirrored resource.
@@ -13,6 +18,18 @@ use super::StoreError;
 pub struct Mirrored {
     pub id: String,
     pub body: String,
+    /// The version of `body` (0: unknown).
+    pub version: i64,
+    /// When Kustomer last confirmed it (ms since the epoch).
+    pub seen_at_ms: i64,
+}
+
+/// A mirrored resource without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub id: String,
+    /// The version of the body the row holds (0: unknown).
+    pub version: i64,
     /// When Kustomer last confirmed it (ms since the epoch).
     pub seen_at_ms: i64,
 }
@@ -34,6 +51,8 @@ pub enum KeyLookup {
 pub struct MirrorCustomer<'a> {
     pub id: &'a str,
     pub body: &'a str,
+    /// The version `body` is stored under (non-zero, new for each body).
+    pub version: i64,
     pub updated_at_ms: i64,
     pub keys: Vec<(&'static str, String)>,
 }
@@ -46,6 +65,8 @@ pub struct MirrorConversation<'a> {
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub body: &'a str,
+    /// The version `body` is stored under (non-zero, new for each body).
+    pub version: i64,
 }
 
 /// MirrorStore operations, implemented by each backend.
@@ -105,11 +126,11 @@ pub trait MirrorStore {
     ) -> Result<(), StoreError>;
 
     /// When the customer's conversations were last known complete, and
-    /// the newest `limit` of them by creation time.
+    /// the newest `limit` of them by creation time, without their bodies.
     fn mirrored_conversations(
         &self,
         tenant: &str,
         customer_id: &str,
         limit: usize,
-    ) -> Result<Option<(i64, Vec<Mirrored>)>, StoreError>;
+    ) -> Result<Option<(i64, Vec<Stamp>)>, StoreError>;
 }

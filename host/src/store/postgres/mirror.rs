@@ -5,10 +5,21 @@ use crate::store::mirror::*;
 use crate::store::StoreError;
 use postgres::Row;
 
+/// A row read as `id, body, version, seen_at_ms`.
 fn mirrored(r: &Row, op: &'static str) -> Result<Mirrored, StoreError> {
     Ok(Mirrored {
         id: get(r, 0, op)?,
         body: get(r, 1, op)?,
+        version: get(r, 2, op)?,
+        seen_at_ms: get(r, 3, op)?,
+    })
+}
+
+/// A row read as `id, version, seen_at_ms`.
+fn stamp(r: &Row, op: &'static str) -> Result<Stamp, StoreError> {
+    Ok(Stamp {
+        id: get(r, 0, op)?,
+        version: get(r, 1, op)?,
         seen_at_ms: get(r, 2, op)?,
     })
 }
@@ -25,11 +36,13 @@ impl MirrorStore for Postgres {
             let mut tx = c.transaction().map_err(|e| StoreError::query("begin", e))?;
             tx.execute(
                 "INSERT INTO mirror_customers AS m
-                   (tenant, customer_id, body, updated_at_ms, seen_at_ms)
-                 VALUES ($1, $2, $3, $4, $5)
+                   (tenant, customer_id, body, updated_at_ms, seen_at_ms, version)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (tenant, customer_id) DO UPDATE SET
                    body = CASE WHEN excluded.updated_at_ms >= m.updated_at_ms
                                THEN excluded.body ELSE m.body END,
+                   version = CASE WHEN excluded.updated_at_ms >= m.updated_at_ms
+                                  THEN excluded.version ELSE m.version END,
                    updated_at_ms = GREATEST(m.updated_at_ms, excluded.updated_at_ms),
                    seen_at_ms = GREATEST(m.seen_at_ms, excluded.seen_at_ms)",
                 &[
@@ -38,6 +51,7 @@ impl MirrorStore for Postgres {
                     &customer.body,
                     &customer.updated_at_ms,
                     &seen_at_ms,
+                    &customer.version,
                 ],
             )
             .map_err(|e| StoreError::query(OP, e))?;
@@ -125,11 +139,13 @@ impl MirrorStore for Postgres {
             c.execute(
                 "INSERT INTO mirror_conversations AS m
                    (tenant, conversation_id, customer_id, created_at_ms, body, updated_at_ms,
-                    seen_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    seen_at_ms, version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (tenant, conversation_id) DO UPDATE SET
                    body = CASE WHEN excluded.updated_at_ms >= m.updated_at_ms
                                THEN excluded.body ELSE m.body END,
+                   version = CASE WHEN excluded.updated_at_ms >= m.updated_at_ms
+                                  THEN excluded.version ELSE m.version END,
                    customer_id = CASE WHEN excluded.updated_at_ms >= m.updated_at_ms
                                       THEN excluded.customer_id ELSE m.customer_id END,
                    updated_at_ms = GREATEST(m.updated_at_ms, excluded.updated_at_ms),
@@ -142,6 +158,7 @@ impl MirrorStore for Postgres {
                     &conversation.body,
                     &conversation.updated_at_ms,
                     &seen_at_ms,
+                    &conversation.version,
                 ],
             )
             .map(drop)
@@ -157,7 +174,7 @@ impl MirrorStore for Postgres {
         const OP: &str = "read mirror conversation";
         self.with(OP, |c| {
             c.query_opt(
-                "SELECT conversation_id, body, seen_at_ms FROM mirror_conversations
+                "SELECT conversation_id, body, version, seen_at_ms FROM mirror_conversations
                  WHERE tenant = $1 AND conversation_id = $2",
                 &[&tenant, &id],
             )
@@ -192,7 +209,7 @@ impl MirrorStore for Postgres {
         tenant: &str,
         customer_id: &str,
         n: usize,
-    ) -> Result<Option<(i64, Vec<Mirrored>)>, StoreError> {
+    ) -> Result<Option<(i64, Vec<Stamp>)>, StoreError> {
         self.with("read mirror conversations", |c| {
             let listed: Option<i64> = c
                 .query_opt(
@@ -208,14 +225,14 @@ impl MirrorStore for Postgres {
             const OP: &str = "read mirror conversations";
             let rows = c
                 .query(
-                    "SELECT conversation_id, body, seen_at_ms FROM mirror_conversations
+                    "SELECT conversation_id, version, seen_at_ms FROM mirror_conversations
                      WHERE tenant = $1 AND customer_id = $2
                      ORDER BY created_at_ms DESC, conversation_id DESC LIMIT $3",
                     &[&tenant, &customer_id, &limit(n)],
                 )
                 .map_err(|e| StoreError::query(OP, e))?
                 .iter()
-                .map(|r| mirrored(r, OP))
+                .map(|r| stamp(r, OP))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Some((listed, rows)))
         })
@@ -250,7 +267,7 @@ fn read_customer(
 ) -> Result<Option<Mirrored>, StoreError> {
     const OP: &str = "read mirror customer";
     conn.query_opt(
-        "SELECT customer_id, body, seen_at_ms FROM mirror_customers
+        "SELECT customer_id, body, version, seen_at_ms FROM mirror_customers
          WHERE tenant = $1 AND customer_id = $2",
         &[&tenant, &id],
     )

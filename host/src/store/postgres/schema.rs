@@ -229,6 +229,13 @@ const MIGRATIONS: &[&str] = &[
         since  TEXT NOT NULL
     );
     "#,
+    // 3: mirrored bodies carry a version (a random number each writer picks
+    // for each body it stores; 0 for the rows written before), so that a
+    // read can tell a replica's parsed copy is current without the body.
+    r#"
+    ALTER TABLE mirror_customers ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE mirror_conversations ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build migrates to.

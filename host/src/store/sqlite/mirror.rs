@@ -5,10 +5,21 @@ use crate::store::mirror::*;
 use crate::store::StoreError;
 use rusqlite::OptionalExtension;
 
+/// A row read as `id, body, version, seen_at_ms`.
 fn mirrored(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mirrored> {
     Ok(Mirrored {
         id: r.get(0)?,
         body: r.get(1)?,
+        version: r.get(2)?,
+        seen_at_ms: r.get(3)?,
+    })
+}
+
+/// A row read as `id, version, seen_at_ms`.
+fn stamp(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stamp> {
+    Ok(Stamp {
+        id: r.get(0)?,
+        version: r.get(1)?,
         seen_at_ms: r.get(2)?,
     })
 }
@@ -24,19 +35,23 @@ impl MirrorStore for Sqlite {
         let conn = self.write()?;
         let tx = Savepoint::open(&conn).map_err(|e| StoreError::query("begin", e))?;
         tx.run(
-            "INSERT INTO mirror_customers (tenant, customer_id, body, updated_at_ms, seen_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (tenant, customer_id) DO UPDATE SET
-               body = CASE WHEN excluded.updated_at_ms >= updated_at_ms
-                           THEN excluded.body ELSE body END,
-               updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
-               seen_at_ms = max(seen_at_ms, excluded.seen_at_ms)",
+            "INSERT INTO mirror_customers
+                   (tenant, customer_id, body, updated_at_ms, seen_at_ms, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (tenant, customer_id) DO UPDATE SET
+                   body = CASE WHEN excluded.updated_at_ms >= updated_at_ms
+                               THEN excluded.body ELSE body END,
+                   version = CASE WHEN excluded.updated_at_ms >= updated_at_ms
+                                  THEN excluded.version ELSE version END,
+                   updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
+                   seen_at_ms = max(seen_at_ms, excluded.seen_at_ms)",
             (
                 tenant,
                 customer.id,
                 customer.body,
                 customer.updated_at_ms,
                 seen_at_ms,
+                customer.version,
             ),
         )
         .map_err(|e| StoreError::query("mirror customer", e))?;
@@ -128,11 +143,14 @@ impl MirrorStore for Sqlite {
         self.write()?
             .run(
                 "INSERT INTO mirror_conversations
-                   (tenant, conversation_id, customer_id, created_at_ms, body, updated_at_ms, seen_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                   (tenant, conversation_id, customer_id, created_at_ms, body, updated_at_ms,
+                    seen_at_ms, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (tenant, conversation_id) DO UPDATE SET
                    body = CASE WHEN excluded.updated_at_ms >= updated_at_ms
                                THEN excluded.body ELSE body END,
+                   version = CASE WHEN excluded.updated_at_ms >= updated_at_ms
+                                  THEN excluded.version ELSE version END,
                    customer_id = CASE WHEN excluded.updated_at_ms >= updated_at_ms
                                       THEN excluded.customer_id ELSE customer_id END,
                    updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
@@ -145,6 +163,7 @@ impl MirrorStore for Sqlite {
                     conversation.body,
                     conversation.updated_at_ms,
                     seen_at_ms,
+                    conversation.version,
                 ),
             )
             .map(drop)
@@ -159,7 +178,7 @@ impl MirrorStore for Sqlite {
     ) -> Result<Option<Mirrored>, StoreError> {
         self.conn()
             .prepare_cached(
-                "SELECT conversation_id, body, seen_at_ms FROM mirror_conversations
+                "SELECT conversation_id, body, version, seen_at_ms FROM mirror_conversations
                  WHERE tenant = ?1 AND conversation_id = ?2",
             )
             .and_then(|mut s| s.query_row((tenant, id), mirrored).optional())
@@ -192,7 +211,7 @@ impl MirrorStore for Sqlite {
         tenant: &str,
         customer_id: &str,
         limit: usize,
-    ) -> Result<Option<(i64, Vec<Mirrored>)>, StoreError> {
+    ) -> Result<Option<(i64, Vec<Stamp>)>, StoreError> {
         let conn = self.conn();
         let listed: Option<i64> = conn
             .prepare_cached(
@@ -206,7 +225,7 @@ impl MirrorStore for Sqlite {
         let rows = conn
             .prepare_cached(&newest_conversations_sql(limit))
             .and_then(|mut s| {
-                s.query_map((tenant, customer_id), mirrored)?
+                s.query_map((tenant, customer_id), stamp)?
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(|e| StoreError::query("read mirror conversations", e))?;
@@ -241,7 +260,7 @@ fn read_customer(
     id: &str,
 ) -> Result<Option<Mirrored>, StoreError> {
     conn.prepare_cached(
-        "SELECT customer_id, body, seen_at_ms FROM mirror_customers
+        "SELECT customer_id, body, version, seen_at_ms FROM mirror_customers
          WHERE tenant = ?1 AND customer_id = ?2",
     )
     .and_then(|mut s| s.query_row((tenant, id), mirrored).optional())
@@ -252,7 +271,7 @@ fn read_customer(
 /// context; its limit is in the text, see [`super::limit`]).
 pub(super) fn newest_conversations_sql(limit: usize) -> String {
     format!(
-        "SELECT conversation_id, body, seen_at_ms FROM mirror_conversations
+        "SELECT conversation_id, version, seen_at_ms FROM mirror_conversations
          WHERE tenant = ?1 AND customer_id = ?2
          ORDER BY created_at_ms DESC, conversation_id DESC {}",
         super::limit(limit)

@@ -328,6 +328,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     INSERT INTO shadow_decisions_v12 SELECT * FROM shadow_decisions;
     DROP TABLE shadow_decisions;
     ALTER TABLE shadow_decisions_v12 RENAME TO shadow_decisions;",
+    // 13: mirrored bodies carry a version (a random number each writer picks
+    // for each body it stores; 0 for the rows written before), so that a
+    // read can tell the process's parsed copy is current without copying
+    // the body out. A conversation's body moves last: the columns read
+    // for every event's list no longer sit behind it.
+    "ALTER TABLE mirror_customers ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE mirror_conversations_v13 (
+        tenant          TEXT    NOT NULL,
+        conversation_id TEXT    NOT NULL,
+        customer_id     TEXT    NOT NULL,
+        created_at_ms   INTEGER NOT NULL,
+        updated_at_ms   INTEGER NOT NULL,
+        seen_at_ms      INTEGER NOT NULL,
+        version         INTEGER NOT NULL DEFAULT 0,
+        body            TEXT    NOT NULL,
+        PRIMARY KEY (tenant, conversation_id)
+    );
+    INSERT INTO mirror_conversations_v13
+        (tenant, conversation_id, customer_id, created_at_ms, updated_at_ms, seen_at_ms, body)
+        SELECT tenant, conversation_id, customer_id, created_at_ms, updated_at_ms, seen_at_ms,
+               body FROM mirror_conversations;
+    DROP TABLE mirror_conversations;
+    ALTER TABLE mirror_conversations_v13 RENAME TO mirror_conversations;
+    CREATE INDEX mirror_conversations_customer
+        ON mirror_conversations (tenant, customer_id, created_at_ms);",
 ];
 
 /// Connection-level settings. WAL lets readers run while a writer commits
@@ -451,5 +476,60 @@ mod tests {
             let error = conn.execute(refused, []).expect_err(refused);
             assert!(error.to_string().contains("CHECK"), "{refused}: {error}");
         }
+    }
+
+    #[test]
+    fn migration_13_keeps_mirrored_bodies_as_of_unknown_version() {
+        let conn = Connection::open_in_memory().expect("open");
+        at_version(&conn, 12);
+        conn.execute_batch(
+            "INSERT INTO mirror_customers (tenant, customer_id, body, updated_at_ms, seen_at_ms)
+             VALUES ('acme', 'c1', '{\"c\":1}', 10, 20);
+             INSERT INTO mirror_conversations
+               (tenant, conversation_id, customer_id, created_at_ms, body, updated_at_ms, seen_at_ms)
+             VALUES ('acme', 'v1', 'c1', 5, '{\"v\":1}', 30, 40);",
+        )
+        .expect("rows");
+
+        migrate(&conn).expect("migrate");
+
+        let customer: (String, i64, i64, i64) = conn
+            .query_row(
+                "SELECT body, updated_at_ms, seen_at_ms, version FROM mirror_customers",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .expect("customer kept");
+        assert_eq!(customer, ("{\"c\":1}".to_string(), 10, 20, 0));
+        let conversation: (String, String, i64, i64, i64, String, i64) = conn
+            .query_row(
+                "SELECT conversation_id, customer_id, created_at_ms, updated_at_ms, seen_at_ms,
+                        body, version FROM mirror_conversations",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .expect("conversation kept");
+        assert_eq!(
+            conversation,
+            ("v1".into(), "c1".into(), 5, 30, 40, "{\"v\":1}".into(), 0)
+        );
+        let indexed: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'mirror_conversations_customer'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("index");
+        assert_eq!(indexed, 1, "the customer index is rebuilt");
     }
 }
