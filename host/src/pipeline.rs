@@ -23,6 +23,7 @@
 //! [`StatusChanges`] the service registers (IS5, IS6).
 mod context;
 mod execute;
+mod recorded;
 mod scheduler;
 mod threads;
 
@@ -161,6 +162,8 @@ pub struct Pipeline {
     /// most; when none is free the shadow skips the event, the live path
     /// never waits for it.
     shadow_slots: Arc<tokio::sync::Semaphore>,
+    /// Writes decisions' contexts as JSON, each tenant's settings once.
+    contexts: recorded::Contexts,
 }
 
 impl Pipeline {
@@ -186,6 +189,7 @@ impl Pipeline {
                     .max(1),
             )),
             registry,
+            contexts: recorded::Contexts::default(),
         }
     }
 
@@ -631,7 +635,7 @@ impl Pipeline {
     ) -> Result<(), PipelineError> {
         let undecodable = |e: serde_json::Error| PipelineError::Undecodable(e.to_string());
         let json = serde_json::value::to_raw_value(plan).map_err(undecodable)?;
-        let context = serde_json::value::to_raw_value(ctx).map_err(undecodable)?;
+        let context = self.contexts.to_json(ctx).map_err(undecodable)?;
         self.store.record_decision(
             &tenant.config.id,
             &event.id,
