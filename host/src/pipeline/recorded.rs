@@ -30,13 +30,23 @@ pub(super) struct Contexts {
 impl Contexts {
     /// `ctx` as JSON text.
     pub(super) fn to_json(&self, ctx: &t::Context) -> serde_json::Result<Box<RawValue>> {
-        let settings = self.settings_json(&ctx.tenant, &ctx.settings)?;
+        // Every field named: a field the context gains does not compile
+        // here until the record carries it too.
+        let t::Context {
+            tenant,
+            now,
+            customer,
+            recent_conversations,
+            linked_conversation,
+            settings,
+        } = ctx;
+        let settings = self.settings_json(tenant, settings)?;
         serde_json::value::to_raw_value(&Recorded {
-            tenant: &ctx.tenant,
-            now: &ctx.now,
-            customer: &ctx.customer,
-            recent_conversations: &ctx.recent_conversations,
-            linked_conversation: &ctx.linked_conversation,
+            tenant,
+            now,
+            customer,
+            recent_conversations,
+            linked_conversation,
             settings: &settings,
         })
     }

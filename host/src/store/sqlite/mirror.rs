@@ -36,15 +36,15 @@ impl MirrorStore for Sqlite {
         let tx = Savepoint::open(&conn).map_err(|e| StoreError::query("begin", e))?;
         tx.run(
             "INSERT INTO mirror_customers
-                   (tenant, customer_id, body, updated_at_ms, seen_at_ms, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (tenant, customer_id) DO UPDATE SET
-                   body = CASE WHEN excluded.updated_at_ms >= updated_at_ms
-                               THEN excluded.body ELSE body END,
-                   version = CASE WHEN excluded.updated_at_ms >= updated_at_ms
-                                  THEN excluded.version ELSE version END,
-                   updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
-                   seen_at_ms = max(seen_at_ms, excluded.seen_at_ms)",
+               (tenant, customer_id, body, updated_at_ms, seen_at_ms, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (tenant, customer_id) DO UPDATE SET
+               body = CASE WHEN excluded.updated_at_ms >= updated_at_ms
+                           THEN excluded.body ELSE body END,
+               version = CASE WHEN excluded.updated_at_ms >= updated_at_ms
+                              THEN excluded.version ELSE version END,
+               updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
+               seen_at_ms = max(seen_at_ms, excluded.seen_at_ms)",
             (
                 tenant,
                 customer.id,
