@@ -34,9 +34,10 @@
 //! # Read once
 //! The store holds Kustomer's JSON; an event reads the same customer and
 //! conversations several times (the context, the recheck, each write's
-//! check). The process keeps what it parsed (`mirror/parsed.rs`) beside the text it
-//! came from: a row whose text is the same is not parsed again, any other
-//! text is, so what the store holds always decides.
+//! check). The process keeps what it parsed (`mirror/parsed.rs`) under the
+//! version its writer gave the stored body: a row of that version is not read
+//! or parsed again, a row of any other version is, so what the store holds
+//! always decides.
 mod http;
 mod parsed;
 
