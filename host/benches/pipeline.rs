@@ -17,8 +17,10 @@
 //! events per POST, 10) offered at `SWITCHBOARD_BENCH_PACED_RATE` events/s
 //! (5,000) on a fixed schedule, each POST's latency counted from when it was
 //! due (an open loop: the intake's latency at that rate while the pipeline
-//! applies the events). `…_SINGLE_EVENTS=0` or `…_PACED_EVENTS=0` skips a
-//! load.
+//! applies the events). Then the paced load again with `server.intake_log`
+//! on (`logged`: each POST answered once its body is in the intake log, PF6).
+//! `…_SINGLE_EVENTS=0` or `…_PACED_EVENTS=0` skips a load (the latter
+//! both paced ones).
 //! `SWITCHBOARD_BENCH_THREADS` sets the sidecar's async worker threads
 //! (passed as `TOKIO_WORKER_THREADS`; default one per core),
 //! `SWITCHBOARD_BENCH_NICE` its `pipeline.nice`, and `SWITCHBOARD_BENCH_BINARY`
@@ -94,6 +96,7 @@ fn main() -> anyhow::Result<()> {
             batch: sidecar::setting("SWITCHBOARD_BENCH_BATCH", 20),
             senders,
             rate: 0,
+            intake_log: false,
         },
     )];
     let single = sidecar::count("SWITCHBOARD_BENCH_SINGLE_EVENTS", 5_000);
@@ -106,19 +109,27 @@ fn main() -> anyhow::Result<()> {
                 batch: 1,
                 senders,
                 rate: 0,
+                intake_log: false,
             },
         ));
     }
     let paced = sidecar::count("SWITCHBOARD_BENCH_PACED_EVENTS", 20_000);
     if paced > 0 {
+        let load = Load {
+            events: paced,
+            customers: sidecar::setting("SWITCHBOARD_BENCH_PACED_CUSTOMERS", 2_000),
+            batch: sidecar::setting("SWITCHBOARD_BENCH_PACED_BATCH", 10),
+            senders,
+            rate: sidecar::setting("SWITCHBOARD_BENCH_PACED_RATE", 5_000),
+            intake_log: false,
+        };
+        loads.push(("paced", load));
+        // The same, answered once each body is in the intake log (PF6).
         loads.push((
-            "paced",
+            "logged",
             Load {
-                events: paced,
-                customers: sidecar::setting("SWITCHBOARD_BENCH_PACED_CUSTOMERS", 2_000),
-                batch: sidecar::setting("SWITCHBOARD_BENCH_PACED_BATCH", 10),
-                senders,
-                rate: sidecar::setting("SWITCHBOARD_BENCH_PACED_RATE", 5_000),
+                intake_log: true,
+                ..load
             },
         ));
     }
@@ -203,29 +214,21 @@ async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow:
     Ok(())
 }
 
-/// Records the tenant's fields as provisioned at [`PROVISIONED_AT`] (the first
-/// time recorded is kept), then has `switchboard fields provision` create
-/// them in the Kustomer emulator.
+/// Has `switchboard fields provision` create the tenant's fields in the
+/// Kustomer emulator and record them as provisioned since
+/// [`PROVISIONED_AT`], through the binary under test (so a build with
+/// another store schema can be compared side by side).
 async fn provision_fields(
     config: &Path,
     env: &[(String, String)],
     log: &Path,
 ) -> anyhow::Result<()> {
-    let data = config
-        .parent()
-        .context("the config's directory")?
-        .join("data");
-    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    let store = switchboard::store::Store::open(switchboard::store::Store::path_in(&data))
-        .context("opening the sidecar's store")?;
-    store
-        .record_field_provisioning(TENANT, PROVISIONED_AT, &serde_json::json!([]))
-        .context("recording the field provisioning")?;
-    drop(store);
     let stderr =
         std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let out = tokio::process::Command::new(sidecar::binary())
-        .args(["fields", "provision", "--tenant", TENANT, "--config"])
+        .args(["fields", "provision", "--tenant", TENANT, "--since"])
+        .arg(PROVISIONED_AT)
+        .arg("--config")
         .arg(config)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("RUST_LOG", "warn")
@@ -265,7 +268,7 @@ async fn measure(
     }
     let (kustomer, ccai) = sidecar::start_emulators(10_000_000).await?;
     let mut env = sidecar::secret_env(&kustomer.control().api_key(), &ccai.credentials().api_token);
-    let config = sidecar::write_config(dir, &kustomer, &ccai, Backend::Sqlite)?;
+    let config = sidecar::write_config(dir, &kustomer, &ccai, Backend::Sqlite, load.intake_log)?;
     provision_fields(&config, &env, &dir.join("provision.log")).await?;
     if let Some(threads) = threads {
         env.push(("TOKIO_WORKER_THREADS".to_string(), threads.to_string()));

@@ -59,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         batch: sidecar::setting("SWITCHBOARD_BENCH_BATCH", 20),
         senders: sidecar::setting("SWITCHBOARD_BENCH_SENDERS", 8),
         rate: 0,
+        intake_log: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -193,8 +194,13 @@ async fn measure(
 
     let mut replicas = Vec::new();
     for n in 0..count {
-        let config =
-            sidecar::write_config(&dir.join(format!("replica-{n}")), &kustomer, &ccai, backend)?;
+        let config = sidecar::write_config(
+            &dir.join(format!("replica-{n}")),
+            &kustomer,
+            &ccai,
+            backend,
+            false,
+        )?;
         let log = dir.join(format!("replica-{n}.log"));
         replicas.push(sidecar::spawn(&config, &env, &log).await?);
     }

@@ -3,6 +3,7 @@
 use crate::click_to_call::{self, ClickToCall};
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::intake::log::{IntakeLog, Mover};
 use crate::intake::{self, IntakeConfig, IntakeState, Poller, TenantIntake};
 use crate::pipeline::Pipeline;
 use crate::runtime::{Registry, Runtime};
@@ -63,6 +64,16 @@ fn describe_metrics() {
         "switchboard_intake_seconds",
         Unit::Seconds,
         "Time to answer one intake request (session events, chat webhooks), by route and status: body read, events stored and committed."
+    );
+    describe_gauge!(
+        "switchboard_intake_log_unmoved_bytes",
+        Unit::Bytes,
+        "Bytes in the intake log not merged into the store yet (server.intake_log)."
+    );
+    describe_counter!(
+        "switchboard_intake_log_dropped_bytes_total",
+        Unit::Bytes,
+        "Bytes of the intake log skipped as a record cut short (a write never answered 2xx) or corrupt."
     );
     describe_histogram!(
         "switchboard_rule_seconds",
@@ -366,6 +377,32 @@ impl App {
             },
         )
         .with_doorbell(pipeline.doorbell());
+        // The intake log (PF6): when configured, and also when it was and
+        // left bodies not merged yet, so that turning it off loses nothing.
+        let log_dir = config.server.data_dir.join("intake-log");
+        let intake_state = if config.server.intake_log.is_some() || log_dir.is_dir() {
+            let limit = config.server.intake_log.unwrap_or(u64::MAX);
+            let log = IntakeLog::open(&log_dir, limit).context("cannot open the intake log")?;
+            let mover = Mover::new(log.clone(), intake_state.clone())
+                .context("cannot read the intake log's position")?;
+            if log.unmoved() > 0 {
+                tracing::info!(
+                    bytes = log.unmoved(),
+                    "the intake log holds bodies not merged yet; merging them"
+                );
+            }
+            tasks.spawn(move_intake_log(
+                mover,
+                workers.handle().clone(),
+                shutdown_rx.clone(),
+            ));
+            match config.server.intake_log {
+                Some(_) => intake_state.with_log(log),
+                None => intake_state,
+            }
+        } else {
+            intake_state
+        };
         let state = AppState {
             store: store.clone(),
             registry: registry.clone(),
@@ -497,6 +534,26 @@ impl App {
         // Every task is done, the pipeline's included: its threads go.
         drop(self.workers);
     }
+}
+
+/// Merges the intake log into the store until shutdown, then once more
+/// (PF6), on a blocking thread of the pipeline's runtime: at the pipeline's
+/// priority, below the HTTP server's, like the applying it feeds (PF4).
+async fn move_intake_log(
+    mover: Mover,
+    pipeline: tokio::runtime::Handle,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (log, flag, runtime) = (mover.log().clone(), stop.clone(), pipeline.clone());
+    let mut moving = pipeline.spawn_blocking(move || mover.run(&flag, &runtime));
+    tokio::select! {
+        _ = &mut moving => return,
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    log.wake();
+    let _ = moving.await;
 }
 
 /// Restores every tenant's live module (or deploys its configured file),

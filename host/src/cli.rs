@@ -57,7 +57,20 @@ enum FieldsCommand {
         /// Tenant id.
         #[arg(long)]
         tenant: String,
+        /// Record the fields as provisioned since this time (RFC 3339, e.g.
+        /// `2026-01-15T00:00:00Z`) instead of now: for fields that existed in
+        /// Kustomer before, so sessions that started after it are filled too.
+        /// The earliest time ever recorded for the tenant stands.
+        #[arg(long, value_parser = since)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
     },
+}
+
+/// `--since`: an RFC 3339 time, in any offset.
+fn since(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 time ({e}), e.g. 2026-01-15T00:00:00Z"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,9 +135,11 @@ pub fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS),
         Command::Serve { config } => ops::serve(&config),
         Command::Rules(cmd) => rules::run(cmd),
-        Command::Fields(FieldsCommand::Provision { config, tenant }) => {
-            ops::provision(&config, &tenant)
-        }
+        Command::Fields(FieldsCommand::Provision {
+            config,
+            tenant,
+            since,
+        }) => ops::provision(&config, &tenant, since),
         Command::Events(EventsCommand::List {
             config,
             tenant,

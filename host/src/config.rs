@@ -142,6 +142,8 @@ struct ServerFile {
     max_connections: usize,
     /// Browser origins allowed to call the agent-facing routes (CORS).
     cors_origins: Vec<String>,
+    intake_log: bool,
+    intake_log_max_bytes: u64,
 }
 
 impl Default for ServerFile {
@@ -159,6 +161,8 @@ impl Default for ServerFile {
             request_timeout_ms: millis(limits.request_timeout),
             max_connections: limits.max_connections,
             cors_origins: Vec::new(),
+            intake_log: false,
+            intake_log_max_bytes: 256 << 20,
         }
     }
 }
@@ -217,6 +221,20 @@ impl ServerFile {
         limits
     }
 
+    /// Whether the intake log is on; its bound must hold a whole body.
+    fn intake_log(&self, errors: &mut Vec<ConfigError>) -> bool {
+        if self.intake_log && self.intake_log_max_bytes < self.max_body_bytes as u64 {
+            errors.push(invalid(
+                "server.intake_log_max_bytes",
+                format!(
+                    "must be at least server.max_body_bytes ({}): the log must hold a whole body",
+                    self.max_body_bytes
+                ),
+            ));
+        }
+        self.intake_log
+    }
+
     fn validate(self, base: &Base<'_>, errors: &mut Vec<ConfigError>) -> ServerConfig {
         let admin_token = self
             .admin_token
@@ -231,6 +249,7 @@ impl ServerFile {
             workers: self.workers.max(1),
             connections: self.connection_limits(errors),
             cors_origins: self.cors_origins(errors),
+            intake_log: self.intake_log(errors).then_some(self.intake_log_max_bytes),
         }
     }
 }
@@ -619,6 +638,10 @@ pub struct ServerConfig {
     /// Browser origins allowed to call the agent-facing routes (CORS);
     /// empty: no cross-origin calls.
     pub cors_origins: Vec<String>,
+    /// With `Some(limit)`, session events are answered once appended to the
+    /// intake log and merged into the store after (PF6; SQLite only); past
+    /// `limit` bytes waiting to be merged the intake answers 503.
+    pub intake_log: Option<u64>,
 }
 
 /// How the HTTP server bounds its clients, so that slow or idle ones cannot
@@ -731,6 +754,15 @@ impl Config {
         let workers = server.as_ref().map_or(1, |s| s.workers);
         let pipeline = file.pipeline.map(|p| p.validate(workers, &mut errors));
         let store = file.store.map(|s| s.validate(&base, &mut errors));
+        if let (Some(server), Some(StoreConfig::Postgres { .. })) = (&server, &store) {
+            if server.intake_log.is_some() {
+                errors.push(invalid(
+                    "server.intake_log",
+                    "only with the SQLite store: a log on one replica's disk would hold \
+                     accepted events no other replica can reach",
+                ));
+            }
+        }
         let mut tenants = Vec::new();
         let mut ids: Vec<&str> = Vec::new();
         for (i, tenant) in file.tenants.iter().enumerate() {
@@ -1479,6 +1511,34 @@ mod tests {
         });
         assert!(report::fields_of::<ServerFile>().contains(&"cors_origins"));
         assert_eq!(report::fields_of::<SecretTable>(), ["env", "file"]);
+    }
+
+    #[test]
+    fn pf6_the_intake_log_is_off_by_default_bounded_and_refused_beside_postgres() {
+        let base = Path::new(".");
+        assert_eq!(
+            Config::parse("", base).expect("defaults").server.intake_log,
+            None
+        );
+        let on = Config::parse("[server]\nintake_log = true\n", base).expect("on");
+        assert_eq!(on.server.intake_log, Some(256 << 20));
+        let problems = |text: &str| match Config::parse(text, base) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted: {text}"),
+        };
+        let small = problems("[server]\nintake_log = true\nintake_log_max_bytes = 1000\n");
+        assert!(
+            small.contains("server.intake_log_max_bytes") && small.contains("max_body_bytes"),
+            "{small}"
+        );
+        std::env::set_var("PF6_TEST_DATABASE_URL", "postgres://sb:pw@db/sb");
+        let shared = problems(
+            "[server]\nintake_log = true\n[store]\nbackend = \"postgres\"\nurl = { env = \"PF6_TEST_DATABASE_URL\" }\n",
+        );
+        assert!(
+            shared.contains("server.intake_log") && shared.contains("only with the SQLite store"),
+            "{shared}"
+        );
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct StackOptions {
     pub mirror: crate::config::MirrorConfig,
     /// Browser origins allowed on the agent-facing routes.
     pub cors_origins: Vec<String>,
+    /// `server.intake_log`: session events through the intake log, with
+    /// this bound (PF6).
+    pub intake_log: Option<u64>,
 }
 
 impl StackOptions {
@@ -70,6 +73,7 @@ impl StackOptions {
             kustomer_emulator: kustomer_emu::KustomerEmulatorConfig::default(),
             mirror: crate::config::MirrorConfig::default(),
             cors_origins: Vec::new(),
+            intake_log: None,
         }
     }
 }
@@ -139,6 +143,7 @@ impl Stack {
                 workers: options.workers,
                 connections: Default::default(),
                 cors_origins: options.cors_origins.clone(),
+                intake_log: options.intake_log,
             },
             runtime: options.runtime.clone(),
             store: Default::default(),

@@ -4,7 +4,10 @@
 //! ([`ledger`]), and the transitions it newly implies are written to the
 //! store's inbox as WIT [`SessionEvent`](crate::runtime::types::SessionEvent)s
 //! (durable, one per `(tenant, session, transition)`) in the same
-//! transaction, **before** the HTTP handler answers 2xx (OP2). Bad input
+//! transaction, **before** the HTTP handler answers 2xx (OP2); or, with
+//! `server.intake_log` on SQLite, a session-events body is appended to the
+//! intake log before the 2xx and merged the same way right after ([`log`],
+//! PF6). Bad input
 //! gets a 4xx and stores nothing (OP5): unknown tenant 404, wrong or missing
 //! credentials 401, oversized body 413, malformed JSON 400; for chat webhooks
 //! also missing signature headers 400, stale timestamp 401 (window
@@ -37,6 +40,7 @@
 
 pub mod item;
 pub mod ledger;
+pub mod log;
 pub mod normalize;
 pub mod poller;
 
@@ -146,6 +150,8 @@ pub struct IntakeState {
     pub(crate) clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// Tells the pipeline which customers have new events.
     pub(crate) doorbell: Option<Arc<Doorbell>>,
+    /// Where session events go before the store, when configured (PF6).
+    pub(crate) log: Option<log::IntakeLog>,
 }
 
 impl std::fmt::Debug for IntakeState {
@@ -166,7 +172,15 @@ impl IntakeState {
             replays: Arc::new(ReplayCache::default()),
             clock: Arc::new(Utc::now),
             doorbell: None,
+            log: None,
         }
+    }
+
+    /// Answers session events once they are in `log`, which a
+    /// [`log::Mover`] merges into the store (PF6).
+    pub fn with_log(mut self, log: log::IntakeLog) -> Self {
+        self.log = Some(log);
+        self
     }
 
     /// Rings `doorbell` with the customers of every stored batch.

@@ -8,6 +8,7 @@ use switchboard::connectors::ccai::{
     ApiCredentials, CallPlaced, CallRejection, CcaiClient, CcaiConfig, CcaiError, InboundBasic,
     OutboundCall, WebhookSecrets,
 };
+use switchboard::intake::log::{IntakeLog, Mover};
 use switchboard::intake::{
     self, IntakeConfig, IntakeState, Poller, SessionEventBatch, TenantIntake,
 };
@@ -42,12 +43,19 @@ struct Sidecar {
     _task: tokio::task::JoinHandle<()>,
 }
 
-async fn sidecar_with(store: Store, config: IntakeConfig) -> Sidecar {
-    let state = IntakeState::new(
+fn intake_state(store: &Store, config: IntakeConfig) -> IntakeState {
+    IntakeState::new(
         store.clone(),
         HashMap::from([(TENANT.to_string(), tenant_intake())]),
         config,
-    );
+    )
+}
+
+async fn sidecar_with(store: Store, config: IntakeConfig) -> Sidecar {
+    serve(store.clone(), intake_state(&store, config)).await
+}
+
+async fn serve(store: Store, state: IntakeState) -> Sidecar {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -145,6 +153,165 @@ async fn session_events_with_the_tenants_basic_credentials_are_stored_before_2xx
         Some("+14155550101")
     );
     assert_eq!(stored[0].session.kind, SessionKind::IvrCall);
+}
+
+// ------------------------------------------------------------ the intake log
+
+/// A sidecar whose session events go through the intake log in `dir`
+/// (PF6), and the log's mover, run by the test.
+async fn logged_sidecar(store: &Store, dir: &std::path::Path, limit: u64) -> (Sidecar, Mover) {
+    let log = IntakeLog::open(dir, limit).expect("open the log");
+    let state = intake_state(store, IntakeConfig::default());
+    let mover = Mover::new(log.clone(), state.clone()).expect("mover");
+    (serve(store.clone(), state.with_log(log)).await, mover)
+}
+
+fn merge(mover: &mut Mover) -> usize {
+    mover.pass(&|_| Ok(())).expect("a pass").merged
+}
+
+fn event_ids(store: &Store) -> Vec<String> {
+    let mut ids: Vec<_> = events(store).into_iter().map(|e| e.id).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn pf6_logged_session_events_are_answered_then_merged_as_the_direct_intake_stores_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::in_memory().expect("store");
+    let (car, mut mover) = logged_sidecar(&store, dir.path(), 1 << 20).await;
+    let direct = sidecar().await;
+    for name in ["tc1_inbound_ivr_call", "tc2_ivr_call_answered"] {
+        let batch = first_batch(name);
+        let (status, body) =
+            post_events(&car.url, TENANT, Some((USER, PASSWORD)), batch.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["logged"], body["received"], "{body}");
+        let (status, _) = post_events(&direct.url, TENANT, Some((USER, PASSWORD)), batch).await;
+        assert_eq!(status, 200);
+    }
+    assert!(events(&store).is_empty(), "merged only by the mover");
+    assert_eq!(merge(&mut mover), 2);
+    assert_eq!(event_ids(&store), event_ids(&direct.store));
+    assert!(!event_ids(&store).is_empty());
+    assert_eq!(merge(&mut mover), 0, "nothing new");
+    // Bad input is refused before anything is logged.
+    let (status, body) = post_events(
+        &car.url,
+        TENANT,
+        Some((USER, PASSWORD)),
+        b"{\"events\": 3}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = post_events(
+        &car.url,
+        TENANT,
+        Some((USER, "wrong")),
+        first_batch("tc1_inbound_ivr_call"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(merge(&mut mover), 0);
+}
+
+#[tokio::test]
+async fn pf6_after_a_crash_each_logged_body_is_merged_once_and_a_torn_end_is_skipped() {
+    let bodies = [
+        first_batch("tc1_inbound_ivr_call"),
+        first_batch("tc2_ivr_call_answered"),
+        first_batch("tc3_outbound_call"),
+    ];
+    let log_of = |dir: &std::path::Path, bodies: &[Vec<u8>]| {
+        let log = IntakeLog::open(dir, 1 << 30).expect("open");
+        for body in bodies {
+            log.append(TENANT, body).expect("append");
+        }
+        log
+    };
+    // What bodies one and two give, merged on their own.
+    let expected = {
+        let (other, dir) = (
+            Store::in_memory().expect("store"),
+            tempfile::tempdir().expect("tempdir"),
+        );
+        let log = log_of(dir.path(), &bodies[..2]);
+        let mut mover =
+            Mover::new(log, intake_state(&other, IntakeConfig::default())).expect("mover");
+        assert_eq!(merge(&mut mover), 2);
+        event_ids(&other)
+    };
+    assert!(!expected.is_empty());
+
+    // A first run logs body one and merges it, then logs two and three;
+    // the process dies while the third record is half written.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::in_memory().expect("store");
+    let state = intake_state(&store, IntakeConfig::default());
+    let log = log_of(dir.path(), &bodies[..1]);
+    let mut mover = Mover::new(log.clone(), state.clone()).expect("mover");
+    assert_eq!(merge(&mut mover), 1);
+    log.append(TENANT, &bodies[1]).expect("append");
+    log.append(TENANT, &bodies[2]).expect("append");
+    drop((log, mover));
+    let segment = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .max()
+        .expect("a segment");
+    let len = std::fs::metadata(&segment).expect("stat").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .expect("open")
+        .set_len(len - 40)
+        .expect("tear the last record");
+
+    // The next start merges from the saved position: body two, not body one
+    // again; the torn third is skipped and its segment deleted.
+    let log = IntakeLog::open(dir.path(), 1 << 30).expect("reopen");
+    let mut mover = Mover::new(log, state.clone()).expect("mover");
+    assert!(
+        mover.position().offset > 0,
+        "the position was saved with the merge"
+    );
+    let pass = mover.pass(&|_| Ok(())).expect("a pass");
+    assert_eq!((pass.merged, pass.dropped > 0), (1, true), "{pass:?}");
+    assert_eq!(event_ids(&store), expected, "bodies one and two, once each");
+    let left = std::fs::read_dir(dir.path()).expect("list").count();
+    assert_eq!(left, 1, "only the live segment is left");
+
+    // Merging both again (a position lost) changes nothing: the session
+    // ledger derives each transition once.
+    store
+        .set_cursor(TENANT, switchboard::intake::log::CURSOR, "0:0")
+        .expect("forget the position");
+    let replay = tempfile::tempdir().expect("tempdir");
+    let mut again = Mover::new(log_of(replay.path(), &bodies[..2]), state).expect("mover");
+    assert_eq!(merge(&mut again), 2);
+    assert_eq!(event_ids(&store), expected);
+}
+
+#[tokio::test]
+async fn pf6_a_log_past_its_bound_answers_503_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::in_memory().expect("store");
+    let (car, mut mover) = logged_sidecar(&store, dir.path(), 100).await;
+    let batch = first_batch("tc1_inbound_ivr_call");
+    let (status, _) = post_events(&car.url, TENANT, Some((USER, PASSWORD)), batch.clone()).await;
+    assert_eq!(status, 200);
+    let (status, body) = post_events(&car.url, TENANT, Some((USER, PASSWORD)), batch.clone()).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not yet merged")),
+        "{body}"
+    );
+    assert_eq!(merge(&mut mover), 1);
+    let (status, body) = post_events(&car.url, TENANT, Some((USER, PASSWORD)), batch).await;
+    assert_eq!(status, 200, "room again once merged: {body}");
 }
 
 #[tokio::test]

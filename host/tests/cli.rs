@@ -238,6 +238,63 @@ webhook_primary_secret = { file = "webhook.secret" }
 }
 
 #[test]
+fn cf4_fields_provision_since_dates_the_fields_earlier_and_the_earliest_time_stands() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let kustomer = runtime
+        .block_on(switchboard_emulators::kustomer::start(
+            switchboard_emulators::kustomer::KustomerEmulatorConfig {
+                api_key: "s3cret".into(),
+                ..Default::default()
+            },
+        ))
+        .expect("Kustomer emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_with_events(dir.path(), 0);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replacen("http://127.0.0.1:9", &kustomer.base_url(), 1),
+    )
+    .expect("config");
+    let config = config.to_str().expect("utf8 path");
+    let provision = |extra: &[&str]| {
+        let mut args = vec![
+            "fields",
+            "provision",
+            "--config",
+            config,
+            "--tenant",
+            "acme",
+        ];
+        args.extend_from_slice(extra);
+        switchboard(&args)
+    };
+
+    let (code, stdout, stderr) = provision(&["--since", "2026-01-15T02:00:00+02:00"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("fields are filled for sessions starting after 2026-01-15T00:00:00.000Z"),
+        "{stdout}"
+    );
+    // Run again without `--since` (now) and with a later time: the earliest
+    // time stands.
+    for extra in [&[][..], &["--since", "2026-02-01T00:00:00Z"][..]] {
+        let (code, stdout, stderr) = provision(extra);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains("after 2026-01-15T00:00:00.000Z"),
+            "{stdout}"
+        );
+    }
+    let (code, _, stderr) = provision(&["--since", "yesterday"]);
+    assert_eq!(code, 2, "a value clap refuses: {stderr}");
+    assert!(
+        stderr.contains("not an RFC 3339 time") && stderr.contains("--since"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn op6_events_commands_refuse_an_unknown_tenant_and_event() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = config_with_events(dir.path(), 3);

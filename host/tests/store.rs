@@ -84,9 +84,9 @@ conformance! {
     outcomes_and_tenants_are_listed_in_order =>
         ha1_sqlite_outcomes_and_tenants_are_listed_in_order,
         ha1_postgres_outcomes_and_tenants_are_listed_in_order;
-    field_provisioning_keeps_the_first_time =>
-        ha1_sqlite_field_provisioning_keeps_the_first_time,
-        ha1_postgres_field_provisioning_keeps_the_first_time;
+    field_provisioning_keeps_the_earliest_time =>
+        ha1_sqlite_field_provisioning_keeps_the_earliest_time,
+        ha1_postgres_field_provisioning_keeps_the_earliest_time;
     attachments_are_kept_until_uploaded =>
         ha1_sqlite_attachments_are_kept_until_uploaded,
         ha1_postgres_attachments_are_kept_until_uploaded;
@@ -783,7 +783,7 @@ fn outcomes_and_tenants_are_listed_in_order(store: Store) {
     assert!(store.outcomes("z").expect("outcomes").is_empty());
 }
 
-fn field_provisioning_keeps_the_first_time(store: Store) {
+fn field_provisioning_keeps_the_earliest_time(store: Store) {
     assert_eq!(store.field_provisioning("a").expect("read"), None);
     let fields = json!({ "channel": "channelStr", "menu": "menuStr" });
     store
@@ -799,8 +799,16 @@ fn field_provisioning_keeps_the_first_time(store: Store) {
         .expect("again");
     assert_eq!(
         store.field_provisioning("a").expect("read"),
-        Some(("2024-01-01T00:00:00.000Z".to_string(), more)),
+        Some(("2024-01-01T00:00:00.000Z".to_string(), more.clone())),
         "the first time stands; the field names follow the latest"
+    );
+    store
+        .record_field_provisioning("a", "2023-12-01T00:00:00.000Z", &more)
+        .expect("an earlier time");
+    assert_eq!(
+        store.field_provisioning("a").expect("read"),
+        Some(("2023-12-01T00:00:00.000Z".to_string(), more)),
+        "an earlier time replaces a later one"
     );
     assert_eq!(store.field_provisioning("b").expect("read"), None);
 }

@@ -65,6 +65,8 @@ pub struct Load {
     /// Events per second offered on a fixed schedule whatever the answers
     /// (an open loop); 0 for a closed loop of `senders`.
     pub rate: u64,
+    /// Session events through the intake log (`server.intake_log`, PF6).
+    pub intake_log: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,12 +361,14 @@ pub fn secret_env(kustomer_key: &str, ccai_token: &str) -> Vec<(String, String)>
 
 /// Writes `switchboard.toml` for tenant `acme` against both emulators into
 /// `dir` (data in `dir/data`) and returns its path; `postgres` adds the
-/// shared store, its URL read from [`STORE_URL_ENV`].
+/// shared store, its URL read from [`STORE_URL_ENV`]; `intake_log` turns the
+/// intake log on.
 pub fn write_config(
     dir: &Path,
     kustomer: &kustomer_emu::KustomerEmulator,
     ccai: &ccai_emu::CcaiEmulator,
     backend: Backend,
+    intake_log: bool,
 ) -> anyhow::Result<PathBuf> {
     let creds = ccai.credentials();
     let store = match backend {
@@ -385,6 +389,7 @@ listen = "127.0.0.1:0"
 data_dir = "data"
 admin_token = {{ env = "BENCH_ADMIN_TOKEN" }}
 workers = 16
+intake_log = {intake_log}
 {store}{pipeline}
 [[tenant]]
 id = "{TENANT}"

@@ -70,8 +70,13 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// CF1, KU5: declares in Kustomer every custom attribute the tenant's
 /// sessions may write (standard fields, CU1's assignment, mapped SDK keys)
-/// and records when, so only sessions starting afterwards are filled (CF4).
-pub(crate) fn provision(config: &Path, tenant: &str) -> anyhow::Result<ExitCode> {
+/// and records when (now, or `since`), so only sessions starting afterwards
+/// are filled (CF4).
+pub(crate) fn provision(
+    config: &Path,
+    tenant: &str,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
     let t = config
         .tenant(tenant)
@@ -80,12 +85,14 @@ pub(crate) fn provision(config: &Path, tenant: &str) -> anyhow::Result<ExitCode>
     let client = KustomerClient::new(t.kustomer.clone())?;
     let declared = crate::fields::Declared::of(&t.fields, &t.field_mapping);
     let done = runtime()?.block_on(crate::fields::provision(&client, &declared))?;
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let recorded = since
+        .unwrap_or_else(chrono::Utc::now)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let names = declared.names();
-    store.record_field_provisioning(tenant, &now, &serde_json::json!(names))?;
+    store.record_field_provisioning(tenant, &recorded, &serde_json::json!(names))?;
     let (at, _) = store
         .field_provisioning(tenant)?
-        .unwrap_or((now, serde_json::Value::Null));
+        .unwrap_or((recorded, serde_json::Value::Null));
     if done.customer.is_empty() && done.conversation.is_empty() {
         println!(
             "{tenant}: all {} fields already present; nothing changed",

@@ -66,12 +66,12 @@ fn store_error(error: crate::store::StoreError) -> Response {
     params(("tenant" = String, Path, description = "Tenant id")),
     request_body(content = serde_json::Value, content_type = "application/json",
         description = "CCAI Platform's External Session Events: one batch (`{\"items\": [...]}`) of session updates"),
-    responses((status = 200, description = "Stored durably: `{received, accepted, duplicates}`"),
+    responses((status = 200, description = "Stored durably: `{received, accepted, duplicates}`; with `server.intake_log`, in the intake log, merged after: `{received, logged}`"),
         (status = 400, description = "Malformed batch, with the reason"),
         (status = 401, description = "Missing or wrong Basic credentials"),
         (status = 404, description = "Unknown tenant"),
         (status = 413, description = "Body larger than `server.max_body_bytes`"),
-        (status = 503, description = "Events could not be stored; retry")))]
+        (status = 503, description = "Events could not be stored, or the intake log holds too much not yet merged; retry")))]
 pub(crate) async fn session_events(
     State(state): State<IntakeState>,
     Path(tenant_name): Path<String>,
@@ -106,16 +106,23 @@ pub(crate) async fn session_events(
             )
         }
     };
-    // Order by the platform's timestamp, then drop repeats of an event id
-    // within the batch; the ledger makes repeats across batches harmless.
-    let mut envelopes = batch.events;
-    envelopes.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
-    let mut seen = HashSet::new();
-    envelopes.retain(|e| seen.insert(e.event_id.clone()));
-    let updates: Vec<_> = envelopes
-        .iter()
-        .map(normalize::update_from_envelope)
-        .collect();
+    if let Some(log) = &state.log {
+        // PF6: the body as sent, merged by the log's mover after the answer.
+        let received = batch
+            .events
+            .iter()
+            .map(|e| &e.event_id)
+            .collect::<HashSet<_>>()
+            .len();
+        return match log.append(&tenant_name, &bytes) {
+            Ok(()) => Json(json!({ "received": received, "logged": received })).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "intake could not log events");
+                reject(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+        };
+    }
+    let updates = normalize::batch_updates(batch);
     let received = updates.len();
     match ledger::reconcile(
         &state.store,

@@ -1,6 +1,6 @@
 //! Turns every source's payloads into the WIT session events.
 
-use super::item::{ChatWebhook, ItemChannel, SessionEventEnvelope, SessionItem};
+use super::item::{ChatWebhook, ItemChannel, SessionEventBatch, SessionEventEnvelope, SessionItem};
 use crate::connectors::ccai::{AgentInfo, Call, Chat, EndUser, SmartAction, Transfer};
 use crate::phone::{self, Region};
 use crate::runtime::types::{
@@ -382,6 +382,16 @@ impl Update {
     pub fn session_id(&self) -> String {
         session_id(self.item.channel, self.item.id)
     }
+}
+
+/// A batch's updates, in the platform's timestamp order, each event id
+/// once (the ledger makes repeats across batches harmless).
+pub fn batch_updates(batch: SessionEventBatch) -> Vec<Update> {
+    let mut envelopes = batch.events;
+    envelopes.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
+    let mut seen = std::collections::HashSet::new();
+    envelopes.retain(|e| seen.insert(e.event_id.clone()));
+    envelopes.iter().map(update_from_envelope).collect()
 }
 
 /// One External Session Events update: the item as sent, `event_type` as a

@@ -168,8 +168,10 @@ pub trait LinkStore {
         tenant: &str,
     ) -> Result<Option<(String, serde_json::Value)>, StoreError>;
 
-    /// Records provisioning; the first time is kept (fields are never
-    /// backfilled for sessions that started before it, CF4).
+    /// Records provisioning; the earliest time recorded is kept (fields
+    /// are never backfilled for sessions that started before it, CF4), so
+    /// running it again never moves the time later. Times are RFC 3339 in
+    /// UTC with milliseconds, which order as text.
     fn record_field_provisioning(
         &self,
         tenant: &str,

@@ -171,6 +171,21 @@ impl Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn op2_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run_e2e() {
+    sigkill_mid_stream_then_restart(false).await;
+}
+
+/// The same with session events answered from the intake log (PF6): what
+/// was logged and not merged when the process died is merged at the next
+/// start, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pf6_op2_sigkill_mid_stream_with_the_intake_log_matches_an_uninterrupted_run_e2e() {
+    sigkill_mid_stream_then_restart(true).await;
+}
+
+/// Plays the deliveries into a sidecar killed half way and restarted (with
+/// `server.intake_log` as given), and compares Kustomer with an
+/// uninterrupted run's.
+async fn sigkill_mid_stream_then_restart(intake_log: bool) {
     let deliveries = inputs();
 
     // Reference: the same input, uninterrupted.
@@ -188,6 +203,12 @@ async fn op2_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run_e2e() 
 
     // Interrupted: SIGKILL while events are being processed.
     let run = Run::new().await;
+    if intake_log {
+        let text = std::fs::read_to_string(&run.config).expect("config");
+        assert!(text.contains("[server]\n"), "{text}");
+        let text = text.replacen("[server]\n", "[server]\nintake_log = true\n", 1);
+        std::fs::write(&run.config, text).expect("config");
+    }
     let mut sidecar = spawn(&run.config, &run.env, &run.log()).await;
     let counts = run.counts();
     let half = deliveries.len() / 2;
@@ -226,8 +247,14 @@ async fn op2_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run_e2e() 
     }
     run.settle("the restarted run finishing").await;
     let actual = content(&run.kustomer);
+    if intake_log {
+        assert!(
+            run.dir.path().join("data/intake-log").is_dir(),
+            "the run went through the intake log"
+        );
+    }
     eprintln!(
-        "op2: killed with {pending_at_kill} events pending; {} customers, {} conversations, {} messages, {} notes",
+        "op2 (intake log {intake_log}): killed with {pending_at_kill} events pending; {} customers, {} conversations, {} messages, {} notes",
         actual["customers"].as_array().map_or(0, Vec::len),
         actual["conversations"].as_array().map_or(0, Vec::len),
         actual["messages"].as_array().map_or(0, Vec::len),

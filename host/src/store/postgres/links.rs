@@ -321,7 +321,8 @@ impl LinkStore for Postgres {
         self.with(OP, |c| {
             c.execute(
                 "INSERT INTO field_provisioning (tenant, provisioned_at, fields) VALUES ($1, $2, $3)
-                 ON CONFLICT (tenant) DO UPDATE SET fields = excluded.fields",
+                 ON CONFLICT (tenant) DO UPDATE SET fields = excluded.fields,
+                   provisioned_at = LEAST(field_provisioning.provisioned_at, excluded.provisioned_at)",
                 &[&tenant, &provisioned_at, &fields],
             )
             .map(drop)

@@ -283,8 +283,8 @@ impl LinkStore for Sqlite {
         }))
     }
 
-    /// Records provisioning; the first time is kept (fields are never
-    /// backfilled for sessions that started before it, CF4).
+    /// Records provisioning; the earliest time recorded is kept (fields
+    /// are never backfilled for sessions that started before it, CF4).
     fn record_field_provisioning(
         &self,
         tenant: &str,
@@ -294,7 +294,8 @@ impl LinkStore for Sqlite {
         self.write()?
             .run(
                 "INSERT INTO field_provisioning (tenant, provisioned_at, fields) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (tenant) DO UPDATE SET fields = excluded.fields",
+                 ON CONFLICT (tenant) DO UPDATE SET fields = excluded.fields,
+                   provisioned_at = min(provisioned_at, excluded.provisioned_at)",
                 (tenant, provisioned_at, fields.to_string()),
             )
             .map(drop)
