@@ -1513,6 +1513,14 @@ mod tests {
         assert_eq!(report::fields_of::<SecretTable>(), ["env", "file"]);
     }
 
+    /// Why `text` (a config read from `.`) is refused.
+    fn refused(text: &str) -> String {
+        match Config::parse(text, Path::new(".")) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted: {text}"),
+        }
+    }
+
     #[test]
     fn pf6_the_intake_log_is_off_by_default_bounded_and_refused_beside_postgres() {
         let base = Path::new(".");
@@ -1522,17 +1530,13 @@ mod tests {
         );
         let on = Config::parse("[server]\nintake_log = true\n", base).expect("on");
         assert_eq!(on.server.intake_log, Some(256 << 20));
-        let problems = |text: &str| match Config::parse(text, base) {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("accepted: {text}"),
-        };
-        let small = problems("[server]\nintake_log = true\nintake_log_max_bytes = 1000\n");
+        let small = refused("[server]\nintake_log = true\nintake_log_max_bytes = 1000\n");
         assert!(
             small.contains("server.intake_log_max_bytes") && small.contains("max_body_bytes"),
             "{small}"
         );
         std::env::set_var("PF6_TEST_DATABASE_URL", "postgres://sb:pw@db/sb");
-        let shared = problems(
+        let shared = refused(
             "[server]\nintake_log = true\n[store]\nbackend = \"postgres\"\nurl = { env = \"PF6_TEST_DATABASE_URL\" }\n",
         );
         assert!(
@@ -1563,26 +1567,22 @@ mod tests {
             other => panic!("expected postgres, got {other:?}"),
         }
         assert!(!format!("{pg:?}").contains("pw@"), "the URL never shows");
-        let problems = |text: &str| match Config::parse(text, base) {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("accepted: {text}"),
-        };
-        let missing = problems("[store]\nbackend = \"postgres\"\npool_size = 0\n");
+        let missing = refused("[store]\nbackend = \"postgres\"\npool_size = 0\n");
         assert!(
             missing.contains("store.url") && missing.contains("store.pool_size"),
             "{missing}"
         );
-        let plain = problems("[store]\nbackend = \"postgres\"\nurl = \"postgres://x\"\n");
+        let plain = refused("[store]\nbackend = \"postgres\"\nurl = \"postgres://x\"\n");
         assert!(
             plain.contains("store.url") && !plain.contains("postgres://x"),
             "{plain}"
         );
-        let stray = problems("[store]\nurl = { env = \"HA1_TEST_DATABASE_URL\" }\n");
+        let stray = refused("[store]\nurl = { env = \"HA1_TEST_DATABASE_URL\" }\n");
         assert!(
             stray.contains("only a PostgreSQL store has a URL"),
             "{stray}"
         );
-        let unknown = problems("[store]\nbackend = \"mysql\"\n");
+        let unknown = refused("[store]\nbackend = \"mysql\"\n");
         assert!(unknown.contains("store"), "{unknown}");
     }
 
