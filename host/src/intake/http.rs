@@ -1,6 +1,7 @@
 //! The two HTTP intakes: External Session Events and chat webhooks.
 
 use super::item::{ChatWebhook, SessionEventBatch};
+use super::log::LogError;
 use super::{ledger, normalize};
 use super::{IntakeState, TenantIntake};
 use crate::web::error as reject;
@@ -116,9 +117,16 @@ pub(crate) async fn session_events(
             .len();
         return match log.append(&tenant_name, &bytes) {
             Ok(()) => Json(json!({ "received": received, "logged": received })).into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, "intake could not log events");
+            Err(e @ LogError::Full { .. }) => {
                 reject(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+            Err(e) => {
+                // The file's path and the system's error stay in the log.
+                tracing::error!(error = %e, "intake could not log events");
+                reject(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "events could not be logged; retry",
+                )
             }
         };
     }

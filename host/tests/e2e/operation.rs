@@ -792,3 +792,37 @@ async fn op13_openapi_describes_the_routes_and_they_exist_e2e() {
     );
     stack.shutdown().await;
 }
+
+/// PF6: with the intake log on, the sidecar answers session events from the
+/// log and applies them all; the log is empty once merged (its gauge says
+/// so), and shutting down finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pf6_with_the_intake_log_every_event_is_applied_and_the_log_empties_e2e() {
+    let stack = start(StackOptions {
+        intake_log: Some(1 << 20),
+        ..StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT)
+    })
+    .await;
+    for name in [
+        "tc1_inbound_ivr_call",
+        "tc2_ivr_call_answered",
+        "tc3_outbound_call",
+    ] {
+        play(&stack, name).await;
+    }
+    let (_, metrics) = get(format!("{}/metrics", stack.url())).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "switchboard_intake_log_unmoved_bytes 0"),
+        "nothing waits in the log once applied:\n{metrics}"
+    );
+    let view = View::of(&stack);
+    assert!(
+        !view
+            .conversations_of(view.customer_with_phone("+14155550101"))
+            .is_empty(),
+        "the first scenario's caller has a conversation"
+    );
+    await_or_timeout("shutting down", 60, stack.shutdown()).await;
+}
