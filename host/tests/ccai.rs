@@ -293,6 +293,42 @@ async fn pf6_after_a_crash_each_logged_body_is_merged_once_and_a_torn_end_is_ski
     assert_eq!(event_ids(&store), expected);
 }
 
+/// The transcript a chat's events carry, if any.
+fn transcript_of(store: &Store) -> Option<String> {
+    events(store).into_iter().find_map(|e| match e.kind {
+        EventKind::TranscriptReady(f) => match f.source {
+            switchboard::runtime::types::FileSource::Inline(text) => Some(text),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn pf6_chat_webhooks_through_the_intake_log_store_what_the_direct_intake_stores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::in_memory().expect("store");
+    let (car, mut mover) = logged_sidecar(&store, dir.path(), 1 << 20).await;
+    let direct = sidecar().await;
+    for url in [&car.url, &direct.url] {
+        emu::play(&scenario("ct1_chat_transcript"), &target(url))
+            .await
+            .expect("play");
+    }
+    assert!(events(&store).is_empty(), "merged only by the mover");
+    assert!(
+        merge(&mut mover) > 1,
+        "the chat's webhooks went through the log"
+    );
+    assert_eq!(event_ids(&store), event_ids(&direct.store));
+    let transcript = transcript_of(&store).expect("a transcript");
+    assert_eq!(Some(transcript.clone()), transcript_of(&direct.store));
+    assert!(
+        transcript.contains("end_user: Hi, my order is late"),
+        "{transcript}"
+    );
+}
+
 #[tokio::test]
 async fn pf6_a_log_past_its_bound_answers_503_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");

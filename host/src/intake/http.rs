@@ -1,7 +1,7 @@
 //! The two HTTP intakes: External Session Events and chat webhooks.
 
 use super::item::{ChatWebhook, SessionEventBatch};
-use super::log::LogError;
+use super::log::{Kind, LogError, Record};
 use super::{ledger, normalize};
 use super::{IntakeState, TenantIntake};
 use crate::web::error as reject;
@@ -61,6 +61,21 @@ fn store_error(error: crate::store::StoreError) -> Response {
     )
 }
 
+/// The 503 for a request the intake log could not take.
+fn log_error(error: LogError) -> Response {
+    match error {
+        LogError::Full { .. } => reject(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+        _ => {
+            // The file's path and the system's error stay in the log.
+            tracing::error!(%error, "intake could not log events");
+            reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "events could not be logged; retry",
+            )
+        }
+    }
+}
+
 /// `POST /v1/tenants/{tenant}/ccai/session-events`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/ccai/session-events", tag = "intake",
     security(("session_events" = [])),
@@ -117,17 +132,7 @@ pub(crate) async fn session_events(
             .len();
         return match log.append(&tenant_name, &bytes) {
             Ok(()) => Json(json!({ "received": received, "logged": received })).into_response(),
-            Err(e @ LogError::Full { .. }) => {
-                reject(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-            }
-            Err(e) => {
-                // The file's path and the system's error stay in the log.
-                tracing::error!(error = %e, "intake could not log events");
-                reject(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "events could not be logged; retry",
-                )
-            }
+            Err(e) => log_error(e),
         };
     }
     let updates = normalize::batch_updates(batch);
@@ -197,12 +202,12 @@ fn signature_time(raw: &str) -> Option<DateTime<Utc>> {
     params(("tenant" = String, Path, description = "Tenant id")),
     request_body(content = serde_json::Value, content_type = "application/json",
         description = "A CCAI Platform chat webhook (signed; a replayed signature is refused)"),
-    responses((status = 200, description = "Stored durably"),
+    responses((status = 200, description = "Stored durably: `{accepted, duplicates}`; with `server.intake_log`, in the intake log, merged after: `{logged: 1}`"),
         (status = 400, description = "Malformed payload, with the reason"),
         (status = 401, description = "Missing, wrong, stale or replayed signature"),
         (status = 404, description = "Unknown tenant"),
         (status = 413, description = "Body larger than `server.max_body_bytes`"),
-        (status = 503, description = "Events could not be stored; retry")))]
+        (status = 503, description = "Events could not be stored, or the intake log holds too much not yet merged; retry")))]
 pub(crate) async fn chat_webhooks(
     State(state): State<IntakeState>,
     Path(tenant_name): Path<String>,
@@ -287,32 +292,25 @@ pub(crate) async fn chat_webhooks(
             )
         }
     };
-    let at = normalize::webhook_time(&hook, now);
-    let session_id = normalize::session_id(super::item::ItemChannel::Chat, hook.chat_id);
-    let mut outcome = normalize::from_webhook(&hook, at);
-    if let Some(message) = &outcome.message {
-        if let Err(e) = state
-            .store
-            .add_chat_message(&tenant_name, &session_id, message)
-        {
-            return store_error(e);
-        }
+    if let Some(log) = &state.log {
+        // PF6: logged as verified, merged by the log's mover after the answer.
+        let record = Record {
+            kind: Kind::ChatWebhook,
+            tenant: &tenant_name,
+            received_at_ms: now.timestamp_millis(),
+            body: &bytes,
+        };
+        return match log.append_record(&record) {
+            Ok(()) => Json(json!({ "logged": 1 })).into_response(),
+            Err(e) => log_error(e),
+        };
     }
-    if outcome.wants_transcript {
-        match state.store.chat_messages(&tenant_name, &session_id) {
-            Ok(messages) if !messages.is_empty() => {
-                outcome.update.transcript = Some(normalize::transcript_text(&messages));
-            }
-            Ok(_) => {}
-            Err(e) => return store_error(e),
-        }
-    }
-    match ledger::reconcile(
+    match ledger::reconcile_webhook(
         &state.store,
         &tenant_name,
         tenant.phone_region,
-        "chat-webhook",
-        vec![outcome.update],
+        &hook,
+        now,
         None,
     ) {
         Ok(stored) => {

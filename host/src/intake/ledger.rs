@@ -17,13 +17,14 @@
 //! a requirement. `docs/sessions.md` has the table of source field →
 //! transition.
 
-use super::item::{ItemParticipant, SessionItem};
+use super::item::{ChatWebhook, ItemChannel, ItemParticipant, SessionItem};
 pub use super::normalize::Update;
 use super::normalize::{self, from_ms, value_text, Normalised};
 use crate::connectors::ccai::{AgentInfo, SmartAction, Transfer};
 use crate::phone::Region;
 use crate::runtime::types::{EventKind, File, FileSource, Rating, Session};
 use crate::store::{Merged, Reconciled, Store, StoreError};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
@@ -655,6 +656,40 @@ pub fn reconcile(
                 .collect(),
         }
     })
+}
+
+/// Stores a chat webhook whose signature verified: its message kept for the
+/// transcript, the transcript rebuilt from the kept messages when the chat
+/// ends (CT1), then the update merged as by [`reconcile`]. `received` dates a
+/// webhook without a time of its own.
+pub fn reconcile_webhook(
+    store: &Store,
+    tenant: &str,
+    region: Region,
+    hook: &ChatWebhook,
+    received: DateTime<Utc>,
+    cursor: Option<(&str, &str)>,
+) -> Result<Reconciled, StoreError> {
+    let at = normalize::webhook_time(hook, received);
+    let session_id = normalize::session_id(ItemChannel::Chat, hook.chat_id);
+    let mut outcome = normalize::from_webhook(hook, at);
+    if let Some(message) = &outcome.message {
+        store.add_chat_message(tenant, &session_id, message)?;
+    }
+    if outcome.wants_transcript {
+        let messages = store.chat_messages(tenant, &session_id)?;
+        if !messages.is_empty() {
+            outcome.update.transcript = Some(normalize::transcript_text(&messages));
+        }
+    }
+    reconcile(
+        store,
+        tenant,
+        region,
+        "chat-webhook",
+        vec![outcome.update],
+        cursor,
+    )
 }
 
 #[cfg(test)]

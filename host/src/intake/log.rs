@@ -1,15 +1,15 @@
-//! The intake log (PF6): on SQLite, a session-events POST is answered once
-//! its body is appended to a file of its own, apart from the store's lock,
-//! commits and checkpoints; one mover merges the logged bodies into the store
-//! in order, as the intake would have.
+//! The intake log (PF6): on SQLite, a session-events POST or a verified chat
+//! webhook is answered once its body is appended to a file of its own, apart
+//! from the store's lock, commits and checkpoints; one mover merges the logged
+//! bodies into the store in order, as the intake would have.
 //!
 //! # Files
 //! Segments `<dir>/<number>.log`, numbered upwards; each start of the
 //! process writes a new one, and a segment past [`SEGMENT_BYTES`] is closed
 //! for the next. A record is framed as `length (u32 LE) | CRC-32 (u32 LE) |
-//! payload`, the payload `tenant length (u16 LE) | tenant | body`: the
-//! request's body exactly as CCAI Platform sent it, so a later build merges it
-//! the same way.
+//! payload`, the payload `kind (u8) | tenant length (u16 LE) | tenant |
+//! received at (i64 LE, epoch ms) | body`: the request's body exactly as CCAI
+//! Platform sent it, so a later build merges it the same way.
 //!
 //! # Durability
 //! A record is written with one `write` before the 2xx: like the store's
@@ -27,8 +27,10 @@
 //! When more than the configured limit waits to be merged (the store is
 //! failing), the intake answers 503 instead of appending.
 
-use super::{item::SessionEventBatch, ledger, normalize, IntakeState};
+use super::item::{ChatWebhook, SessionEventBatch};
+use super::{ledger, normalize, IntakeState};
 use crate::store::{Store, StoreError, Wait};
+use chrono::{DateTime, Utc};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -92,32 +94,73 @@ impl Position {
     }
 }
 
+/// What a record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A session-events POST's body.
+    SessionEvents,
+    /// A chat webhook's body, its signature verified and not a replay.
+    ChatWebhook,
+}
+
+impl Kind {
+    fn byte(self) -> u8 {
+        match self {
+            Kind::SessionEvents => 1,
+            Kind::ChatWebhook => 2,
+        }
+    }
+
+    fn of(byte: u8) -> Option<Self> {
+        match byte {
+            1 => Some(Kind::SessionEvents),
+            2 => Some(Kind::ChatWebhook),
+            _ => None,
+        }
+    }
+}
+
+/// One logged request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub kind: Kind,
+    pub tenant: &'a str,
+    /// When the intake received it (epoch milliseconds): a chat webhook
+    /// without a time of its own is dated by it, as on the direct path.
+    pub received_at_ms: i64,
+    /// The request's body as sent.
+    pub body: &'a [u8],
+}
+
 /// One record read back.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Decoded<'a> {
     /// A whole record of `size` bytes, frame included.
-    Record {
-        tenant: &'a str,
-        body: &'a [u8],
-        size: usize,
-    },
+    Record { record: Record<'a>, size: usize },
     /// The bytes end before the record does.
     Incomplete,
-    /// The record's checksum or tenant does not hold.
+    /// The record's checksum, kind or tenant does not hold.
     Corrupt,
 }
 
-/// The framed record for `tenant` and `body`.
-pub(crate) fn encode(tenant: &str, body: &[u8]) -> Result<Vec<u8>, LogError> {
-    let tenant_len = u16::try_from(tenant.len()).map_err(|_| LogError::TooLarge(body.len()))?;
-    let payload_len = 2 + tenant.len() + body.len();
-    let len = u32::try_from(payload_len).map_err(|_| LogError::TooLarge(body.len()))?;
+/// Bytes of a payload before the tenant: kind (1), tenant length (2).
+const PREFIX: usize = 3;
+
+/// The framed record: `length | CRC-32 | kind | tenant length | tenant |
+/// received at | body`, integers little-endian.
+pub(crate) fn encode(record: &Record<'_>) -> Result<Vec<u8>, LogError> {
+    let too_large = || LogError::TooLarge(record.body.len());
+    let tenant_len = u16::try_from(record.tenant.len()).map_err(|_| too_large())?;
+    let payload_len = PREFIX + record.tenant.len() + 8 + record.body.len();
+    let len = u32::try_from(payload_len).map_err(|_| too_large())?;
     let mut frame = Vec::with_capacity(HEADER + payload_len);
     frame.extend_from_slice(&len.to_le_bytes());
     frame.extend_from_slice(&[0; 4]);
+    frame.push(record.kind.byte());
     frame.extend_from_slice(&tenant_len.to_le_bytes());
-    frame.extend_from_slice(tenant.as_bytes());
-    frame.extend_from_slice(body);
+    frame.extend_from_slice(record.tenant.as_bytes());
+    frame.extend_from_slice(&record.received_at_ms.to_le_bytes());
+    frame.extend_from_slice(record.body);
     let crc = crc32fast::hash(&frame[HEADER..]);
     frame[4..HEADER].copy_from_slice(&crc.to_le_bytes());
     Ok(frame)
@@ -135,16 +178,29 @@ pub(crate) fn decode(bytes: &[u8]) -> Decoded<'_> {
     let Some(payload) = bytes.get(HEADER..HEADER + len) else {
         return Decoded::Incomplete;
     };
-    if len < 2 || crc32fast::hash(payload) != crc {
+    if len < PREFIX || crc32fast::hash(payload) != crc {
         return Decoded::Corrupt;
     }
-    let tenant_len = usize::from(u16::from_le_bytes([payload[0], payload[1]]));
-    let Some(Ok(tenant)) = payload.get(2..2 + tenant_len).map(std::str::from_utf8) else {
+    let Some(kind) = Kind::of(payload[0]) else {
+        return Decoded::Corrupt;
+    };
+    let tenant_end = PREFIX + usize::from(u16::from_le_bytes([payload[1], payload[2]]));
+    let Some(Ok(tenant)) = payload.get(PREFIX..tenant_end).map(std::str::from_utf8) else {
+        return Decoded::Corrupt;
+    };
+    let Some(Ok(at)) = payload
+        .get(tenant_end..tenant_end + 8)
+        .map(<[u8; 8]>::try_from)
+    else {
         return Decoded::Corrupt;
     };
     Decoded::Record {
-        tenant,
-        body: &payload[2 + tenant_len..],
+        record: Record {
+            kind,
+            tenant,
+            received_at_ms: i64::from_le_bytes(at),
+            body: &payload[tenant_end + 8..],
+        },
         size: HEADER + len,
     }
 }
@@ -262,9 +318,19 @@ impl IntakeLog {
         }
     }
 
-    /// Appends `body` for `tenant`; once this returns, the record is in the
-    /// file (see the module's "Durability").
+    /// Appends a session-events body for `tenant` (see [`IntakeLog::append_record`]).
     pub fn append(&self, tenant: &str, body: &[u8]) -> Result<(), LogError> {
+        self.append_record(&Record {
+            kind: Kind::SessionEvents,
+            tenant,
+            received_at_ms: chrono::Utc::now().timestamp_millis(),
+            body,
+        })
+    }
+
+    /// Appends `record`; once this returns, it is in the file (see the
+    /// module's "Durability").
+    pub fn append_record(&self, record: &Record<'_>) -> Result<(), LogError> {
         let shared = &self.shared;
         let unmoved = shared.unmoved.load(Ordering::Relaxed);
         if unmoved > shared.limit {
@@ -273,7 +339,7 @@ impl IntakeLog {
                 limit: shared.limit,
             });
         }
-        let frame = encode(tenant, body)?;
+        let frame = encode(record)?;
         {
             let mut writer = shared.writer.lock().unwrap_or_else(PoisonError::into_inner);
             if writer.len >= SEGMENT_BYTES || shared.rotate.swap(false, Ordering::AcqRel) {
@@ -373,13 +439,13 @@ impl Mover {
             let mut at = 0;
             while done.merged < PASS_RECORDS {
                 match decode(&bytes[at..]) {
-                    Decoded::Record { tenant, body, size } => {
+                    Decoded::Record { record, size } => {
                         at += size;
                         let after = Position {
                             segment,
                             offset: self.position.offset + size as u64,
                         };
-                        self.merge(tenant, body, after)?;
+                        self.merge(&record, after)?;
                         self.position = after;
                         done.merged += 1;
                     }
@@ -447,8 +513,9 @@ impl Mover {
         Ok(total)
     }
 
-    /// Merges one logged body as the intake would have, saving `after`.
-    fn merge(&self, tenant: &str, body: &[u8], after: Position) -> Result<(), StoreError> {
+    /// Merges one logged request as the intake would have, saving `after`.
+    fn merge(&self, record: &Record<'_>, after: Position) -> Result<(), StoreError> {
+        let tenant = record.tenant;
         let Some(intake) = self.intake.tenants.get(tenant) else {
             tracing::warn!(
                 tenant,
@@ -456,23 +523,51 @@ impl Mover {
             );
             return Ok(());
         };
-        let batch: SessionEventBatch = match serde_json::from_slice(body) {
-            Ok(batch) => batch,
-            Err(error) => {
-                // Checked before it was logged: only another build's log
-                // could hold one.
-                tracing::error!(tenant, %error, "intake log: a body that does not parse; skipped");
-                return Ok(());
+        let cursor = Some((CURSOR, after.text()));
+        let cursor = cursor.as_ref().map(|(k, v)| (*k, v.as_str()));
+        // Checked before it was logged: only another build's log could
+        // hold a body that does not parse.
+        let unreadable = |error: serde_json::Error| {
+            tracing::error!(tenant, %error, "intake log: a body that does not parse; skipped");
+        };
+        let stored = match record.kind {
+            Kind::SessionEvents => {
+                let batch: SessionEventBatch = match serde_json::from_slice(record.body) {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        unreadable(error);
+                        return Ok(());
+                    }
+                };
+                ledger::reconcile(
+                    &self.intake.store,
+                    tenant,
+                    intake.phone_region,
+                    "session-events",
+                    normalize::batch_updates(batch),
+                    cursor,
+                )?
+            }
+            Kind::ChatWebhook => {
+                let hook: ChatWebhook = match serde_json::from_slice(record.body) {
+                    Ok(hook) => hook,
+                    Err(error) => {
+                        unreadable(error);
+                        return Ok(());
+                    }
+                };
+                let received = DateTime::<Utc>::from_timestamp_millis(record.received_at_ms)
+                    .unwrap_or_else(Utc::now);
+                ledger::reconcile_webhook(
+                    &self.intake.store,
+                    tenant,
+                    intake.phone_region,
+                    &hook,
+                    received,
+                    cursor,
+                )?
             }
         };
-        let stored = ledger::reconcile(
-            &self.intake.store,
-            tenant,
-            intake.phone_region,
-            "session-events",
-            normalize::batch_updates(batch),
-            Some((CURSOR, &after.text())),
-        )?;
         self.intake.ring(&stored.events);
         Ok(())
     }
@@ -548,14 +643,28 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn session_events<'a>(tenant: &'a str, body: &'a [u8]) -> Record<'a> {
+        Record {
+            kind: Kind::SessionEvents,
+            tenant,
+            received_at_ms: 0,
+            body,
+        }
+    }
+
     #[test]
     fn pf6_a_record_reads_back_and_every_shorter_prefix_is_incomplete() {
-        let frame = encode("acme", br#"{"events":[]}"#).expect("encode");
+        let record = Record {
+            kind: Kind::ChatWebhook,
+            tenant: "acme",
+            received_at_ms: 1_768_467_600_000,
+            body: br#"{"events":[]}"#,
+        };
+        let frame = encode(&record).expect("encode");
         assert_eq!(
             decode(&frame),
             Decoded::Record {
-                tenant: "acme",
-                body: br#"{"events":[]}"#,
+                record,
                 size: frame.len()
             }
         );
@@ -566,7 +675,7 @@ mod tests {
 
     #[test]
     fn pf6_a_changed_byte_is_corrupt() {
-        let frame = encode("acme", b"body").expect("encode");
+        let frame = encode(&session_events("acme", b"body")).expect("encode");
         for at in 4..frame.len() {
             let mut changed = frame.clone();
             changed[at] ^= 0x20;
@@ -603,15 +712,15 @@ mod tests {
             let mut file = Vec::new();
             let mut ends = Vec::new();
             for (tenant, body) in &records {
-                file.extend(encode(tenant, body).expect("encode"));
+                file.extend(encode(&session_events(tenant, body)).expect("encode"));
                 ends.push(file.len());
             }
             let cut = file.len().saturating_sub(cut_from_end);
             let file = &file[..cut];
             let mut at = 0;
             let mut read = Vec::new();
-            while let Decoded::Record { tenant, body, size } = decode(&file[at..]) {
-                read.push((tenant.to_string(), body.to_vec()));
+            while let Decoded::Record { record, size } = decode(&file[at..]) {
+                read.push((record.tenant.to_string(), record.body.to_vec()));
                 at += size;
             }
             let whole = ends.iter().filter(|end| **end <= cut).count();
