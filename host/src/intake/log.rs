@@ -523,21 +523,12 @@ impl Mover {
             );
             return Ok(());
         };
-        let cursor = Some((CURSOR, after.text()));
-        let cursor = cursor.as_ref().map(|(k, v)| (*k, v.as_str()));
-        // Checked before it was logged: only another build's log could
-        // hold a body that does not parse.
-        let unreadable = |error: serde_json::Error| {
-            tracing::error!(tenant, %error, "intake log: a body that does not parse; skipped");
-        };
+        let position = after.text();
+        let cursor = Some((CURSOR, position.as_str()));
         let stored = match record.kind {
             Kind::SessionEvents => {
-                let batch: SessionEventBatch = match serde_json::from_slice(record.body) {
-                    Ok(batch) => batch,
-                    Err(error) => {
-                        unreadable(error);
-                        return Ok(());
-                    }
+                let Some(batch) = parsed::<SessionEventBatch>(tenant, record.body) else {
+                    return Ok(());
                 };
                 ledger::reconcile(
                     &self.intake.store,
@@ -549,12 +540,8 @@ impl Mover {
                 )?
             }
             Kind::ChatWebhook => {
-                let hook: ChatWebhook = match serde_json::from_slice(record.body) {
-                    Ok(hook) => hook,
-                    Err(error) => {
-                        unreadable(error);
-                        return Ok(());
-                    }
+                let Some(hook) = parsed::<ChatWebhook>(tenant, record.body) else {
+                    return Ok(());
                 };
                 let received = DateTime::<Utc>::from_timestamp_millis(record.received_at_ms)
                     .unwrap_or_else(Utc::now);
@@ -614,6 +601,17 @@ impl Mover {
             std::thread::park_timeout(Duration::from_millis(200));
         }
     }
+}
+
+/// A logged body, parsed. It was checked before it was logged, so only
+/// another build's log could hold one that does not parse: that one is
+/// logged and skipped.
+fn parsed<T: serde::de::DeserializeOwned>(tenant: &str, body: &[u8]) -> Option<T> {
+    serde_json::from_slice(body)
+        .map_err(|error| {
+            tracing::error!(tenant, %error, "intake log: a body that does not parse; skipped");
+        })
+        .ok()
 }
 
 /// Why a pass stopped.
