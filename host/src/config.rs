@@ -638,9 +638,10 @@ pub struct ServerConfig {
     /// Browser origins allowed to call the agent-facing routes (CORS);
     /// empty: no cross-origin calls.
     pub cors_origins: Vec<String>,
-    /// With `Some(limit)`, session events are answered once appended to the
-    /// intake log and merged into the store after (PF6; SQLite only); past
-    /// `limit` bytes waiting to be merged the intake answers 503.
+    /// With `Some(limit)`, session events and verified chat webhooks are
+    /// answered once appended to the intake log and merged into the store
+    /// after (PF6; SQLite only); past `limit` bytes waiting to be merged the
+    /// intake answers 503.
     pub intake_log: Option<u64>,
 }
 

@@ -46,8 +46,8 @@ pub struct StackOptions {
     pub mirror: crate::config::MirrorConfig,
     /// Browser origins allowed on the agent-facing routes.
     pub cors_origins: Vec<String>,
-    /// `server.intake_log`: session events through the intake log, with
-    /// this bound (PF6).
+    /// `server.intake_log`: session events and chat webhooks through the
+    /// intake log, with this bound (PF6).
     pub intake_log: Option<u64>,
 }
 

@@ -150,7 +150,8 @@ pub struct IntakeState {
     pub(crate) clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// Tells the pipeline which customers have new events.
     pub(crate) doorbell: Option<Arc<Doorbell>>,
-    /// Where session events go before the store, when configured (PF6).
+    /// Where session events and verified chat webhooks go before the
+    /// store, when configured (PF6).
     pub(crate) log: Option<log::IntakeLog>,
 }
 
@@ -176,8 +177,8 @@ impl IntakeState {
         }
     }
 
-    /// Answers session events once they are in `log`, which a
-    /// [`log::Mover`] merges into the store (PF6).
+    /// Answers session events and verified chat webhooks once they are in
+    /// `log`, which a [`log::Mover`] merges into the store (PF6).
     pub fn with_log(mut self, log: log::IntakeLog) -> Self {
         self.log = Some(log);
         self

@@ -301,11 +301,6 @@ impl IntakeLog {
         })
     }
 
-    /// The directory of the segments.
-    pub fn dir(&self) -> &Path {
-        &self.shared.dir
-    }
-
     /// Bytes appended and not merged yet, as of the mover's last pass.
     pub fn unmoved(&self) -> u64 {
         self.shared.unmoved.load(Ordering::Relaxed)
@@ -391,19 +386,12 @@ pub struct Pass {
 
 impl Mover {
     /// A mover for `log` into `intake`'s store, starting from the position
-    /// its tenants' cursors saved (the furthest one: bodies are merged in
-    /// order, so everything before it is merged).
+    /// its tenants' cursors saved.
     pub fn new(log: IntakeLog, intake: IntakeState) -> Result<Self, StoreError> {
-        let mut position = Position::default();
-        for tenant in intake.tenants.keys() {
-            if let Some(saved) = intake.store.cursor(tenant, CURSOR)? {
-                position = position.max(Position::parse(&saved).unwrap_or_default());
-            }
-        }
         Ok(Self {
+            position: saved_position(&intake)?,
             log,
             intake,
-            position,
         })
     }
 
@@ -581,8 +569,8 @@ impl Mover {
                     tracing::warn!(%error, "intake log: merging into the store failed; retrying");
                     // What was merged since the last commit may be lost:
                     // start again from what the store saved.
-                    match Mover::new(self.log.clone(), self.intake.clone()) {
-                        Ok(fresh) => self.position = fresh.position,
+                    match saved_position(&self.intake) {
+                        Ok(saved) => self.position = saved,
                         Err(error) => {
                             tracing::warn!(%error, "intake log: cannot read the saved position")
                         }
@@ -601,6 +589,18 @@ impl Mover {
             std::thread::park_timeout(Duration::from_millis(200));
         }
     }
+}
+
+/// The furthest position the tenants' cursors saved: bodies are merged in
+/// order, so everything before it is merged.
+fn saved_position(intake: &IntakeState) -> Result<Position, StoreError> {
+    let mut position = Position::default();
+    for tenant in intake.tenants.keys() {
+        if let Some(saved) = intake.store.cursor(tenant, CURSOR)? {
+            position = position.max(Position::parse(&saved).unwrap_or_default());
+        }
+    }
+    Ok(position)
 }
 
 /// A logged body, parsed. It was checked before it was logged, so only
