@@ -27,6 +27,7 @@ mod schema;
 mod sessions;
 mod shadow;
 mod status_sync;
+mod vfs;
 
 use super::{CursorStore, StoreError, Wait};
 
@@ -103,7 +104,7 @@ fn checkpoints(
     restart: Arc<AtomicBool>,
     restart_pages: i64,
 ) -> Result<Checkpoints, StoreError> {
-    let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
+    let conn = open_file(path)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let handle = std::thread::Builder::new()
@@ -130,6 +131,22 @@ fn checkpoints(
     })
 }
 
+/// Opens the database file at `path` through the store's VFS, which
+/// writes each commit to the write-ahead log in one `pwrite` (`vfs.rs`).
+fn open_file(path: &Path) -> Result<Connection, StoreError> {
+    let vfs = vfs::register().map_err(|code| {
+        StoreError::open(
+            path,
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                Some("cannot register the store's SQLite VFS".into()),
+            ),
+        )
+    })?;
+    Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), vfs)
+        .map_err(|e| StoreError::open(path, e))
+}
+
 impl std::fmt::Debug for Sqlite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sqlite").finish_non_exhaustive()
@@ -145,12 +162,15 @@ impl Sqlite {
 
     /// [`Sqlite::open`] with other limits (tests).
     pub(super) fn open_with(path: &Path, tuning: Tuning) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
+        let conn = open_file(path)?;
         let mut store = Self::from_connection(conn, tuning.shared_gap)?;
+        // No spilling: a transaction's pages reach the log only with its
+        // commit, in one write (`vfs.rs`).
         store
             .conn()
             .execute_batch(&format!(
-                "PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES};"
+                "PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES};
+                 PRAGMA cache_spill = OFF;"
             ))
             .map_err(|e| StoreError::query("set the checkpoint backstop", e))?;
         store._checkpoints = Some(checkpoints(
