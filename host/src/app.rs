@@ -391,8 +391,11 @@ impl App {
                     "the intake log holds bodies not merged yet; merging them"
                 );
             }
+            // Turned off, the log is drained, then its directory removed.
+            let drained = config.server.intake_log.is_none().then(|| log_dir.clone());
             tasks.spawn(move_intake_log(
                 mover,
+                drained,
                 workers.handle().clone(),
                 shutdown_rx.clone(),
             ));
@@ -539,16 +542,36 @@ impl App {
 /// Merges the intake log into the store until shutdown, then once more
 /// (PF6), on a blocking thread of the pipeline's runtime: at the pipeline's
 /// priority, below the HTTP server's, like the applying it feeds (PF4).
+/// With `drained` (the log turned off), it stops once everything is merged
+/// and removes that directory, so the next start runs no mover.
 async fn move_intake_log(
     mover: Mover,
+    drained: Option<std::path::PathBuf>,
     pipeline: tokio::runtime::Handle,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (log, flag, runtime) = (mover.log().clone(), stop.clone(), pipeline.clone());
-    let mut moving = pipeline.spawn_blocking(move || mover.run(&flag, &runtime));
+    let drain = drained.is_some();
+    let mut moving = pipeline.spawn_blocking(move || mover.run(&flag, &runtime, drain));
     tokio::select! {
-        _ = &mut moving => return,
+        _ = &mut moving => {
+            if let Some(dir) = drained {
+                drop(log);
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => tracing::info!(
+                        dir = %dir.display(),
+                        "the intake log is merged and turned off; its directory is removed"
+                    ),
+                    Err(error) => tracing::warn!(
+                        dir = %dir.display(),
+                        %error,
+                        "cannot remove the merged intake log's directory"
+                    ),
+                }
+            }
+            return;
+        }
         _ = shutdown.wait_for(|s| *s) => {}
     }
     stop.store(true, std::sync::atomic::Ordering::Release);

@@ -293,6 +293,64 @@ async fn pf6_after_a_crash_each_logged_body_is_merged_once_and_a_torn_end_is_ski
     assert_eq!(event_ids(&store), expected);
 }
 
+#[tokio::test]
+async fn pf6_a_backlog_longer_than_one_read_and_a_record_larger_than_one_merge_whole() {
+    let body = first_batch("tc1_inbound_ivr_call");
+    let expected = {
+        let (other, dir) = (
+            Store::in_memory().expect("store"),
+            tempfile::tempdir().expect("tempdir"),
+        );
+        let log = IntakeLog::open(dir.path(), 1 << 30).expect("open");
+        log.append(TENANT, &body).expect("append");
+        let mut mover =
+            Mover::new(log, intake_state(&other, IntakeConfig::default())).expect("mover");
+        assert_eq!(merge(&mut mover), 1);
+        event_ids(&other)
+    };
+    // A 3 MiB record (for a tenant no longer configured: skipped), then
+    // more than a read's worth of small ones.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::in_memory().expect("store");
+    let log = IntakeLog::open(dir.path(), 1 << 30).expect("open");
+    log.append("gone", &vec![b' '; 3 << 20]).expect("append");
+    let copies = (3 << 19) / body.len() + 1;
+    for _ in 0..copies {
+        log.append(TENANT, &body).expect("append");
+    }
+    let mut mover =
+        Mover::new(log.clone(), intake_state(&store, IntakeConfig::default())).expect("mover");
+    let mut merged = 0;
+    loop {
+        match merge(&mut mover) {
+            0 => break,
+            n => merged += n,
+        }
+    }
+    assert_eq!(merged, copies + 1, "every record, once");
+    assert_eq!(event_ids(&store), expected);
+    assert_eq!(log.unmoved(), 0, "the position is at the end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pf6_a_log_turned_off_is_drained_then_its_mover_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::in_memory().expect("store");
+    let log = IntakeLog::open(dir.path(), 1 << 30).expect("open");
+    for name in ["tc1_inbound_ivr_call", "tc2_ivr_call_answered"] {
+        log.append(TENANT, &first_batch(name)).expect("append");
+    }
+    let mover = Mover::new(log, intake_state(&store, IntakeConfig::default())).expect("mover");
+    let runtime = tokio::runtime::Handle::current();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let drained = tokio::task::spawn_blocking(move || mover.run(&stop, &runtime, true));
+    tokio::time::timeout(std::time::Duration::from_secs(30), drained)
+        .await
+        .expect("the mover stops once the log is merged")
+        .expect("the mover");
+    assert!(!events(&store).is_empty(), "both bodies merged first");
+}
+
 /// The transcript a chat's events carry, if any.
 fn transcript_of(store: &Store) -> Option<String> {
     events(store).into_iter().find_map(|e| match e.kind {

@@ -47,6 +47,10 @@ pub const CURSOR: &str = "intake-log";
 /// Bodies merged per pass before the mover waits for their commit.
 const PASS_RECORDS: usize = 512;
 
+/// Bytes a pass reads from a segment at a time (more for a larger record),
+/// so that a long backlog is not read again whole at every pass.
+const READ_BYTES: u64 = 1 << 20;
+
 const HEADER: usize = 8;
 
 /// Why the log could not take or give a record.
@@ -423,46 +427,68 @@ impl Mover {
             // Read whether the segment is closed before its bytes: a closed
             // segment's bytes are final, the live one's may grow meanwhile.
             let live = segment >= self.log.shared.live.load(Ordering::Acquire);
-            let bytes = read_from(&segment_path(&dir, segment), self.position.offset)?;
-            let mut at = 0;
-            while done.merged < PASS_RECORDS {
-                match decode(&bytes[at..]) {
-                    Decoded::Record { record, size } => {
-                        at += size;
-                        let after = Position {
-                            segment,
-                            offset: self.position.offset + size as u64,
-                        };
-                        self.merge(&record, after)?;
-                        self.position = after;
-                        done.merged += 1;
-                    }
-                    Decoded::Incomplete if at == bytes.len() => break,
-                    Decoded::Incomplete | Decoded::Corrupt if !live => {
-                        let dropped = (bytes.len() - at) as u64;
-                        tracing::error!(
-                            segment = %segment_path(&dir, segment).display(),
-                            offset = self.position.offset,
-                            dropped,
-                            "intake log: a record cut short or corrupt at the end of a segment \
-                             (a write the process did not finish, never answered 2xx); skipped"
-                        );
-                        metrics::counter!("switchboard_intake_log_dropped_bytes_total")
-                            .increment(dropped);
-                        done.dropped += dropped;
-                        self.position.offset += dropped;
-                        break;
-                    }
-                    // The live segment: wait for the rest of the record.
-                    Decoded::Incomplete => break,
-                    Decoded::Corrupt => {
-                        // The live segment holds a record that will never
-                        // read: the writer moves on to another segment, and
-                        // the rest of this one is skipped once it is closed.
-                        self.log.shared.rotate.store(true, Ordering::Release);
-                        break;
+            let path = segment_path(&dir, segment);
+            let mut limit = READ_BYTES;
+            loop {
+                let start = self.position.offset;
+                let (bytes, end) = read_from(&path, start, limit)?;
+                let whole = start + bytes.len() as u64 >= end;
+                let mut at = 0;
+                let mut more = false;
+                while done.merged < PASS_RECORDS {
+                    match decode(&bytes[at..]) {
+                        Decoded::Record { record, size } => {
+                            at += size;
+                            let after = Position {
+                                segment,
+                                offset: start + at as u64,
+                            };
+                            self.merge(&record, after)?;
+                            self.position = after;
+                            done.merged += 1;
+                        }
+                        // The read stopped short of the segment's end.
+                        Decoded::Incomplete if !whole => {
+                            more = true;
+                            break;
+                        }
+                        Decoded::Incomplete if at == bytes.len() => break,
+                        Decoded::Incomplete | Decoded::Corrupt if !live => {
+                            let dropped = end.saturating_sub(self.position.offset);
+                            tracing::error!(
+                                segment = %path.display(),
+                                offset = self.position.offset,
+                                dropped,
+                                "intake log: a record cut short or corrupt at the end of a \
+                                 segment (a write the process did not finish, never answered \
+                                 2xx); skipped"
+                            );
+                            metrics::counter!("switchboard_intake_log_dropped_bytes_total")
+                                .increment(dropped);
+                            done.dropped += dropped;
+                            self.position.offset += dropped;
+                            break;
+                        }
+                        // The live segment: wait for the rest of the record.
+                        Decoded::Incomplete => break,
+                        Decoded::Corrupt => {
+                            // The live segment holds a record that will never
+                            // read: the writer moves on to another segment, and
+                            // the rest of this one is skipped once it is closed.
+                            self.log.shared.rotate.store(true, Ordering::Release);
+                            break;
+                        }
                     }
                 }
+                if !more || done.merged >= PASS_RECORDS {
+                    break;
+                }
+                // Read on; twice as far if not even one record fitted.
+                limit = if at == 0 {
+                    limit.saturating_mul(2)
+                } else {
+                    READ_BYTES
+                };
             }
             if live || done.merged >= PASS_RECORDS {
                 break;
@@ -549,8 +575,10 @@ impl Mover {
 
     /// Moves bodies until `stop` is set, then once more; waits for appends
     /// in between. Runs on a thread of its own (blocking: it uses the
-    /// store's connection), `runtime` waiting for the store's commits.
-    pub fn run(mut self, stop: &AtomicBool, runtime: &tokio::runtime::Handle) {
+    /// store's connection), `runtime` waiting for the store's commits. With
+    /// `drain`, for a log nobody appends to any more, it also returns once
+    /// everything is merged (a pass merged nothing and nothing waits).
+    pub fn run(mut self, stop: &AtomicBool, runtime: &tokio::runtime::Handle, drain: bool) {
         // One mover per log: a second one would not be woken by appends.
         let _ = self.log.shared.mover.set(std::thread::current());
         let committed = |store: &Store| runtime.block_on(store.durable(Wait::Shared));
@@ -562,6 +590,9 @@ impl Mover {
                     failures = 0;
                     if pass.merged >= PASS_RECORDS {
                         continue;
+                    }
+                    if drain && pass.merged == 0 && self.log.unmoved() == 0 {
+                        return;
                     }
                 }
                 Err(error) => {
@@ -623,17 +654,19 @@ pub enum MoveError {
     Store(#[from] StoreError),
 }
 
-/// The bytes of `path` from `offset` to its end (none if it is gone).
-fn read_from(path: &Path, offset: u64) -> Result<Vec<u8>, LogError> {
+/// Up to `limit` bytes of `path` from `offset`, and the file's length
+/// before they were read (no bytes if it is gone).
+fn read_from(path: &Path, offset: u64, limit: u64) -> Result<(Vec<u8>, u64), LogError> {
     let mut file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), offset)),
         Err(e) => return Err(io(path)(e)),
     };
+    let end = file.metadata().map_err(io(path))?.len();
     file.seek(SeekFrom::Start(offset)).map_err(io(path))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io(path))?;
-    Ok(bytes)
+    let mut bytes = Vec::with_capacity(end.saturating_sub(offset).min(limit) as usize);
+    file.take(limit).read_to_end(&mut bytes).map_err(io(path))?;
+    Ok((bytes, end))
 }
 
 #[cfg(test)]
