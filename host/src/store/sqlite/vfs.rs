@@ -338,52 +338,47 @@ unsafe extern "C" fn write(
     log(file).write(bytes, offset)
 }
 
-unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    settled!(file, xTruncate, size)
+/// The methods that pass the buffer on, then call `unix`'s.
+macro_rules! settled_methods {
+    ($($name:ident => $pick:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file, $($arg: $ty),*) -> c_int {
+            settled!(file, $pick, $($arg),*)
+        }
+    )*};
 }
 
-unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    settled!(file, xSync, flags)
+settled_methods! {
+    truncate => xTruncate(size: i64);
+    sync => xSync(flags: c_int);
+    file_size => xFileSize(size: *mut i64);
+    lock => xLock(level: c_int);
+    unlock => xUnlock(level: c_int);
+    check_reserved_lock => xCheckReservedLock(out: *mut c_int);
+    file_control => xFileControl(op: c_int, arg: *mut c_void);
 }
 
-unsafe extern "C" fn file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    settled!(file, xFileSize, size)
-}
+/// A method of `unix`'s that only reads the file's properties.
+type Property = Option<unsafe extern "C" fn(*mut ffi::sqlite3_file) -> c_int>;
 
-unsafe extern "C" fn lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    settled!(file, xLock, level)
-}
-
-unsafe extern "C" fn unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    settled!(file, xUnlock, level)
-}
-
-unsafe extern "C" fn check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    settled!(file, xCheckReservedLock, out)
-}
-
-unsafe extern "C" fn file_control(
+/// `unix`'s answer to the property `pick` chooses, or `default`.
+unsafe fn property(
     file: *mut ffi::sqlite3_file,
-    op: c_int,
-    arg: *mut c_void,
+    pick: fn(&ffi::sqlite3_io_methods) -> Property,
+    default: c_int,
 ) -> c_int {
-    settled!(file, xFileControl, op, arg)
+    let log = log(file);
+    match pick(log.methods()) {
+        Some(method) => method(log.inner),
+        None => default,
+    }
 }
 
 unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
-    let log = log(file);
-    match log.methods().xSectorSize {
-        Some(method) => method(log.inner),
-        None => 4096,
-    }
+    property(file, |m| m.xSectorSize, 4096)
 }
 
 unsafe extern "C" fn device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
-    let log = log(file);
-    match log.methods().xDeviceCharacteristics {
-        Some(method) => method(log.inner),
-        None => 0,
-    }
+    property(file, |m| m.xDeviceCharacteristics, 0)
 }
 
 #[cfg(test)]
