@@ -364,10 +364,15 @@ pub(super) fn prepare(conn: &Connection) -> Result<(), StoreError> {
     let _mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(|e| StoreError::query("set WAL", e))?;
+    // Temporary files in memory: above all the sub-journal that lets a
+    // savepoint be rolled back, which SQLite otherwise moves to a file once
+    // it passes 64 KiB and then writes a page at a time for the rest of
+    // the group transaction.
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;",
+         PRAGMA busy_timeout = 5000;
+         PRAGMA temp_store = MEMORY;",
     )
     .map_err(|e| StoreError::query("set pragmas", e))
 }
