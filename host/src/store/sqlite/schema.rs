@@ -417,6 +417,35 @@ mod tests {
             .expect("version");
     }
 
+    /// PF7: a savepoint's sub-journal stays in memory, never in a file
+    /// written a page at a time; a large savepoint rolls back whole.
+    #[test]
+    fn pf7_savepoints_are_journaled_in_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = Connection::open(dir.path().join("db.sqlite")).expect("open");
+        prepare(&conn).expect("prepare");
+        let store: i64 = conn
+            .query_row("PRAGMA temp_store", [], |row| row.get(0))
+            .expect("temp_store");
+        assert_eq!(store, 2, "MEMORY");
+        conn.execute_batch(
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB);
+             BEGIN IMMEDIATE;
+             SAVEPOINT s;",
+        )
+        .expect("begin");
+        for k in 0..64 {
+            conn.execute("INSERT INTO t VALUES (?1, zeroblob(3000))", [k])
+                .expect("insert");
+        }
+        conn.execute_batch("ROLLBACK TO s; RELEASE s; COMMIT;")
+            .expect("roll back");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(rows, 0);
+    }
+
     /// Migration 12 rebuilds the inbox, outcomes and shadow decisions:
     /// their rows stay, the inbox's numbering goes on after the highest
     /// number it ever gave (even one whose row is gone), and the CHECK
