@@ -227,7 +227,9 @@ impl LogFile {
     }
 
     unsafe fn write(&mut self, bytes: &[u8], offset: i64) -> c_int {
-        let after_read_of = self.last_read.take();
+        // A frame header rewritten after reading its frame: SQLite may
+        // publish the commit right after, with no other write.
+        let rewrite = self.last_read.take() == Some(offset);
         let frame = self.frame.take();
         let end = self.pending_at + self.pending.len() as i64;
         if !self.pending.is_empty() && offset != end {
@@ -236,40 +238,23 @@ impl LogFile {
                 return rc;
             }
         }
-        if after_read_of == Some(offset) {
-            // A frame header rewritten after reading its frame: SQLite
-            // may publish the commit right after, with no other write.
-            let rc = self.flush();
-            if rc != ffi::SQLITE_OK {
-                return rc;
-            }
-            let Some(write) = self.methods().xWrite else {
-                return ffi::SQLITE_IOERR_WRITE;
-            };
-            LOG_WRITES.with(|n| n.set(n.get() + 1));
-            return write(
-                self.inner,
-                bytes.as_ptr().cast(),
-                bytes.len() as c_int,
-                offset,
-            );
-        }
         if self.pending.is_empty() {
             self.pending_at = offset;
         }
         self.pending.extend_from_slice(bytes);
-        let more_follows = match bytes.len() {
-            // The log's header: frames (or a sync) follow.
-            LOG_HEADER if offset == 0 => true,
-            // A frame's header: its page follows.
-            FRAME_HEADER => {
-                let commit = bytes[4..8] != [0; 4];
-                self.frame = Some((offset + FRAME_HEADER as i64, commit));
-                true
-            }
-            // A frame's page: more frames follow unless it commits.
-            _ => matches!(frame, Some((at, false)) if at == offset),
-        };
+        let more_follows = !rewrite
+            && match bytes.len() {
+                // The log's header: frames (or a sync) follow.
+                LOG_HEADER if offset == 0 => true,
+                // A frame's header: its page follows.
+                FRAME_HEADER => {
+                    let commit = bytes[4..8] != [0; 4];
+                    self.frame = Some((offset + FRAME_HEADER as i64, commit));
+                    true
+                }
+                // A frame's page: more frames follow unless it commits.
+                _ => matches!(frame, Some((at, false)) if at == offset),
+            };
         if more_follows && self.pending.len() < MAX_PENDING {
             ffi::SQLITE_OK
         } else {
