@@ -427,69 +427,7 @@ impl Mover {
             // Read whether the segment is closed before its bytes: a closed
             // segment's bytes are final, the live one's may grow meanwhile.
             let live = segment >= self.log.shared.live.load(Ordering::Acquire);
-            let path = segment_path(&dir, segment);
-            let mut limit = READ_BYTES;
-            loop {
-                let start = self.position.offset;
-                let (bytes, end) = read_from(&path, start, limit)?;
-                let whole = start + bytes.len() as u64 >= end;
-                let mut at = 0;
-                let mut more = false;
-                while done.merged < PASS_RECORDS {
-                    match decode(&bytes[at..]) {
-                        Decoded::Record { record, size } => {
-                            at += size;
-                            let after = Position {
-                                segment,
-                                offset: start + at as u64,
-                            };
-                            self.merge(&record, after)?;
-                            self.position = after;
-                            done.merged += 1;
-                        }
-                        // The read stopped short of the segment's end.
-                        Decoded::Incomplete if !whole => {
-                            more = true;
-                            break;
-                        }
-                        Decoded::Incomplete if at == bytes.len() => break,
-                        Decoded::Incomplete | Decoded::Corrupt if !live => {
-                            let dropped = end.saturating_sub(self.position.offset);
-                            tracing::error!(
-                                segment = %path.display(),
-                                offset = self.position.offset,
-                                dropped,
-                                "intake log: a record cut short or corrupt at the end of a \
-                                 segment (a write the process did not finish, never answered \
-                                 2xx); skipped"
-                            );
-                            metrics::counter!("switchboard_intake_log_dropped_bytes_total")
-                                .increment(dropped);
-                            done.dropped += dropped;
-                            self.position.offset += dropped;
-                            break;
-                        }
-                        // The live segment: wait for the rest of the record.
-                        Decoded::Incomplete => break,
-                        Decoded::Corrupt => {
-                            // The live segment holds a record that will never
-                            // read: the writer moves on to another segment, and
-                            // the rest of this one is skipped once it is closed.
-                            self.log.shared.rotate.store(true, Ordering::Release);
-                            break;
-                        }
-                    }
-                }
-                if !more || done.merged >= PASS_RECORDS {
-                    break;
-                }
-                // Read on; twice as far if not even one record fitted.
-                limit = if at == 0 {
-                    limit.saturating_mul(2)
-                } else {
-                    READ_BYTES
-                };
-            }
+            self.merge_segment(&segment_path(&dir, segment), segment, live, &mut done)?;
             if live || done.merged >= PASS_RECORDS {
                 break;
             }
@@ -506,6 +444,81 @@ impl Mover {
         self.log.shared.unmoved.store(unmoved, Ordering::Relaxed);
         metrics::gauge!("switchboard_intake_log_unmoved_bytes").set(unmoved as f64);
         Ok(done)
+    }
+
+    /// Merges the records of `segment` from the position on, a read of
+    /// [`READ_BYTES`] at a time, until its end, a record not whole yet, or
+    /// the pass's bound.
+    fn merge_segment(
+        &mut self,
+        path: &Path,
+        segment: u64,
+        live: bool,
+        done: &mut Pass,
+    ) -> Result<(), MoveError> {
+        let mut limit = READ_BYTES;
+        loop {
+            let start = self.position.offset;
+            let (bytes, end) = read_from(path, start, limit)?;
+            let whole = start + bytes.len() as u64 >= end;
+            let mut at = 0;
+            let mut more = false;
+            while done.merged < PASS_RECORDS {
+                match decode(&bytes[at..]) {
+                    Decoded::Record { record, size } => {
+                        at += size;
+                        let after = Position {
+                            segment,
+                            offset: start + at as u64,
+                        };
+                        self.merge(&record, after)?;
+                        self.position = after;
+                        done.merged += 1;
+                    }
+                    // The read stopped short of the segment's end.
+                    Decoded::Incomplete if !whole => {
+                        more = true;
+                        break;
+                    }
+                    Decoded::Incomplete if at == bytes.len() => break,
+                    Decoded::Incomplete | Decoded::Corrupt if !live => {
+                        let dropped = end.saturating_sub(self.position.offset);
+                        tracing::error!(
+                            segment = %path.display(),
+                            offset = self.position.offset,
+                            dropped,
+                            "intake log: a record cut short or corrupt at the end of a \
+                             segment (a write the process did not finish, never answered \
+                             2xx); skipped"
+                        );
+                        metrics::counter!("switchboard_intake_log_dropped_bytes_total")
+                            .increment(dropped);
+                        done.dropped += dropped;
+                        self.position.offset += dropped;
+                        break;
+                    }
+                    // The live segment: wait for the rest of the record.
+                    Decoded::Incomplete => break,
+                    Decoded::Corrupt => {
+                        // The live segment holds a record that will never
+                        // read: the writer moves on to another segment, and
+                        // the rest of this one is skipped once it is closed.
+                        self.log.shared.rotate.store(true, Ordering::Release);
+                        break;
+                    }
+                }
+            }
+            if !more || done.merged >= PASS_RECORDS {
+                break;
+            }
+            // Read on; twice as far if not even one record fitted.
+            limit = if at == 0 {
+                limit.saturating_mul(2)
+            } else {
+                READ_BYTES
+            };
+        }
+        Ok(())
     }
 
     /// Bytes from the position to the end of the log.
