@@ -258,6 +258,8 @@ pub struct App {
     field_checks: Arc<crate::fields::FieldChecks>,
     /// Whether the rule modules are loaded.
     loading: Arc<http::ModuleLoading>,
+    /// The intake log, while one is open (PF6).
+    intake_log: Option<IntakeLog>,
     /// The pipeline's own threads; declared last, so they stop after the
     /// tasks above are gone.
     workers: crate::pipeline::Workers,
@@ -380,9 +382,11 @@ impl App {
         // The intake log (PF6): when configured, and also when it was and
         // left bodies not merged yet, so that turning it off loses nothing.
         let log_dir = config.server.data_dir.join("intake-log");
+        let mut intake_log = None;
         let intake_state = if config.server.intake_log.is_some() || log_dir.is_dir() {
             let limit = config.server.intake_log.unwrap_or(u64::MAX);
             let log = IntakeLog::open(&log_dir, limit).context("cannot open the intake log")?;
+            intake_log = Some(log.clone());
             let mover = Mover::new(log.clone(), intake_state.clone())
                 .context("cannot read the intake log's position")?;
             if log.unmoved() > 0 {
@@ -487,6 +491,7 @@ impl App {
             tasks,
             field_checks,
             loading,
+            intake_log,
             workers,
         })
     }
@@ -522,6 +527,12 @@ impl App {
     /// A configured tenant.
     pub fn tenant(&self, id: &str) -> Option<&Arc<Tenant>> {
         self.tenants.get(id)
+    }
+
+    /// Bytes in the intake log not merged into the store yet (PF6); 0 without
+    /// a log. An append counts once the mover has looked at it.
+    pub fn intake_log_unmoved(&self) -> u64 {
+        self.intake_log.as_ref().map_or(0, IntakeLog::unmoved)
     }
 
     /// Tells the pipeline new events are in the inbox.

@@ -142,7 +142,8 @@ struct ServerFile {
     max_connections: usize,
     /// Browser origins allowed to call the agent-facing routes (CORS).
     cors_origins: Vec<String>,
-    intake_log: bool,
+    /// `None`: on with the SQLite store, off beside PostgreSQL (PF6).
+    intake_log: Option<bool>,
     intake_log_max_bytes: u64,
 }
 
@@ -161,8 +162,8 @@ impl Default for ServerFile {
             request_timeout_ms: millis(limits.request_timeout),
             max_connections: limits.max_connections,
             cors_origins: Vec::new(),
-            intake_log: false,
-            intake_log_max_bytes: 256 << 20,
+            intake_log: None,
+            intake_log_max_bytes: DEFAULT_INTAKE_LOG_BYTES,
         }
     }
 }
@@ -221,9 +222,12 @@ impl ServerFile {
         limits
     }
 
-    /// Whether the intake log is on; its bound must hold a whole body.
+    /// Whether the intake log is on, as far as this section says (the
+    /// store decides the default, see [`Config::parse_with`]); its bound must
+    /// hold a whole body.
     fn intake_log(&self, errors: &mut Vec<ConfigError>) -> bool {
-        if self.intake_log && self.intake_log_max_bytes < self.max_body_bytes as u64 {
+        let on = self.intake_log.unwrap_or(true);
+        if on && self.intake_log_max_bytes < self.max_body_bytes as u64 {
             errors.push(invalid(
                 "server.intake_log_max_bytes",
                 format!(
@@ -232,7 +236,7 @@ impl ServerFile {
                 ),
             ));
         }
-        self.intake_log
+        on
     }
 
     fn validate(self, base: &Base<'_>, errors: &mut Vec<ConfigError>) -> ServerConfig {
@@ -622,6 +626,10 @@ impl PipelineConfig {
     }
 }
 
+/// How many bytes the intake log may hold before they are merged, unless
+/// `server.intake_log_max_bytes` says otherwise (PF6).
+pub const DEFAULT_INTAKE_LOG_BYTES: u64 = 256 << 20;
+
 /// Process-wide settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -751,12 +759,15 @@ impl Config {
     fn parse_with(text: &str, base: Base<'_>, path: &Path) -> Result<Self, ConfigError> {
         let (file, mut report) = report::read(text);
         let mut errors = Vec::new();
-        let server = file.server.map(|s| s.validate(&base, &mut errors));
+        let log_asked = file.server.as_ref().and_then(|s| s.intake_log);
+        let mut server = file.server.map(|s| s.validate(&base, &mut errors));
         let workers = server.as_ref().map_or(1, |s| s.workers);
         let pipeline = file.pipeline.map(|p| p.validate(workers, &mut errors));
         let store = file.store.map(|s| s.validate(&base, &mut errors));
-        if let (Some(server), Some(StoreConfig::Postgres { .. })) = (&server, &store) {
-            if server.intake_log.is_some() {
+        if let (Some(server), Some(StoreConfig::Postgres { .. })) = (&mut server, &store) {
+            // Off by default beside PostgreSQL; refused when asked for.
+            server.intake_log = None;
+            if log_asked == Some(true) {
                 errors.push(invalid(
                     "server.intake_log",
                     "only with the SQLite store: a log on one replica's disk would hold \
@@ -1523,23 +1534,32 @@ mod tests {
     }
 
     #[test]
-    fn pf6_the_intake_log_is_off_by_default_bounded_and_refused_beside_postgres() {
+    fn pf6_the_intake_log_is_on_by_default_with_sqlite_bounded_and_refused_beside_postgres() {
         let base = Path::new(".");
         assert_eq!(
             Config::parse("", base).expect("defaults").server.intake_log,
-            None
+            Some(DEFAULT_INTAKE_LOG_BYTES)
         );
-        let on = Config::parse("[server]\nintake_log = true\n", base).expect("on");
-        assert_eq!(on.server.intake_log, Some(256 << 20));
-        let small = refused("[server]\nintake_log = true\nintake_log_max_bytes = 1000\n");
+        let off = Config::parse("[server]\nintake_log = false\n", base).expect("off");
+        assert_eq!(off.server.intake_log, None);
+        let bound = Config::parse("[server]\nintake_log_max_bytes = 2000000\n", base);
+        assert_eq!(bound.expect("bound").server.intake_log, Some(2_000_000));
+        let small = refused("[server]\nintake_log_max_bytes = 1000\n");
         assert!(
             small.contains("server.intake_log_max_bytes") && small.contains("max_body_bytes"),
             "{small}"
         );
+        let small_off = "[server]\nintake_log = false\nintake_log_max_bytes = 1000\n";
+        assert!(Config::parse(small_off, base).is_ok(), "no bound to check");
         std::env::set_var("PF6_TEST_DATABASE_URL", "postgres://sb:pw@db/sb");
-        let shared = refused(
-            "[server]\nintake_log = true\n[store]\nbackend = \"postgres\"\nurl = { env = \"PF6_TEST_DATABASE_URL\" }\n",
+        let postgres =
+            "[store]\nbackend = \"postgres\"\nurl = { env = \"PF6_TEST_DATABASE_URL\" }\n";
+        let beside = Config::parse(postgres, base).expect("postgres, log left to its default");
+        assert_eq!(
+            beside.server.intake_log, None,
+            "off by default beside PostgreSQL"
         );
+        let shared = refused(&format!("[server]\nintake_log = true\n{postgres}"));
         assert!(
             shared.contains("server.intake_log") && shared.contains("only with the SQLite store"),
             "{shared}"

@@ -47,7 +47,7 @@ pub struct StackOptions {
     /// Browser origins allowed on the agent-facing routes.
     pub cors_origins: Vec<String>,
     /// `server.intake_log`: session events and chat webhooks through the
-    /// intake log, with this bound (PF6).
+    /// intake log, with this bound (PF6); on by default, as in the service.
     pub intake_log: Option<u64>,
 }
 
@@ -73,7 +73,7 @@ impl StackOptions {
             kustomer_emulator: kustomer_emu::KustomerEmulatorConfig::default(),
             mirror: crate::config::MirrorConfig::default(),
             cors_origins: Vec::new(),
-            intake_log: None,
+            intake_log: Some(crate::config::DEFAULT_INTAKE_LOG_BYTES),
         }
     }
 }
@@ -264,8 +264,9 @@ impl Stack {
         Ok(deliveries.len())
     }
 
-    /// Waits until the inbox has nothing pending (and the poller has had a
-    /// chance to add final records), or fails after `timeout`.
+    /// Waits until the inbox has nothing pending and the intake log nothing
+    /// left to merge (and the poller has had a chance to add final records),
+    /// or fails after `timeout`.
     pub async fn wait_idle(&self, timeout: Duration) -> anyhow::Result<()> {
         let started = Instant::now();
         let store = self.app.store();
@@ -278,7 +279,7 @@ impl Stack {
             });
         loop {
             let pending = store.pending(Some(&self.options.tenant), 1)?.len();
-            if pending == 0 {
+            if pending == 0 && self.app.intake_log_unmoved() == 0 {
                 let since = *quiet_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= settle {
                     return Ok(());

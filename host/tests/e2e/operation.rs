@@ -370,7 +370,7 @@ async fn op5_bad_input_gets_a_clear_4xx_and_changes_nothing_e2e() {
     // The same intake still takes good input.
     let (status, body) = post_batch(&stack.url(), &user, &password, &good).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["accepted"], 1);
+    assert_eq!(body["received"], 1, "{body}");
     stack.shutdown().await;
 }
 
@@ -823,6 +823,38 @@ async fn pf6_with_the_intake_log_every_event_is_applied_and_the_log_empties_e2e(
             .conversations_of(view.customer_with_phone("+14155550101"))
             .is_empty(),
         "the first scenario's caller has a conversation"
+    );
+    await_or_timeout("shutting down", 60, stack.shutdown()).await;
+}
+
+/// PF6: the log is on by default; turned off, the next start merges what it
+/// holds and then removes its directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pf6_a_log_turned_off_is_merged_then_its_directory_removed_e2e() {
+    let data = tempfile::tempdir().expect("data dir");
+    let log_dir = data.path().join("intake-log");
+    let options = || StackOptions {
+        data_dir: Some(data.path().to_path_buf()),
+        ..StackOptions::new(switchboard_rule_artifacts::RULES_DEFAULT)
+    };
+    let stack = start(options()).await;
+    play(&stack, "tc1_inbound_ivr_call").await;
+    assert!(log_dir.is_dir(), "the default intake went through the log");
+    await_or_timeout("shutting down", 60, stack.shutdown()).await;
+
+    let stack = start(StackOptions {
+        intake_log: None,
+        ..options()
+    })
+    .await;
+    eventually("the turned-off log's directory removed", 30, || {
+        (!log_dir.exists()).then_some(())
+    })
+    .await;
+    play(&stack, "tc2_ivr_call_answered").await;
+    assert!(
+        !log_dir.exists(),
+        "the intake stores directly once the log is off"
     );
     await_or_timeout("shutting down", 60, stack.shutdown()).await;
 }
