@@ -10,7 +10,8 @@
 //!
 //! `cargo bench -p switchboard --bench swap`; `SWITCHBOARD_BENCH_UPLOADS`
 //! (default 1,000) sets the number of distinct uploads. Each is compiled, so
-//! the default run takes several minutes.
+//! the default run takes several minutes. `SWITCHBOARD_BENCH_MODULE=<file.wasm>`
+//! uploads another build of the default rules instead.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard::runtime::{Registry, Runtime, RuntimeConfig};
@@ -59,7 +60,10 @@ fn main() -> anyhow::Result<()> {
         Runtime::new(RuntimeConfig::default())?.with_disk_cache(dir.path().join("compiled")),
     );
     let registry = Registry::new(runtime.clone(), Some(dir.path().join("modules")));
-    let bytes = switchboard_rule_artifacts::bytes(switchboard_rule_artifacts::RULES_DEFAULT);
+    let bytes = match std::env::var_os("SWITCHBOARD_BENCH_MODULE") {
+        Some(path) => std::fs::read(&path)?,
+        None => switchboard_rule_artifacts::bytes(switchboard_rule_artifacts::RULES_DEFAULT),
+    };
     println!(
         "hot swap bench: {uploads} distinct uploads of the default module ({} KiB)",
         bytes.len() / 1024
