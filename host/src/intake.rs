@@ -4,10 +4,10 @@
 //! ([`ledger`]), and the transitions it newly implies are written to the
 //! store's inbox as WIT [`SessionEvent`](crate::runtime::types::SessionEvent)s
 //! (durable, one per `(tenant, session, transition)`) in the same
-//! transaction, **before** the HTTP handler answers 2xx (OP2); or, with
-//! `server.intake_log` on SQLite, a session-events body or a verified chat
-//! webhook is appended to the intake log before the 2xx and merged the same
-//! way right after ([`log`], PF6). Bad input
+//! transaction, **before** the HTTP handler answers 2xx (OP2); or, with the
+//! intake log (`server.intake_log`, the default on SQLite), a session-events
+//! body or a verified chat webhook is appended to the intake log before the
+//! 2xx and merged the same way right after ([`log`], PF6). Bad input
 //! gets a 4xx and stores nothing (OP5): unknown tenant 404, wrong or missing
 //! credentials 401, oversized body 413, malformed JSON 400; for chat webhooks
 //! also missing signature headers 400, stale timestamp 401 (window
