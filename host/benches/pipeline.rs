@@ -39,7 +39,8 @@
 //! requests/s and requests per event, and over the same span the sidecar's
 //! CPU time per applied event (user + system, `/proc/<pid>/stat`) and its
 //! write and read syscalls per applied event (`syscw`, `syscr` in
-//! `/proc/<pid>/io`), and the share of POSTs the sidecar itself timed within
+//! `/proc/<pid>/io`), the bench process's own CPU per applied event over
+//! the same span (`bench_ms/e`: the emulators, the load generator), and the share of POSTs the sidecar itself timed within
 //! 5 ms (`switchboard_intake_seconds` on its `/metrics`: from the request's
 //! headers read to its answer). For the paced load, accepted events/s is the rate the
 //! schedule achieved. Then a table of the loads and one summary line for the
@@ -83,6 +84,9 @@ struct Row {
     kustomer_per_event: f64,
     cpu_ms: f64,
     cpu_ms_per_event: f64,
+    /// This process's CPU per applied event over the same span: the
+    /// emulators, the load generator and the progress polling.
+    bench_cpu_ms_per_event: f64,
     syscalls: Syscalls,
     writes_per_event: f64,
     reads_per_event: f64,
@@ -165,7 +169,7 @@ async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow:
 
     println!();
     println!(
-        "{:<8} {:>7} {:>9} {:>5} {:>10} {:>7} {:>7} {:>8} {:>9} {:>10} {:>8} {:>8} {:>8}",
+        "{:<8} {:>7} {:>9} {:>5} {:>10} {:>7} {:>7} {:>8} {:>9} {:>10} {:>8} {:>10} {:>8} {:>8}",
         "load",
         "events",
         "customers",
@@ -177,12 +181,13 @@ async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow:
         "applied/s",
         "kustomer/s",
         "cpu_ms/e",
+        "bench_ms/e",
         "syscw/e",
         "syscr/e"
     );
     for row in &rows {
         println!(
-            "{:<8} {:>7} {:>9} {:>5} {:>10.0} {:>7.2} {:>7.2} {:>8} {:>9.0} {:>10.0} {:>8.3} {:>8.1} {:>8.1}",
+            "{:<8} {:>7} {:>9} {:>5} {:>10.0} {:>7.2} {:>7.2} {:>8} {:>9.0} {:>10.0} {:>8.3} {:>10.3} {:>8.1} {:>8.1}",
             row.name,
             row.load.events,
             row.load.customers,
@@ -195,6 +200,7 @@ async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow:
             row.applied_per_s,
             row.kustomer_per_s,
             row.cpu_ms_per_event,
+            row.bench_cpu_ms_per_event,
             row.writes_per_event,
             row.reads_per_event,
         );
@@ -283,6 +289,7 @@ async fn measure(
     let pid = sidecars[0].pid;
     let served_before = kustomer.control().requests_served();
     let cpu_before = sidecar::cpu_ticks(pid)?;
+    let bench_before = sidecar::cpu_ticks(std::process::id())?;
     let io_before = Syscalls::of(pid)?;
     let started = Instant::now();
     let posting = tokio::spawn(sidecar::post(vec![sidecars[0].url.clone()], bodies, load));
@@ -291,6 +298,7 @@ async fn measure(
     let (progress, applied_in) =
         sidecar::wait_applied(name, progress, &mut sidecars, total, started, dir).await?;
     let cpu_after = sidecar::cpu_ticks(pid)?;
+    let bench_after = sidecar::cpu_ticks(std::process::id())?;
     let syscalls = Syscalls::of(pid)?.since(io_before);
     let served = kustomer.control().requests_served() - served_before;
     let inside =
@@ -326,6 +334,9 @@ async fn measure(
         kustomer_per_event: served as f64 / events,
         cpu_ms,
         cpu_ms_per_event: cpu_ms / events,
+        bench_cpu_ms_per_event: bench_after.saturating_sub(bench_before) as f64 * 1e3
+            / ticks_per_s
+            / events,
         syscalls,
         writes_per_event: syscalls.writes as f64 / events,
         reads_per_event: syscalls.reads as f64 / events,
@@ -366,6 +377,12 @@ async fn measure(
         row.reads_per_event,
         row.syscalls.writes,
         row.syscalls.reads,
+    );
+    println!(
+        "bench process (emulators, load generator): {:.3} ms CPU per applied event; \
+         the sidecar had {:.0} % of the CPU the two used",
+        row.bench_cpu_ms_per_event,
+        100.0 * row.cpu_ms_per_event / (row.cpu_ms_per_event + row.bench_cpu_ms_per_event),
     );
     Ok(row)
 }

@@ -462,7 +462,12 @@ impl App {
                 let _ = stop.wait_for(|s| *s).await;
             },
         ));
-        tracing::info!(%addr, tenants = config.tenants.len(), "switchboard listening");
+        tracing::info!(
+            %addr,
+            tenants = config.tenants.len(),
+            intake_log = config.server.intake_log.is_some(),
+            "switchboard listening"
+        );
 
         // The port is open; rule modules load now (read back from the
         // compiled-module cache, or compiled), `/readyz` answering 503 until
