@@ -222,11 +222,11 @@ impl ServerFile {
         limits
     }
 
-    /// Whether the intake log is on, as far as this section says (the
-    /// store decides the default, see [`Config::parse_with`]); its bound must
-    /// hold a whole body.
-    fn intake_log(&self, errors: &mut Vec<ConfigError>) -> bool {
-        let on = self.intake_log.unwrap_or(true);
+    /// Whether the intake log is on: unless written, on with the SQLite
+    /// store and off beside a shared one (`shared_store`), where asking for
+    /// it is refused; its bound must hold a whole body.
+    fn intake_log(&self, shared_store: bool, errors: &mut Vec<ConfigError>) -> bool {
+        let on = self.intake_log.unwrap_or(!shared_store);
         if on && self.intake_log_max_bytes < self.max_body_bytes as u64 {
             errors.push(invalid(
                 "server.intake_log_max_bytes",
@@ -236,10 +236,22 @@ impl ServerFile {
                 ),
             ));
         }
-        on
+        if on && shared_store {
+            errors.push(invalid(
+                "server.intake_log",
+                "only with the SQLite store: a log on one replica's disk would hold \
+                 accepted events no other replica can reach",
+            ));
+        }
+        on && !shared_store
     }
 
-    fn validate(self, base: &Base<'_>, errors: &mut Vec<ConfigError>) -> ServerConfig {
+    fn validate(
+        self,
+        base: &Base<'_>,
+        shared_store: bool,
+        errors: &mut Vec<ConfigError>,
+    ) -> ServerConfig {
         let admin_token = self
             .admin_token
             .as_ref()
@@ -253,7 +265,9 @@ impl ServerFile {
             workers: self.workers.max(1),
             connections: self.connection_limits(errors),
             cors_origins: self.cors_origins(errors),
-            intake_log: self.intake_log(errors).then_some(self.intake_log_max_bytes),
+            intake_log: self
+                .intake_log(shared_store, errors)
+                .then_some(self.intake_log_max_bytes),
         }
     }
 }
@@ -759,22 +773,13 @@ impl Config {
     fn parse_with(text: &str, base: Base<'_>, path: &Path) -> Result<Self, ConfigError> {
         let (file, mut report) = report::read(text);
         let mut errors = Vec::new();
-        let log_asked = file.server.as_ref().and_then(|s| s.intake_log);
-        let mut server = file.server.map(|s| s.validate(&base, &mut errors));
+        let shared_store = file.store.as_ref().is_some_and(StoreFile::is_shared);
+        let server = file
+            .server
+            .map(|s| s.validate(&base, shared_store, &mut errors));
         let workers = server.as_ref().map_or(1, |s| s.workers);
         let pipeline = file.pipeline.map(|p| p.validate(workers, &mut errors));
         let store = file.store.map(|s| s.validate(&base, &mut errors));
-        if let (Some(server), Some(StoreConfig::Postgres { .. })) = (&mut server, &store) {
-            // Off by default beside PostgreSQL; refused when asked for.
-            server.intake_log = None;
-            if log_asked == Some(true) {
-                errors.push(invalid(
-                    "server.intake_log",
-                    "only with the SQLite store: a log on one replica's disk would hold \
-                     accepted events no other replica can reach",
-                ));
-            }
-        }
         let mut tenants = Vec::new();
         let mut ids: Vec<&str> = Vec::new();
         for (i, tenant) in file.tenants.iter().enumerate() {
@@ -1558,6 +1563,11 @@ mod tests {
         assert_eq!(
             beside.server.intake_log, None,
             "off by default beside PostgreSQL"
+        );
+        let small_beside = format!("[server]\nintake_log_max_bytes = 1000\n{postgres}");
+        assert!(
+            Config::parse(&small_beside, base).is_ok(),
+            "no bound to check for a log that is off"
         );
         let shared = refused(&format!("[server]\nintake_log = true\n{postgres}"));
         assert!(

@@ -56,6 +56,11 @@ pub enum StoreConfig {
 }
 
 impl StoreFile {
+    /// Whether every replica shares this store (PostgreSQL).
+    pub(super) fn is_shared(&self) -> bool {
+        self.backend == BackendKind::Postgres
+    }
+
     pub(super) fn validate(self, base: &Base<'_>, errors: &mut Vec<ConfigError>) -> StoreConfig {
         match self.backend {
             BackendKind::Sqlite => {
