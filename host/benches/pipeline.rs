@@ -40,7 +40,8 @@
 //! CPU time per applied event (user + system, `/proc/<pid>/stat`) and its
 //! write and read syscalls per applied event (`syscw`, `syscr` in
 //! `/proc/<pid>/io`), the bench process's own CPU per applied event over
-//! the same span (`bench_ms/e`: the emulators, the load generator), and the share of POSTs the sidecar itself timed within
+//! the same span (`bench_ms/e`: the emulators, the load generator), and the
+//! share of POSTs the sidecar itself timed within
 //! 5 ms (`switchboard_intake_seconds` on its `/metrics`: from the request's
 //! headers read to its answer). For the paced load, accepted events/s is the rate the
 //! schedule achieved. Then a table of the loads and one summary line for the

@@ -21,6 +21,9 @@ use switchboard::runtime::types as t;
 use switchboard::runtime::{CallMeta, LoadedModule, Runtime, RuntimeConfig};
 use switchboard_guest_sdk as sdk;
 
+#[path = "support/module.rs"]
+mod module;
+
 const SAMPLES: usize = 31;
 
 /// The allocator the `switchboard` binary runs with, so the host's side of a
@@ -114,10 +117,7 @@ fn profile_args() -> Option<(String, u32)> {
 fn main() {
     let profile = profile_args();
     // Another build of the default rules may be measured in their place.
-    let bytes = match std::env::var_os("SWITCHBOARD_BENCH_MODULE") {
-        Some(path) => std::fs::read(&path).expect("SWITCHBOARD_BENCH_MODULE is readable"),
-        None => switchboard_rule_artifacts::bytes(switchboard_rule_artifacts::RULES_DEFAULT),
-    };
+    let bytes = module::default_rules().expect("SWITCHBOARD_BENCH_MODULE is readable");
     let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let module = rt.load(&bytes).expect("default module loads");
     let (event, ctx) = inputs();

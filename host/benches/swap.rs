@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard::runtime::{Registry, Runtime, RuntimeConfig};
 
+#[path = "support/module.rs"]
+mod module;
+
 /// `bytes` with a custom section carrying `n`: the same rules, a new digest.
 fn distinct(bytes: &[u8], n: u32) -> Vec<u8> {
     let name = b"switchboard-bench";
@@ -60,10 +63,7 @@ fn main() -> anyhow::Result<()> {
         Runtime::new(RuntimeConfig::default())?.with_disk_cache(dir.path().join("compiled")),
     );
     let registry = Registry::new(runtime.clone(), Some(dir.path().join("modules")));
-    let bytes = match std::env::var_os("SWITCHBOARD_BENCH_MODULE") {
-        Some(path) => std::fs::read(&path)?,
-        None => switchboard_rule_artifacts::bytes(switchboard_rule_artifacts::RULES_DEFAULT),
-    };
+    let bytes = module::default_rules()?;
     println!(
         "hot swap bench: {uploads} distinct uploads of the default module ({} KiB)",
         bytes.len() / 1024
