@@ -25,8 +25,14 @@
 //! both paced ones).
 //! `SWITCHBOARD_BENCH_THREADS` sets the sidecar's async worker threads
 //! (passed as `TOKIO_WORKER_THREADS`; default one per core),
-//! `SWITCHBOARD_BENCH_NICE` its `pipeline.nice`, and `SWITCHBOARD_BENCH_BINARY`
-//! runs another build of `switchboard` (to compare two side by side).
+//! `SWITCHBOARD_BENCH_NICE` its `pipeline.nice`,
+//! `SWITCHBOARD_BENCH_PIPELINE_THREADS` its `pipeline.threads`,
+//! `SWITCHBOARD_BENCH_WORKERS`
+//! its `server.workers` (customers applied at once, 16), and
+//! `SWITCHBOARD_BENCH_BINARY` runs another build of `switchboard` (to compare
+//! two side by side). `SWITCHBOARD_BENCH_PIN` (any value) pins the sidecar to
+//! CPU 0 and this process to CPU 1, so that each has one core of its own and
+//! the busy share of each core tells which of the two sets the applied rate.
 //!
 //! Before the sidecar starts, the tenant's custom fields are provisioned
 //! (`switchboard fields provision`) and dated before the sessions start, so
@@ -140,16 +146,29 @@ fn main() -> anyhow::Result<()> {
             },
         ));
     }
+    // Before the runtime starts its threads: they inherit the pin.
+    let pinned = std::env::var_os("SWITCHBOARD_BENCH_PIN").is_some();
+    if pinned {
+        sidecar::pin(std::process::id(), BENCH_CPU)?;
+    }
     let threads = std::env::var("SWITCHBOARD_BENCH_THREADS")
         .ok()
         .filter(|v| v.parse::<u64>().is_ok_and(|n| n > 0));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(&loads, threads))
+    runtime.block_on(run(&loads, threads, pinned))
 }
 
-async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow::Result<()> {
+/// The CPUs the sidecar and this process run on when pinned.
+const SIDECAR_CPU: usize = 0;
+const BENCH_CPU: usize = 1;
+
+async fn run(
+    loads: &[(&'static str, Load)],
+    threads: Option<String>,
+    pinned: bool,
+) -> anyhow::Result<()> {
     let ticks_per_s = sidecar::clock_ticks_per_second();
     let logs = tempfile::Builder::new()
         .prefix("switchboard-pipeline-bench-")
@@ -161,11 +180,16 @@ async fn run(loads: &[(&'static str, Load)], threads: Option<String>) -> anyhow:
         threads.as_deref().unwrap_or("default"),
         logs.path().display()
     );
+    if pinned {
+        println!(
+            "pinned: the sidecar on CPU {SIDECAR_CPU}, emulators and load generator on CPU {BENCH_CPU}"
+        );
+    }
 
     let mut rows = Vec::new();
     for (name, load) in loads {
         let dir = logs.path().join(name);
-        rows.push(measure(name, *load, &dir, ticks_per_s, threads.as_deref()).await?);
+        rows.push(measure(name, *load, &dir, ticks_per_s, threads.as_deref(), pinned).await?);
     }
 
     println!();
@@ -262,6 +286,7 @@ async fn measure(
     dir: &Path,
     ticks_per_s: f64,
     threads: Option<&str>,
+    pinned: bool,
 ) -> anyhow::Result<Row> {
     println!();
     if load.rate > 0 {
@@ -288,8 +313,11 @@ async fn measure(
     let bodies = sidecar::batches(load)?;
     let total = load.events;
     let pid = sidecars[0].pid;
+    if pinned {
+        sidecar::pin(pid, SIDECAR_CPU)?;
+    }
     let served_before = kustomer.control().requests_served();
-    let cpu_before = sidecar::cpu_ticks(pid)?;
+    let cpu_before = sidecar::cpu_user_system(pid)?;
     let bench_before = sidecar::cpu_ticks(std::process::id())?;
     let io_before = Syscalls::of(pid)?;
     let started = Instant::now();
@@ -298,7 +326,7 @@ async fn measure(
     let accepted_in = started.elapsed();
     let (progress, applied_in) =
         sidecar::wait_applied(name, progress, &mut sidecars, total, started, dir).await?;
-    let cpu_after = sidecar::cpu_ticks(pid)?;
+    let cpu_after = sidecar::cpu_user_system(pid)?;
     let bench_after = sidecar::cpu_ticks(std::process::id())?;
     let syscalls = Syscalls::of(pid)?.since(io_before);
     let served = kustomer.control().requests_served() - served_before;
@@ -320,7 +348,10 @@ async fn measure(
 
     let per_s = |n: f64, d: Duration| n / d.as_secs_f64();
     let events = total as f64;
-    let cpu_ms = cpu_after.saturating_sub(cpu_before) as f64 * 1e3 / ticks_per_s;
+    let ms = |ticks: u64| ticks as f64 * 1e3 / ticks_per_s;
+    let user_ms = ms(cpu_after.0.saturating_sub(cpu_before.0));
+    let system_ms = ms(cpu_after.1.saturating_sub(cpu_before.1));
+    let cpu_ms = user_ms + system_ms;
     let row = Row {
         name,
         load,
@@ -369,11 +400,12 @@ async fn measure(
         row.kustomer_per_s, row.kustomer_per_event
     );
     println!(
-        "sidecar: {:.3} ms CPU per applied event ({:.0} ms user + system in all); \
+        "sidecar: {:.3} ms CPU per applied event ({:.0} ms user + {:.0} ms system in all); \
          {:.1} write syscalls (syscw) and {:.1} read syscalls (syscr) per applied event \
          ({} and {} in all)",
         row.cpu_ms_per_event,
-        row.cpu_ms,
+        user_ms,
+        system_ms,
         row.writes_per_event,
         row.reads_per_event,
         row.syscalls.writes,
@@ -384,6 +416,15 @@ async fn measure(
          the sidecar had {:.0} % of the CPU the two used",
         row.bench_cpu_ms_per_event,
         100.0 * row.cpu_ms_per_event / (row.cpu_ms_per_event + row.bench_cpu_ms_per_event),
+    );
+    // Busy time over the span, as a share of one core: pinned, a process near
+    // 100 % is what holds the applied rate back.
+    let span_ms = row.applied_in.as_secs_f64() * 1e3;
+    println!(
+        "busy from the first POST to the last event applied, in one core's time: \
+         sidecar {:.0} %, bench process {:.0} %",
+        100.0 * row.cpu_ms / span_ms,
+        100.0 * row.bench_cpu_ms_per_event * events / span_ms,
     );
     Ok(row)
 }

@@ -98,7 +98,34 @@ pub fn clock_ticks_per_second() -> f64 {
 }
 
 /// utime + stime of `pid`, in clock ticks.
+/// Pins every thread of process `pid` to CPU `cpu`; threads it starts later
+/// inherit the pin from the thread that starts them.
+pub fn pin(pid: u32, cpu: usize) -> anyhow::Result<()> {
+    use rustix::thread::{sched_setaffinity, CpuSet, Pid};
+    let mut set = CpuSet::new();
+    set.set(cpu);
+    let tasks = format!("/proc/{pid}/task");
+    for task in std::fs::read_dir(&tasks).with_context(|| format!("reading {tasks}"))? {
+        let tid: i32 = task?
+            .file_name()
+            .to_string_lossy()
+            .parse()
+            .context("a thread id")?;
+        let tid = Pid::from_raw(tid).context("a positive thread id")?;
+        sched_setaffinity(Some(tid), &set)
+            .with_context(|| format!("pinning thread {tid:?} of {pid} to CPU {cpu}"))?;
+    }
+    Ok(())
+}
+
 pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let (user, system) = cpu_user_system(pid)?;
+    Ok(user + system)
+}
+
+/// User and system CPU time of a process so far, in clock ticks, from
+/// `/proc/<pid>/stat` (all its threads, including those that have ended).
+pub fn cpu_user_system(pid: u32) -> anyhow::Result<(u64, u64)> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // The command name (field 2) is in parentheses and may hold spaces.
@@ -114,7 +141,7 @@ pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
             .parse()
             .with_context(|| format!("field {n} of {path} is not a number: {stat}"))
     };
-    Ok(field(14)? + field(15)?)
+    Ok((field(14)?, field(15)?))
 }
 
 /// Read and write syscalls of a process (all its threads, including those
@@ -377,18 +404,33 @@ pub fn write_config(
             "\n[store]\nbackend = \"postgres\"\nurl = {{ env = \"{STORE_URL_ENV}\" }}\npool_size = 16\n"
         ),
     };
-    // The pipeline threads' priority (`pipeline.nice`), when set.
-    let pipeline = std::env::var("SWITCHBOARD_BENCH_NICE")
-        .ok()
-        .and_then(|v| v.parse::<u8>().ok())
-        .map(|nice| format!("\n[pipeline]\nnice = {nice}\n"))
-        .unwrap_or_default();
+    // The pipeline threads' priority (`pipeline.nice`) and number
+    // (`pipeline.threads`), when set.
+    let pipeline_setting = |var: &str, key: &str| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse::<u8>().ok())
+            .map(|value| format!("{key} = {value}\n"))
+            .unwrap_or_default()
+    };
+    let pipeline = [
+        pipeline_setting("SWITCHBOARD_BENCH_NICE", "nice"),
+        pipeline_setting("SWITCHBOARD_BENCH_PIPELINE_THREADS", "threads"),
+    ]
+    .concat();
+    let pipeline = if pipeline.is_empty() {
+        pipeline
+    } else {
+        format!("\n[pipeline]\n{pipeline}")
+    };
+    // Customers applied at once (`server.workers`).
+    let workers = setting("SWITCHBOARD_BENCH_WORKERS", 16);
     let text = format!(
         r#"[server]
 listen = "127.0.0.1:0"
 data_dir = "data"
 admin_token = {{ env = "BENCH_ADMIN_TOKEN" }}
-workers = 16
+workers = {workers}
 intake_log = {intake_log}
 {store}{pipeline}
 [[tenant]]
