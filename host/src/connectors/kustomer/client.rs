@@ -42,6 +42,28 @@ pub fn derive_id(at_secs: i64, key: &str) -> String {
     format!("{secs:08x}{}", hex::encode(&digest[..8]))
 }
 
+/// `base.join(path)`, without parsing the base's origin again for an
+/// absolute path (what the client builds, and Kustomer's links): only the
+/// path and query are read.
+fn api_url(base: &Url, path: &str) -> Result<Url, url::ParseError> {
+    // Anything the parser would treat specially (a relative or
+    // scheme-relative reference, a fragment, a backslash, spaces and control
+    // characters it trims or drops) goes through `join` itself.
+    let plain = |b: u8| b > b' ' && b != b'#' && b != b'\\' && b != 0x7f;
+    if !path.starts_with('/') || path.starts_with("//") || !path.bytes().all(plain) {
+        return base.join(path);
+    }
+    let (path, query) = match path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path, None),
+    };
+    let mut url = base.clone();
+    url.set_path(path);
+    url.set_query(query);
+    url.set_fragment(None);
+    Ok(url)
+}
+
 /// A resource read for its id alone; serde skips the other members.
 #[derive(Deserialize)]
 struct IdOnly {
@@ -204,10 +226,7 @@ impl KustomerClient {
     }
 
     fn url(&self, path: &str) -> Result<Url, KustomerError> {
-        self.inner
-            .config
-            .base_url
-            .join(path)
+        api_url(&self.inner.config.base_url, path)
             .map_err(|e| KustomerError::Config(format!("path {path}: {e}")))
     }
 
@@ -1138,6 +1157,24 @@ mod tests {
             derive_id(1_768_467_601, "z") > derive_id(1_768_467_600, "a"),
             "a later id sorts after an earlier one"
         );
+    }
+
+    proptest::proptest! {
+        /// The API's URLs are exactly what `join` gives, on any base.
+        #[test]
+        fn api_urls_are_what_join_gives(
+            base in proptest::sample::select(vec![
+                "http://127.0.0.1:8080", "https://api.kustomerapp.com/",
+                "https://proxy.example/kustomer/", "http://[::1]:9/a/b?x=1#f",
+            ]),
+            path in "(/|//)?[a-zA-Z0-9@+%./?&=#:_é€ \t\\\\-]{0,40}",
+        ) {
+            let base = Url::parse(base).expect("a valid base");
+            proptest::prop_assert_eq!(
+                api_url(&base, &path).map(String::from),
+                base.join(&path).map(String::from)
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::connectors::clock::Clock;
 use chrono::{DateTime, Duration, Utc};
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName, DATE};
 
 /// Kustomer's windows are a minute long.
 const WINDOW: Duration = Duration::seconds(60);
@@ -30,15 +30,31 @@ pub struct RateHeaders {
     pub server_now: Option<i64>,
 }
 
+/// The headers read from every response, named once: a lookup by a `&str`
+/// name checks and hashes the name again on every response.
+const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+
+/// A `Date` header as epoch seconds: the HTTP forms first (what servers
+/// send), any other RFC 2822 date after.
+fn http_date(d: &str) -> Option<i64> {
+    match httpdate::parse_http_date(d) {
+        Ok(t) => t
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|s| i64::try_from(s.as_secs()).ok()),
+        Err(_) => DateTime::parse_from_rfc2822(d).ok().map(|d| d.timestamp()),
+    }
+}
+
 impl RateHeaders {
     pub fn parse(h: &HeaderMap) -> Option<RateHeaders> {
-        let get = |name: &str| h.get(name)?.to_str().ok().map(str::trim);
-        let remaining = get("x-ratelimit-remaining")?.parse().ok()?;
-        let reset = get("x-ratelimit-reset")?.parse().ok()?;
-        let limit = get("x-ratelimit-limit").and_then(|v| v.parse().ok());
-        let server_now = get("date")
-            .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
-            .map(|d| d.timestamp());
+        let get = |name: &HeaderName| h.get(name)?.to_str().ok().map(str::trim);
+        let remaining = get(&REMAINING)?.parse().ok()?;
+        let reset = get(&RESET)?.parse().ok()?;
+        let limit = get(&LIMIT).and_then(|v| v.parse().ok());
+        let server_now = get(&DATE).and_then(http_date);
         Some(RateHeaders {
             limit,
             remaining,
@@ -374,5 +390,20 @@ mod tests {
         // Local clock 5 minutes behind the server: the wait is still 60 s.
         let local = DateTime::from_timestamp(1_618_930_428, 0).expect("valid");
         assert_eq!(r.reset_at(local), local + Duration::seconds(60));
+    }
+
+    #[test]
+    fn reads_the_server_date_in_every_http_form_and_other_rfc_2822_dates() {
+        let at = Some(1_618_930_728);
+        for date in [
+            "Tue, 20 Apr 2021 14:58:48 GMT",
+            "Tuesday, 20-Apr-21 14:58:48 GMT",
+            "Tue Apr 20 14:58:48 2021",
+            "Tue, 20 Apr 2021 16:58:48 +0200",
+            "20 Apr 2021 14:58:48 +0000",
+        ] {
+            assert_eq!(http_date(date), at, "{date}");
+        }
+        assert_eq!(http_date("yesterday"), None);
     }
 }
