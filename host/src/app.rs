@@ -43,6 +43,10 @@ fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
+/// How long a Manager API poll waits for the intake log to merge the bodies
+/// it acknowledged before the poll, before putting the poll off (PF6).
+const POLL_WAITS_FOR_LOG: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Seconds: 1 ms to 30 s.
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -335,16 +339,6 @@ impl App {
                 }
             });
         }
-        for tenant in tenants.iter() {
-            let t = &tenant.config;
-            if let Some(interval) = t.poll_interval {
-                let start = t.poll_start.unwrap_or_else(chrono::Utc::now);
-                let poller = Poller::new(t.id.clone(), tenant.ccai.clone(), store.clone(), start)
-                    .with_phone_region(t.phone_region)
-                    .with_doorbell(pipeline.doorbell());
-                tasks.spawn(poller.run(interval, shutdown_rx.clone()));
-            }
-        }
 
         // Agent status sync (SPEC §6) and click-to-call (SPEC §7), for the
         // tenants that configure them.
@@ -410,6 +404,20 @@ impl App {
         } else {
             intake_state
         };
+        for tenant in tenants.iter() {
+            let t = &tenant.config;
+            if let Some(interval) = t.poll_interval {
+                let start = t.poll_start.unwrap_or_else(chrono::Utc::now);
+                let mut poller =
+                    Poller::new(t.id.clone(), tenant.ccai.clone(), store.clone(), start)
+                        .with_phone_region(t.phone_region)
+                        .with_doorbell(pipeline.doorbell());
+                if let Some(log) = &intake_log {
+                    poller = poller.with_intake_log(log.clone(), POLL_WAITS_FOR_LOG);
+                }
+                tasks.spawn(poller.run(interval, shutdown_rx.clone()));
+            }
+        }
         let state = AppState {
             store: store.clone(),
             registry: registry.clone(),

@@ -217,6 +217,50 @@ async fn pf6_logged_session_events_are_answered_then_merged_as_the_direct_intake
 }
 
 #[tokio::test]
+async fn pf6_a_manager_api_poll_never_overtakes_bodies_the_log_acknowledged_before_it() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::in_memory().expect("store");
+    let (car, mut mover) = logged_sidecar(&store, dir.path(), 1 << 20).await;
+    // A short call, then the agent calls back: the webhooks are acknowledged
+    // once logged, then both final records are published to the API.
+    emu.play(&scenario("tu6_short_call_callback"), &target(&car.url))
+        .await
+        .expect("play");
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("t");
+    let poller = Poller::new(TENANT, client_for(&emu, "token"), store.clone(), start)
+        .with_intake_log(mover.log().clone(), Duration::from_millis(300));
+
+    // The mover has not merged the webhooks yet: the poll is put off and
+    // reads nothing, so the final records cannot be merged first.
+    let put_off = poller.poll_once().await.expect_err("put off");
+    assert!(
+        matches!(put_off, intake::PollError::IntakeLogBehind { .. }),
+        "{put_off}"
+    );
+    assert!(events(&store).is_empty(), "{:#?}", events(&store));
+    assert_eq!(poller.cursor("manager-calls").expect("cursor"), None);
+
+    // Merged, the poll goes ahead, after the webhooks: the call-back's first
+    // event is the one its webhook named (TU6), not one read off its record.
+    assert!(merge(&mut mover) > 0);
+    let report = poller.poll_once().await.expect("poll");
+    assert!(report.records > 0, "{report:?}");
+    let callback: Vec<SessionEvent> = events(&store)
+        .into_iter()
+        .filter(|e| e.session.id == "call-1015")
+        .collect();
+    assert_eq!(
+        callback.first().map(|e| &e.kind),
+        Some(&EventKind::ShortCallCallback),
+        "{callback:#?}"
+    );
+}
+
+#[tokio::test]
 async fn pf6_after_a_crash_each_logged_body_is_merged_once_and_a_torn_end_is_skipped() {
     let bodies = [
         first_batch("tc1_inbound_ivr_call"),

@@ -26,6 +26,12 @@
 //! # Bounds
 //! When more than the configured limit waits to be merged (the store is
 //! failing), the intake answers 503 instead of appending.
+//!
+//! # Order with the Manager API
+//! The poller writes to the store directly, so it waits first
+//! ([`IntakeLog::wait_merged`] up to [`IntakeLog::end`]) until every body
+//! acknowledged before the poll began is merged: a final record read from
+//! the API never overtakes the webhooks that came before it.
 
 use super::item::{ChatWebhook, SessionEventBatch};
 use super::{ledger, normalize, IntakeState};
@@ -50,6 +56,9 @@ const PASS_RECORDS: usize = 512;
 /// Bytes a pass reads from a segment at a time (more for a larger record),
 /// so that a long backlog is not read again whole at every pass.
 const READ_BYTES: u64 = 1 << 20;
+
+/// How often [`IntakeLog::wait_merged`] looks at the mover's progress.
+const MERGED_LOOK: Duration = Duration::from_millis(5);
 
 const HEADER: usize = 8;
 
@@ -245,6 +254,8 @@ struct Shared {
     rotate: AtomicBool,
     /// Bytes appended and not yet merged (set by the mover after each pass).
     unmoved: AtomicU64,
+    /// Everything before it is merged and committed (set by the mover).
+    merged: Mutex<Position>,
     limit: u64,
     /// The mover's thread, woken by each append.
     mover: OnceLock<std::thread::Thread>,
@@ -299,6 +310,7 @@ impl IntakeLog {
                 live: AtomicU64::new(segment),
                 rotate: AtomicBool::new(false),
                 unmoved: AtomicU64::new(waiting),
+                merged: Mutex::new(Position::default()),
                 limit,
                 mover: OnceLock::new(),
             }),
@@ -314,6 +326,47 @@ impl IntakeLog {
     pub fn wake(&self) {
         if let Some(mover) = self.shared.mover.get() {
             mover.unpark();
+        }
+    }
+
+    /// Where the next append goes: every body appended so far lies before
+    /// it.
+    pub fn end(&self) -> Position {
+        let writer = self
+            .shared
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Position {
+            segment: writer.segment,
+            offset: writer.len,
+        }
+    }
+
+    /// Whether every body before `end` (an earlier [`IntakeLog::end`]) is
+    /// merged into the store and committed.
+    pub fn merged_through(&self, end: Position) -> bool {
+        *self
+            .shared
+            .merged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            >= end
+    }
+
+    /// Waits until every body before `end` is merged and committed, looking
+    /// every few milliseconds; `false` if that takes longer than `wait`.
+    pub async fn wait_merged(&self, end: Position, wait: Duration) -> bool {
+        let started = std::time::Instant::now();
+        loop {
+            if self.merged_through(end) {
+                return true;
+            }
+            if started.elapsed() >= wait {
+                return false;
+            }
+            self.wake();
+            tokio::time::sleep(MERGED_LOOK).await;
         }
     }
 
@@ -372,6 +425,16 @@ impl IntakeLog {
     }
 }
 
+impl IntakeLog {
+    fn set_merged(&self, position: Position) {
+        *self
+            .shared
+            .merged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = position;
+    }
+}
+
 /// Merges the logged bodies into the store, in order.
 pub struct Mover {
     log: IntakeLog,
@@ -392,8 +455,10 @@ impl Mover {
     /// A mover for `log` into `intake`'s store, starting from the position
     /// its tenants' cursors saved.
     pub fn new(log: IntakeLog, intake: IntakeState) -> Result<Self, StoreError> {
+        let position = saved_position(&intake)?;
+        log.set_merged(position);
         Ok(Self {
-            position: saved_position(&intake)?,
+            position,
             log,
             intake,
         })
@@ -435,6 +500,7 @@ impl Mover {
         if done.merged > 0 {
             committed(&self.intake.store)?;
         }
+        self.log.set_merged(self.position);
         // Everything before the position is merged and committed.
         for &segment in segments.iter().filter(|s| **s < self.position.segment) {
             let path = segment_path(&dir, segment);

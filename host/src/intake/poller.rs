@@ -11,6 +11,7 @@
 //! repeat a record; the inbox's event-id dedupe is a second guard.
 
 use super::ledger::{self, Update};
+use super::log::IntakeLog;
 use super::normalize;
 use crate::connectors::ccai::{CcaiClient, CcaiError, Page};
 use crate::phone::Region;
@@ -34,6 +35,11 @@ pub enum PollError {
     },
     #[error("manager api poll could not use the store: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "manager api poll put off: the intake log has not merged, within {waited:?}, the \
+         bodies it acknowledged before the poll (PF6); the next poll tries again"
+    )]
+    IntakeLogBehind { waited: Duration },
 }
 
 /// A poller's position in one source.
@@ -92,6 +98,10 @@ pub struct Poller {
     phone_region: Region,
     /// Tells the pipeline which customers have new events.
     doorbell: Option<Arc<Doorbell>>,
+    /// The intake log (PF6) and how long a poll waits for it: a poll's
+    /// records are merged only after the bodies the log acknowledged before
+    /// the poll began.
+    intake_log: Option<(IntakeLog, Duration)>,
 }
 
 /// A record of either list, reduced to what the poller needs.
@@ -140,7 +150,17 @@ impl Poller {
             per: 100,
             phone_region: Region::default(),
             doorbell: None,
+            intake_log: None,
         }
+    }
+
+    /// Merges each poll's records only after every body `log` acknowledged
+    /// before the poll began, waiting up to `wait` for its mover (then the
+    /// poll is put off to the next one): a final record read from the API
+    /// never overtakes the webhooks that came before it.
+    pub fn with_intake_log(mut self, log: IntakeLog, wait: Duration) -> Self {
+        self.intake_log = Some((log, wait));
+        self
     }
 
     /// Rings `doorbell` with the customers of every stored page.
@@ -240,6 +260,11 @@ impl Poller {
     }
 
     async fn poll(&self, source: Source) -> Result<PollReport, PollError> {
+        if let Some((log, wait)) = &self.intake_log {
+            if !log.wait_merged(log.end(), *wait).await {
+                return Err(PollError::IntakeLogBehind { waited: *wait });
+            }
+        }
         let name = source.name();
         let api = |error| PollError::Api {
             source_name: name,
