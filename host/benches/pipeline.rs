@@ -27,9 +27,8 @@
 //! (passed as `TOKIO_WORKER_THREADS`; default one per core),
 //! `SWITCHBOARD_BENCH_NICE` its `pipeline.nice`,
 //! `SWITCHBOARD_BENCH_PIPELINE_THREADS` its `pipeline.threads`,
-//! `SWITCHBOARD_BENCH_WORKERS`
-//! its `server.workers` (customers applied at once, 16), and
-//! `SWITCHBOARD_BENCH_BINARY` runs another build of `switchboard` (to compare
+//! `SWITCHBOARD_BENCH_WORKERS` its `server.workers` (customers applied at
+//! once, 16), and `SWITCHBOARD_BENCH_BINARY` runs another build of `switchboard` (to compare
 //! two side by side). `SWITCHBOARD_BENCH_PIN` (any value) pins the sidecar to
 //! CPU 0 and this process to CPU 1, so that each has one core of its own and
 //! the busy share of each core tells which of the two sets the applied rate.

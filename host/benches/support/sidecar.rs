@@ -97,7 +97,6 @@ pub fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// utime + stime of `pid`, in clock ticks.
 /// Pins every thread of process `pid` to CPU `cpu`; threads it starts later
 /// inherit the pin from the thread that starts them.
 pub fn pin(pid: u32, cpu: usize) -> anyhow::Result<()> {
@@ -118,6 +117,7 @@ pub fn pin(pid: u32, cpu: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// utime + stime of `pid`, in clock ticks.
 pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let (user, system) = cpu_user_system(pid)?;
     Ok(user + system)

@@ -354,6 +354,16 @@ impl IntakeLog {
             >= end
     }
 
+    /// Set by the mover: everything before `position` is merged and
+    /// committed.
+    fn set_merged(&self, position: Position) {
+        *self
+            .shared
+            .merged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = position;
+    }
+
     /// Waits until every body before `end` is merged and committed, looking
     /// every few milliseconds; `false` if that takes longer than `wait`.
     pub async fn wait_merged(&self, end: Position, wait: Duration) -> bool {
@@ -422,16 +432,6 @@ impl IntakeLog {
             .fetch_add(frame.len() as u64, Ordering::Relaxed);
         self.wake();
         Ok(())
-    }
-}
-
-impl IntakeLog {
-    fn set_merged(&self, position: Position) {
-        *self
-            .shared
-            .merged
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = position;
     }
 }
 

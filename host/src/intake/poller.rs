@@ -189,8 +189,14 @@ impl Poller {
             .and_then(|v| serde_json::from_str(&v).ok()))
     }
 
-    /// Polls calls, then chats, once.
+    /// Polls calls, then chats, once; with the intake log, only once it has
+    /// merged every body it acknowledged before now.
     pub async fn poll_once(&self) -> Result<PollReport, PollError> {
+        if let Some((log, wait)) = &self.intake_log {
+            if !log.wait_merged(log.end(), *wait).await {
+                return Err(PollError::IntakeLogBehind { waited: *wait });
+            }
+        }
         let mut report = self.poll(Source::Calls).await?;
         report += self.poll(Source::Chats).await?;
         Ok(report)
@@ -260,11 +266,6 @@ impl Poller {
     }
 
     async fn poll(&self, source: Source) -> Result<PollReport, PollError> {
-        if let Some((log, wait)) = &self.intake_log {
-            if !log.wait_merged(log.end(), *wait).await {
-                return Err(PollError::IntakeLogBehind { waited: *wait });
-            }
-        }
         let name = source.name();
         let api = |error| PollError::Api {
             source_name: name,
