@@ -908,6 +908,35 @@ async fn add_note_answers_the_id_and_a_lost_answer_makes_no_duplicate() {
     assert_eq!(env.emu.notes().len(), 2, "no duplicate note");
 }
 
+#[tokio::test]
+async fn add_message_answers_the_id_and_a_lost_answer_makes_no_duplicate() {
+    let env = env().await;
+    let (customer, conversation) = customer_and_conversation(&env, "+14155550152", "t1/s9/0").await;
+    let first = env
+        .client
+        .add_message(
+            &customer.id,
+            &conversation.id,
+            &voice_message(&derive_id(T0, "t1/s9/1"), "in"),
+        )
+        .await
+        .expect("message made");
+    assert_eq!(first, derive_id(T0, "t1/s9/1"));
+    env.emu
+        .inject(Fault::new(FaultKind::ApplyThenDrop, 1).on_path("/v1/conversations/"));
+    let second = env
+        .client
+        .add_message(
+            &customer.id,
+            &conversation.id,
+            &voice_message(&derive_id(T0, "t1/s9/2"), "in"),
+        )
+        .await
+        .expect("message resolved after its answer was lost");
+    assert_eq!(second, derive_id(T0, "t1/s9/2"));
+    assert_eq!(env.emu.messages().len(), 2, "no duplicate message");
+}
+
 /// Writes spread over many customers; the org budget is 300 per window.
 #[tokio::test]
 async fn burst_of_1000_writes_stays_under_300_per_minute() {

@@ -257,7 +257,7 @@ pub(crate) async fn run(
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect();
                 client
-                    .create_message(
+                    .add_message(
                         customer.as_deref().unwrap_or_default(),
                         &conv,
                         &NewMessage {

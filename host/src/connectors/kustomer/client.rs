@@ -736,17 +736,44 @@ impl KustomerClient {
             &format!("/v1/conversations/{}/messages", seg(conversation_id)),
             new,
             Some(customer_id),
-            || async {
-                if let Some(id) = &new.id {
-                    return self.get_message(id).await;
-                }
-                match &new.external_id {
-                    Some(x) => self.find_message_by_external_id(x).await,
-                    None => Ok(None),
-                }
-            },
+            || self.existing_message(new),
         )
         .await
+    }
+
+    /// The message an earlier attempt of `new` made, by its id or
+    /// `externalId`.
+    async fn existing_message(&self, new: &NewMessage) -> Result<Option<Message>, KustomerError> {
+        match (&new.id, &new.external_id) {
+            (Some(id), _) => self.get_message(id).await,
+            (None, Some(x)) => self.find_message_by_external_id(x).await,
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// [`Self::create_message`] for a caller that keeps nothing of the
+    /// message but its id: the rest of Kustomer's answer is skipped, not
+    /// read into a [`Message`]. A conflict (an earlier attempt's answer was
+    /// lost) resolves to the existing message, as `create_message` does.
+    pub async fn add_message(
+        &self,
+        customer_id: &str,
+        conversation_id: &str,
+        new: &NewMessage,
+    ) -> Result<String, KustomerError> {
+        let created: IdOnly = self
+            .create_or_find(
+                "create_message",
+                &format!("/v1/conversations/{}/messages", seg(conversation_id)),
+                new,
+                Some(customer_id),
+                || async {
+                    let found = self.existing_message(new).await?;
+                    Ok(found.map(|m| IdOnly { id: m.id }))
+                },
+            )
+            .await?;
+        Ok(created.id)
     }
 
     pub async fn get_message(&self, id: &str) -> Result<Option<Message>, KustomerError> {
