@@ -402,6 +402,31 @@ mod tests {
         }
     }
 
+    /// The reads the pipeline makes for every event come out of their index
+    /// already in the order asked for: none sorts its rows in a temporary
+    /// B-tree, which SQLite would build anew on every run.
+    #[test]
+    fn per_event_reads_sort_nothing() {
+        let store = Sqlite::in_memory().expect("store");
+        let conn = store.conn();
+        for sql in [
+            inbox::customer_queue_sql(50),
+            mirror::newest_conversations_sql(10),
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .and_then(|mut s| {
+                    s.query_map(("acme", "+15550100"), |r| r.get::<_, String>(3))?
+                        .collect()
+                })
+                .expect("plan");
+            assert!(
+                !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+                "{plan:?} for: {sql}"
+            );
+        }
+    }
+
     /// The writes every event makes check their rows' CHECK constraints
     /// without building a temporary B-tree: SQLite evaluates an `IN` list of
     /// three values or more through one, built anew on every run.

@@ -236,6 +236,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE mirror_customers ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE mirror_conversations ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
     "#,
+    // 4: a customer's newest conversations come out of the index in the
+    // order asked for, ties by id included, with no sort step.
+    r#"
+    DROP INDEX mirror_conversations_customer;
+    CREATE INDEX mirror_conversations_customer
+        ON mirror_conversations (tenant, customer_id, created_at_ms, conversation_id);
+    "#,
 ];
 
 /// The schema version this build migrates to.
