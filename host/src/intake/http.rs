@@ -113,7 +113,7 @@ pub(crate) async fn session_events(
         Ok(b) => b,
         Err(r) => return r.into_response(),
     };
-    let batch: SessionEventBatch = match serde_json::from_slice(&bytes) {
+    let batch: SessionEventBatch = match crate::connectors::json_from_bytes(&bytes) {
         Ok(b) => b,
         Err(e) => {
             return reject(

@@ -717,7 +717,7 @@ fn saved_position(intake: &IntakeState) -> Result<Position, StoreError> {
 /// another build's log could hold one that does not parse: that one is
 /// logged and skipped.
 fn parsed<T: serde::de::DeserializeOwned>(tenant: &str, body: &[u8]) -> Option<T> {
-    serde_json::from_slice(body)
+    crate::connectors::json_from_bytes(body)
         .map_err(|error| {
             tracing::error!(tenant, %error, "intake log: a body that does not parse; skipped");
         })

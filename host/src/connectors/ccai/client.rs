@@ -235,7 +235,8 @@ impl CcaiClient {
             .bytes()
             .await
             .map_err(|source| CcaiError::Request { op, source })?;
-        serde_json::from_slice(&bytes).map_err(|source| CcaiError::Decode { op, source })
+        crate::connectors::json_from_bytes(&bytes)
+            .map_err(|source| CcaiError::Decode { op, source })
     }
 
     async fn get_json<T: DeserializeOwned>(

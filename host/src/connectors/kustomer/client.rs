@@ -366,7 +366,8 @@ impl KustomerClient {
     }
 
     fn decode<T: DeserializeOwned>(op: &'static str, bytes: &[u8]) -> Result<T, KustomerError> {
-        serde_json::from_slice(bytes).map_err(|source| KustomerError::Decode { op, source })
+        crate::connectors::json_from_bytes(bytes)
+            .map_err(|source| KustomerError::Decode { op, source })
     }
 
     async fn get<T: DeserializeOwned>(
