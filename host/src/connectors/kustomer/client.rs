@@ -456,6 +456,28 @@ impl KustomerClient {
         }
     }
 
+    /// [`Self::create_or_find`] for a caller that keeps only the new
+    /// object's id: the rest of Kustomer's answer is skipped unread.
+    async fn create_for_id<A, F, Fut>(
+        &self,
+        op: &'static str,
+        path: &str,
+        body: &impl Serialize,
+        customer: Option<&str>,
+        find_existing: F,
+    ) -> Result<String, KustomerError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<Resource<A>>, KustomerError>>,
+    {
+        let created: IdOnly = self
+            .create_or_find(op, path, body, customer, || async {
+                Ok(find_existing().await?.map(|r| IdOnly { id: r.id }))
+            })
+            .await?;
+        Ok(created.id)
+    }
+
     /// All pages of a list, following `links.next`.
     async fn list_all<A: DeserializeOwned>(
         &self,
@@ -762,19 +784,14 @@ impl KustomerClient {
         conversation_id: &str,
         new: &NewMessage,
     ) -> Result<String, KustomerError> {
-        let created: IdOnly = self
-            .create_or_find(
-                "create_message",
-                &format!("/v1/conversations/{}/messages", seg(conversation_id)),
-                new,
-                Some(customer_id),
-                || async {
-                    let found = self.existing_message(new).await?;
-                    Ok(found.map(|m| IdOnly { id: m.id }))
-                },
-            )
-            .await?;
-        Ok(created.id)
+        self.create_for_id(
+            "create_message",
+            &format!("/v1/conversations/{}/messages", seg(conversation_id)),
+            new,
+            Some(customer_id),
+            || self.existing_message(new),
+        )
+        .await
     }
 
     pub async fn get_message(&self, id: &str) -> Result<Option<Message>, KustomerError> {
@@ -806,14 +823,17 @@ impl KustomerClient {
             &format!("/v1/conversations/{}/notes", seg(conversation_id)),
             new,
             None,
-            || async {
-                match &new.id {
-                    Some(id) => self.get_note(id).await,
-                    None => Ok(None),
-                }
-            },
+            || self.existing_note(new),
         )
         .await
+    }
+
+    /// The note an earlier attempt of `new` made, by its id.
+    async fn existing_note(&self, new: &NewNote) -> Result<Option<Note>, KustomerError> {
+        match &new.id {
+            Some(id) => self.get_note(id).await,
+            None => Ok(None),
+        }
     }
 
     /// [`Self::create_note`] for a caller that keeps nothing of the note but
@@ -825,21 +845,14 @@ impl KustomerClient {
         conversation_id: &str,
         new: &NewNote,
     ) -> Result<String, KustomerError> {
-        let created: IdOnly = self
-            .create_or_find(
-                "create_note",
-                &format!("/v1/conversations/{}/notes", seg(conversation_id)),
-                new,
-                None,
-                || async {
-                    Ok(match &new.id {
-                        Some(id) => self.get_note(id).await?.map(|n| IdOnly { id: n.id }),
-                        None => None,
-                    })
-                },
-            )
-            .await?;
-        Ok(created.id)
+        self.create_for_id(
+            "create_note",
+            &format!("/v1/conversations/{}/notes", seg(conversation_id)),
+            new,
+            None,
+            || self.existing_note(new),
+        )
+        .await
     }
 
     pub async fn get_note(&self, id: &str) -> Result<Option<Note>, KustomerError> {
