@@ -216,6 +216,55 @@ async fn pf6_logged_session_events_are_answered_then_merged_as_the_direct_intake
     assert_eq!(merge(&mut mover), 0);
 }
 
+/// The mover merges a body from the updates the handler read, handed over in
+/// memory; what it stores is what the same body read back from the file
+/// stores (the path after a restart).
+#[tokio::test]
+async fn pf6_a_body_merged_from_what_the_handler_read_stores_what_its_bytes_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::in_memory().expect("store");
+    let (car, mut mover) = logged_sidecar(&store, dir.path(), 1 << 20).await;
+    for name in [
+        "tc1_inbound_ivr_call",
+        "tc2_ivr_call_answered",
+        "tc3_outbound_call",
+    ] {
+        let (status, body) =
+            post_events(&car.url, TENANT, Some((USER, PASSWORD)), first_batch(name)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(mover.log().handed(), 3, "each body handed over parsed");
+    // The same records, read from a copy of the files by another process.
+    let copy = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(dir.path()).expect("log dir") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, copy.path().join(path.file_name().expect("name"))).expect("copy");
+    }
+    let from_bytes = Store::in_memory().expect("store");
+    let log = IntakeLog::open(copy.path(), 1 << 20).expect("open the copy");
+    let mut reader =
+        Mover::new(log, intake_state(&from_bytes, IntakeConfig::default())).expect("mover");
+    assert_eq!(reader.log().handed(), 0);
+    assert_eq!(merge(&mut mover), 3);
+    assert_eq!(mover.log().handed(), 0, "taken as merged");
+    assert_eq!(merge(&mut reader), 3);
+    let stored = events(&store);
+    assert!(!stored.is_empty());
+    assert_eq!(
+        serde_json::to_value(&stored).expect("json"),
+        serde_json::to_value(events(&from_bytes)).expect("json")
+    );
+    for session in stored.iter().map(|e| &e.session.id) {
+        let state = store.session_state(TENANT, session).expect("state");
+        assert!(state.is_some(), "{session}");
+        assert_eq!(
+            state,
+            from_bytes.session_state(TENANT, session).expect("state"),
+            "{session}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn pf6_a_manager_api_poll_never_overtakes_bodies_the_log_acknowledged_before_it() {
     let emu = emulator().await;

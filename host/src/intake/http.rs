@@ -16,7 +16,6 @@ use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use sha2::Sha256;
-use std::collections::HashSet;
 
 /// A refusal before the body is handled; small, unlike a `Response`.
 pub(crate) struct Rejection(StatusCode, String);
@@ -122,21 +121,17 @@ pub(crate) async fn session_events(
             )
         }
     };
+    // One update per distinct event id.
+    let updates = normalize::batch_updates(batch);
+    let received = updates.len();
     if let Some(log) = &state.log {
-        // PF6: the body as sent, merged by the log's mover after the answer.
-        let received = batch
-            .events
-            .iter()
-            .map(|e| &e.event_id)
-            .collect::<HashSet<_>>()
-            .len();
-        return match log.append(&tenant_name, &bytes) {
+        // PF6: the body as sent, merged by the log's mover after the answer
+        // (from the updates read here while they are in memory).
+        return match log.append_parsed(&tenant_name, &bytes, updates) {
             Ok(()) => Json(json!({ "received": received, "logged": received })).into_response(),
             Err(e) => log_error(e),
         };
     }
-    let updates = normalize::batch_updates(batch);
-    let received = updates.len();
     match ledger::reconcile(
         &state.store,
         &tenant_name,

@@ -23,6 +23,12 @@
 //! segment was never answered (the crash came before its 2xx): it is skipped,
 //! counted in `switchboard_intake_log_dropped_bytes_total`.
 //!
+//! # Parsed once
+//! The handler parses a session-events body to check it before logging it;
+//! it hands the updates it read to the mover with the record, in memory
+//! (at most [`HANDED_MAX`] records), so that the mover does not parse the
+//! body again. The body in the file stays what a merge after a restart reads.
+//!
 //! # Bounds
 //! When more than the configured limit waits to be merged (the store is
 //! failing), the intake answers 503 instead of appending.
@@ -34,9 +40,11 @@
 //! the API never overtakes the webhooks that came before it.
 
 use super::item::{ChatWebhook, SessionEventBatch};
+use super::normalize::Update;
 use super::{ledger, normalize, IntakeState};
 use crate::store::{Store, StoreError, Wait};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -56,6 +64,10 @@ const PASS_RECORDS: usize = 512;
 /// Bytes a pass reads from a segment at a time (more for a larger record),
 /// so that a long backlog is not read again whole at every pass.
 const READ_BYTES: u64 = 1 << 20;
+
+/// Records whose parsed updates wait in memory for the mover; past it, a
+/// record's body is parsed again when merged.
+const HANDED_MAX: usize = 256;
 
 /// How often [`IntakeLog::wait_merged`] looks at the mover's progress.
 const MERGED_LOOK: Duration = Duration::from_millis(5);
@@ -87,7 +99,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
 }
 
 /// Where the mover is: the next byte to merge.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position {
     pub segment: u64,
     pub offset: u64,
@@ -259,6 +271,14 @@ struct Shared {
     limit: u64,
     /// The mover's thread, woken by each append.
     mover: OnceLock<std::thread::Thread>,
+    /// Session events the handler parsed, by the position of their record.
+    handed: Mutex<HashMap<Position, Vec<Update>>>,
+}
+
+impl Shared {
+    fn handed_map(&self) -> std::sync::MutexGuard<'_, HashMap<Position, Vec<Update>>> {
+        self.handed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The intake log. Cheap to clone.
@@ -313,6 +333,7 @@ impl IntakeLog {
                 merged: Mutex::new(Position::default()),
                 limit,
                 mover: OnceLock::new(),
+                handed: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -382,17 +403,52 @@ impl IntakeLog {
 
     /// Appends a session-events body for `tenant` (see [`IntakeLog::append_record`]).
     pub fn append(&self, tenant: &str, body: &[u8]) -> Result<(), LogError> {
-        self.append_record(&Record {
+        self.append_session_events(tenant, body, None)
+    }
+
+    /// Appends a session-events body for `tenant` with the updates read
+    /// from it, which the mover then merges without parsing the body again
+    /// (see the module's "Parsed once").
+    pub fn append_parsed(
+        &self,
+        tenant: &str,
+        body: &[u8],
+        updates: Vec<Update>,
+    ) -> Result<(), LogError> {
+        self.append_session_events(tenant, body, Some(updates))
+    }
+
+    fn append_session_events(
+        &self,
+        tenant: &str,
+        body: &[u8],
+        updates: Option<Vec<Update>>,
+    ) -> Result<(), LogError> {
+        let record = Record {
             kind: Kind::SessionEvents,
             tenant,
             received_at_ms: chrono::Utc::now().timestamp_millis(),
             body,
-        })
+        };
+        self.append_handing(&record, updates)
     }
 
     /// Appends `record`; once this returns, it is in the file (see the
     /// module's "Durability").
     pub fn append_record(&self, record: &Record<'_>) -> Result<(), LogError> {
+        self.append_handing(record, None)
+    }
+
+    /// Records handed to the mover and not merged yet.
+    pub fn handed(&self) -> usize {
+        self.shared.handed_map().len()
+    }
+
+    fn append_handing(
+        &self,
+        record: &Record<'_>,
+        updates: Option<Vec<Update>>,
+    ) -> Result<(), LogError> {
         let shared = &self.shared;
         let unmoved = shared.unmoved.load(Ordering::Relaxed);
         if unmoved > shared.limit {
@@ -414,7 +470,20 @@ impl IntakeLog {
                 };
                 shared.live.store(segment, Ordering::Release);
             }
+            // Handed over before the record is written, so that the mover
+            // finds it whenever it reads the record.
+            let at = Position {
+                segment: writer.segment,
+                offset: writer.len,
+            };
+            if let Some(updates) = updates {
+                let mut handed = shared.handed_map();
+                if handed.len() < HANDED_MAX {
+                    handed.insert(at, updates);
+                }
+            }
             if let Err(error) = writer.file.write_all(&frame) {
+                shared.handed_map().remove(&at);
                 // Cut back what part of the record made it, so the next
                 // record starts where this one did; failing that, the next
                 // append starts another segment and this one's end is
@@ -501,6 +570,9 @@ impl Mover {
             committed(&self.intake.store)?;
         }
         self.log.set_merged(self.position);
+        // Records skipped as torn or corrupt leave nothing handed behind.
+        let position = self.position;
+        self.log.shared.handed_map().retain(|at, _| *at >= position);
         // Everything before the position is merged and committed.
         for &segment in segments.iter().filter(|s| **s < self.position.segment) {
             let path = segment_path(&dir, segment);
@@ -537,7 +609,7 @@ impl Mover {
                             segment,
                             offset: start + at as u64,
                         };
-                        self.merge(&record, after)?;
+                        self.merge(&record, self.position, after)?;
                         self.position = after;
                         done.merged += 1;
                     }
@@ -606,8 +678,10 @@ impl Mover {
         Ok(total)
     }
 
-    /// Merges one logged request as the intake would have, saving `after`.
-    fn merge(&self, record: &Record<'_>, after: Position) -> Result<(), StoreError> {
+    /// Merges one logged request (at `at`) as the intake would have,
+    /// saving `after`.
+    fn merge(&self, record: &Record<'_>, at: Position, after: Position) -> Result<(), StoreError> {
+        let handed = self.log.shared.handed_map().remove(&at);
         let tenant = record.tenant;
         let Some(intake) = self.intake.tenants.get(tenant) else {
             tracing::warn!(
@@ -620,15 +694,19 @@ impl Mover {
         let cursor = Some((CURSOR, position.as_str()));
         let stored = match record.kind {
             Kind::SessionEvents => {
-                let Some(batch) = parsed::<SessionEventBatch>(tenant, record.body) else {
-                    return Ok(());
+                let updates = match handed {
+                    Some(updates) => updates,
+                    None => match parsed::<SessionEventBatch>(tenant, record.body) {
+                        Some(batch) => normalize::batch_updates(batch),
+                        None => return Ok(()),
+                    },
                 };
                 ledger::reconcile(
                     &self.intake.store,
                     tenant,
                     intake.phone_region,
                     "session-events",
-                    normalize::batch_updates(batch),
+                    updates,
                     cursor,
                 )?
             }

@@ -391,17 +391,23 @@ pub fn batch_updates(batch: SessionEventBatch) -> Vec<Update> {
     envelopes.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
     let mut seen = std::collections::HashSet::new();
     envelopes.retain(|e| seen.insert(e.event_id.clone()));
-    envelopes.iter().map(update_from_envelope).collect()
+    envelopes.into_iter().map(Update::from).collect()
 }
 
 /// One External Session Events update: the item as sent, `event_type` as a
 /// hint.
 pub fn update_from_envelope(envelope: &SessionEventEnvelope) -> Update {
-    Update {
-        at_ms: envelope.timestamp,
-        item: envelope.item.clone(),
-        hint: envelope.event_type.clone(),
-        transcript: None,
+    Update::from(envelope.clone())
+}
+
+impl From<SessionEventEnvelope> for Update {
+    fn from(envelope: SessionEventEnvelope) -> Self {
+        Self {
+            at_ms: envelope.timestamp,
+            item: envelope.item,
+            hint: envelope.event_type,
+            transcript: None,
+        }
     }
 }
 
