@@ -26,7 +26,7 @@
 //! # Parsed once
 //! The handler parses a session-events body to check it before logging it;
 //! it hands the updates it read to the mover with the record, in memory
-//! (at most [`HANDED_MAX`] records), so that the mover does not parse the
+//! (at most 256 records), so that the mover does not parse the
 //! body again. The body in the file stays what a merge after a restart reads.
 //!
 //! # Bounds
