@@ -157,6 +157,18 @@ pub struct Record<'a> {
     pub body: &'a [u8],
 }
 
+impl<'a> Record<'a> {
+    /// A session-events body for `tenant`, received now.
+    fn session_events(tenant: &'a str, body: &'a [u8]) -> Self {
+        Self {
+            kind: Kind::SessionEvents,
+            tenant,
+            received_at_ms: chrono::Utc::now().timestamp_millis(),
+            body,
+        }
+    }
+}
+
 /// One record read back.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Decoded<'a> {
@@ -256,6 +268,16 @@ struct Writer {
     len: u64,
 }
 
+impl Writer {
+    /// Where the next record goes.
+    fn end(&self) -> Position {
+        Position {
+            segment: self.segment,
+            offset: self.len,
+        }
+    }
+}
+
 struct Shared {
     dir: PathBuf,
     writer: Mutex<Writer>,
@@ -353,15 +375,11 @@ impl IntakeLog {
     /// Where the next append goes: every body appended so far lies before
     /// it.
     pub fn end(&self) -> Position {
-        let writer = self
-            .shared
+        self.shared
             .writer
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        Position {
-            segment: writer.segment,
-            offset: writer.len,
-        }
+            .unwrap_or_else(PoisonError::into_inner)
+            .end()
     }
 
     /// Whether every body before `end` (an earlier [`IntakeLog::end`]) is
@@ -403,7 +421,7 @@ impl IntakeLog {
 
     /// Appends a session-events body for `tenant` (see [`IntakeLog::append_record`]).
     pub fn append(&self, tenant: &str, body: &[u8]) -> Result<(), LogError> {
-        self.append_session_events(tenant, body, None)
+        self.append_handing(&Record::session_events(tenant, body), None)
     }
 
     /// Appends a session-events body for `tenant` with the updates read
@@ -415,22 +433,7 @@ impl IntakeLog {
         body: &[u8],
         updates: Vec<Update>,
     ) -> Result<(), LogError> {
-        self.append_session_events(tenant, body, Some(updates))
-    }
-
-    fn append_session_events(
-        &self,
-        tenant: &str,
-        body: &[u8],
-        updates: Option<Vec<Update>>,
-    ) -> Result<(), LogError> {
-        let record = Record {
-            kind: Kind::SessionEvents,
-            tenant,
-            received_at_ms: chrono::Utc::now().timestamp_millis(),
-            body,
-        };
-        self.append_handing(&record, updates)
+        self.append_handing(&Record::session_events(tenant, body), Some(updates))
     }
 
     /// Appends `record`; once this returns, it is in the file (see the
@@ -472,10 +475,7 @@ impl IntakeLog {
             }
             // Handed over before the record is written, so that the mover
             // finds it whenever it reads the record.
-            let at = Position {
-                segment: writer.segment,
-                offset: writer.len,
-            };
+            let at = writer.end();
             if let Some(updates) = updates {
                 let mut handed = shared.handed_map();
                 if handed.len() < HANDED_MAX {
