@@ -88,6 +88,16 @@ impl Created for IdOnly {
     }
 }
 
+/// Where a conversation's messages are created.
+fn messages_path(conversation_id: &str) -> String {
+    format!("/v1/conversations/{}/messages", seg(conversation_id))
+}
+
+/// Where a conversation's notes are created.
+fn notes_path(conversation_id: &str) -> String {
+    format!("/v1/conversations/{}/notes", seg(conversation_id))
+}
+
 /// Percent-encodes one path segment (`@` → `%40`, `+` → `%2B`, …).
 fn seg(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -756,7 +766,7 @@ impl KustomerClient {
     ) -> Result<Message, KustomerError> {
         self.create_or_find(
             "create_message",
-            &format!("/v1/conversations/{}/messages", seg(conversation_id)),
+            &messages_path(conversation_id),
             new,
             Some(customer_id),
             || self.existing_message(new),
@@ -786,7 +796,7 @@ impl KustomerClient {
     ) -> Result<String, KustomerError> {
         self.create_for_id(
             "create_message",
-            &format!("/v1/conversations/{}/messages", seg(conversation_id)),
+            &messages_path(conversation_id),
             new,
             Some(customer_id),
             || self.existing_message(new),
@@ -820,7 +830,7 @@ impl KustomerClient {
     ) -> Result<Note, KustomerError> {
         self.create_or_find(
             "create_note",
-            &format!("/v1/conversations/{}/notes", seg(conversation_id)),
+            &notes_path(conversation_id),
             new,
             None,
             || self.existing_note(new),
@@ -847,7 +857,7 @@ impl KustomerClient {
     ) -> Result<String, KustomerError> {
         self.create_for_id(
             "create_note",
-            &format!("/v1/conversations/{}/notes", seg(conversation_id)),
+            &notes_path(conversation_id),
             new,
             None,
             || self.existing_note(new),
