@@ -278,7 +278,7 @@ pub(crate) async fn chat_webhooks(
             "replayed webhook (a signature already seen)",
         );
     }
-    let hook: ChatWebhook = match serde_json::from_slice(&bytes) {
+    let hook: ChatWebhook = match crate::connectors::json_from_bytes(&bytes) {
         Ok(h) => h,
         Err(e) => {
             return reject(
